@@ -1,0 +1,227 @@
+"""The `dbvend` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from engine.catalog import CATALOG_FILE, load_catalog
+from engine.claim import claim_from_raw
+from engine.errors import DbvendError, InvalidRequest
+from engine.gitops.local import LocalRepository, init_layout
+from engine.pipeline import new_request_id, prepare, process_request
+from engine.settings import Settings
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = "Exit codes: 0 done, 2 invalid input, 3 refused by a check, 4 conflict, 1 other errors."
+
+
+def request_options(command: F) -> F:
+    """The fields of a DatabaseRequest as options (shared by `render` and `request`)."""
+    options = [
+        click.option("--name", "database_name", required=True, help="Database name (letters, digits, _)."),
+        click.option(
+            "--engine",
+            "database_engine",
+            required=True,
+            help="postgres, mysql, aurora-postgresql or aurora-mysql.",
+        ),
+        click.option("--env", "environment", required=True, help="Environment from dbvend.yaml."),
+        click.option("--identifier", help="RDS identifier; derived from the name when absent."),
+        click.option("--engine-version", help="Engine version offered in dbvend.yaml."),
+        click.option("--size", help="small, medium or large (default small)."),
+        click.option("--storage-gb", type=int, help="Allocated storage (RDS engines only)."),
+        click.option("--ttl", help="Time to live: 12h, 7d or none (default from dbvend.yaml)."),
+        click.option("--owner", help="Owner's login or e-mail (tagged)."),
+        click.option("--team", help="Owning team (tagged)."),
+        click.option("--reason", help="Why the database is needed."),
+        click.option("--min-acu", type=float, help="Aurora: minimum capacity units."),
+        click.option("--max-acu", type=float, help="Aurora: maximum capacity units."),
+        click.option("--readers", type=int, help="Aurora: number of reader instances."),
+        click.option("--proxy/--no-proxy", default=None, help="Aurora: put an RDS Proxy in front."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def request_fields(params: dict[str, Any]) -> dict[str, Any]:
+    fields = (
+        "database_name",
+        "database_engine",
+        "environment",
+        "identifier",
+        "engine_version",
+        "size",
+        "storage_gb",
+        "ttl",
+        "owner",
+        "team",
+        "reason",
+        "min_acu",
+        "max_acu",
+        "readers",
+        "proxy",
+    )
+    return {k: params[k] for k in fields if params.get(k) is not None}
+
+
+def reports_errors(command: F) -> F:
+    """Turn dbvend's errors into a readable message and their exit code."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InvalidRequest as exc:
+            err.print("[bold red]invalid request[/]")
+            for error in exc.errors:
+                err.print(f"  [bold]{error.field}[/]: {error.rule}", markup=True)
+            sys.exit(exc.exit_code)
+        except DbvendError as exc:
+            err.print(f"[bold red]error:[/] {click.style(str(exc), bold=False)}", markup=True)
+            sys.exit(exc.exit_code)
+
+    return run  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="dbvend")
+def main() -> None:
+    """dbvend: self-service databases as reviewed, policy-checked Terraform changes.
+
+    Settings come from the environment: DBVEND_DATA (data dir, default ./dbvend-data)
+    and DBVEND_REPO (the local GitOps repository, default $DBVEND_DATA/repo).
+    """
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@reports_errors
+def init(directory: Path) -> None:
+    """Write dbvend.yaml and the layout into a repository (created when DIRECTORY is not one)."""
+    if not (directory / ".git").exists():
+        LocalRepository.open_or_create(directory)
+        out.print(f"created a git repository at {directory} with dbvend.yaml and a first commit")
+        return
+    written = init_layout(directory)
+    if written:
+        out.print("wrote " + ", ".join(written) + f" in {directory}; review and commit them")
+    else:
+        out.print(f"{directory} already has the dbvend layout; nothing written")
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@request_options
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write <env>/<identifier>/ files into.",
+)
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="dbvend.yaml to use (default: ./dbvend.yaml, else the built-in defaults).",
+)
+@reports_errors
+def render(out_dir: Path, catalog_path: Path | None, **params: Any) -> None:
+    """Render and check a request's Terraform into a directory, without committing anything."""
+    from datetime import UTC, datetime
+
+    catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
+    claim = claim_from_raw(request_fields(params), catalog, new_request_id(), datetime.now(UTC))
+    outcome = prepare(claim, Settings().terraform_path)
+    for name, text in outcome.rendered.files.items():
+        target = out_dir / outcome.rendered.relative(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    _print_checks(outcome.checks)
+    out.print(f"wrote {out_dir / outcome.rendered.root}/ (estimated ${outcome.cost.monthly_usd:,.2f}/month)")
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@request_options
+@click.option("--json", "as_json", is_flag=True, help="Print the change as JSON.")
+@reports_errors
+def request(as_json: bool, **params: Any) -> None:
+    """Request a database: validate, render, check, commit on a branch and open a change."""
+    settings = Settings()
+    repo = LocalRepository.open_or_create(settings.repo_path)
+    outcome = process_request(request_fields(params), repo, terraform=settings.terraform_path)
+    change = outcome.change
+    assert change is not None
+    if as_json:
+        click.echo(change.to_json(), nl=False)
+        return
+    _print_checks(outcome.checks)
+    out.print(
+        f"[bold green]change #{change.id}[/] opened on branch [bold]{change.branch}[/] "
+        f"({change.commit[:12]}); estimated ${outcome.cost.monthly_usd:,.2f}/month"
+    )
+    out.print(f"merge it with: dbvend merge {change.id}")
+
+
+@main.command()
+@click.option("--status", type=click.Choice(["open", "merged", "closed"]), help="Only changes in this state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@reports_errors
+def changes(status: str | None, as_json: bool) -> None:
+    """List the changes dbvend has proposed in the local repository."""
+    found = LocalRepository.open_or_create(Settings().repo_path).changes(status)
+    if as_json:
+        click.echo(json.dumps([json.loads(c.to_json()) for c in found], indent=2))
+        return
+    table = Table("id", "status", "branch", "request id", "created")
+    for change in found:
+        table.add_row(str(change.id), change.status, change.branch, change.request_id, change.created_at)
+    out.print(table if found else "no changes")
+
+
+@main.command()
+@click.argument("change_id", metavar="CHANGE", type=int)
+@reports_errors
+def merge(change_id: int) -> None:
+    """Merge an open change into main (what merging its pull request does on GitHub)."""
+    change = LocalRepository.open_or_create(Settings().repo_path).merge(change_id)
+    out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
+
+
+@main.command()
+@reports_errors
+def serve() -> None:
+    """Prepare the embedded default and say what it offers today."""
+    settings = Settings()
+    repo = LocalRepository.open_or_create(settings.repo_path)
+    open_changes = len(repo.changes("open"))
+    out.print(f"dbvend data dir: {settings.data.resolve()}")
+    out.print(f"GitOps repository: {repo.path.resolve()} ({open_changes} open changes)")
+    out.print(
+        "The REST API, request ledger and queue worker are not built yet, so nothing is listening.\n"
+        "Available now, on this repository:\n"
+        "  dbvend request --name mydb123 --engine mysql --env dev   propose a database\n"
+        "  dbvend changes                                           list proposed changes\n"
+        "  dbvend merge CHANGE                                      merge one into main\n"
+        "  dbvend render ... --out DIR                              render without committing"
+    )
+
+
+def _print_checks(checks: list[Any]) -> None:
+    table = Table("check", "result", "detail")
+    colour = {"pass": "green", "fail": "red", "skip": "yellow"}
+    for check in checks:
+        table.add_row(check.name, f"[{colour[check.status]}]{check.status}[/]", check.detail)
+    out.print(table)

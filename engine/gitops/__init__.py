@@ -1,0 +1,63 @@
+"""GitOps backends: where a claim becomes a branch, a commit and a change to review."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
+
+from engine.catalog import Catalog
+from engine.claim import Claim
+from engine.render import RenderedRoot
+
+CHANGE_STATUSES = ("open", "merged", "closed")
+
+
+def branch_name(environment: str, identifier: str) -> str:
+    return f"dbvend/{environment}/{identifier}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A proposed change: a branch with one commit, waiting to be merged (a PR, locally)."""
+
+    id: int
+    branch: str
+    status: str
+    title: str
+    request_id: str
+    root: str
+    commit: str
+    base: str
+    description: str
+    created_at: str
+    merged_at: str | None = None
+    merge_commit: str | None = None
+    link: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Change:
+        data: dict[str, Any] = json.loads(text)
+        return cls(**data)
+
+    def merged(self, at: str, merge_commit: str) -> Change:
+        return replace(self, status="merged", merged_at=at, merge_commit=merge_commit)
+
+
+class GitOpsBackend(Protocol):
+    """What the pipeline needs from a GitOps store."""
+
+    def catalog(self) -> Catalog:
+        """dbvend.yaml as it stands on main."""
+        ...
+
+    def check_absent(self, claim: Claim) -> None:
+        """Raise Conflict when the database exists on main or in an open change of another request."""
+        ...
+
+    def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
+        """One branch, one commit, one change; the existing one when this request made it already."""
+        ...

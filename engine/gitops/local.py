@@ -1,0 +1,286 @@
+"""The local GitOps backend: a real git repository, a branch and a commit per change."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
+from engine.claim import Claim, format_time
+from engine.errors import ChangeNotFound, Conflict, GitOpsError
+from engine.gitops import Change, branch_name
+from engine.render import RenderedRoot
+
+MAIN: Final = "main"
+AUTHOR: Final = {
+    "GIT_AUTHOR_NAME": "dbvend",
+    "GIT_AUTHOR_EMAIL": "dbvend@localhost",
+    "GIT_COMMITTER_NAME": "dbvend",
+    "GIT_COMMITTER_EMAIL": "dbvend@localhost",
+}
+GITIGNORE: Final = ".terraform/\n*.tfplan\n*.tfstate\n*.tfstate.backup\n"
+
+
+def layout_files() -> dict[str, str]:
+    """What `dbvend init` writes into an infrastructure repository."""
+    return {
+        CATALOG_FILE: default_catalog_text(),
+        "terraform/README.md": (
+            "One directory per database: terraform/<env>/<identifier>/ holds request.json\n"
+            "(the claim, written by dbvend) and main.tf (generated from it; never edit by hand).\n"
+        ),
+        ".gitignore": GITIGNORE,
+    }
+
+
+def init_layout(directory: Path) -> list[str]:
+    """Write the layout files that are missing; returns the paths written."""
+    written = []
+    for relative, text in layout_files().items():
+        target = directory / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(relative)
+    return written
+
+
+class LocalRepository:
+    """A git repository used as the GitOps store; writes go through git's plumbing.
+
+    Branches and commits are made without touching the working tree or index,
+    so a user's own checkout of the repository is never disturbed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.git_dir = Path(self._git("rev-parse", "--absolute-git-dir").strip())
+        self.state = self.git_dir / "dbvend"
+        (self.state / "changes").mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def open_or_create(cls, path: Path) -> LocalRepository:
+        """Open the repository, creating it with dbvend.yaml and a first commit when missing."""
+        if not (path / ".git").exists() and not _is_git_dir(path):
+            path.mkdir(parents=True, exist_ok=True)
+            _run(["git", "init", "-q", "-b", MAIN, str(path)])
+            init_layout(path)
+            _run(["git", "-C", str(path), "add", "-A"])
+            _run(
+                [
+                    "git",
+                    "-C",
+                    str(path),
+                    "commit",
+                    "-q",
+                    "--no-verify",
+                    "--no-gpg-sign",
+                    "-m",
+                    "dbvend: initialise the repository",
+                ],
+                env=AUTHOR,
+            )
+        repo = cls(path)
+        if repo._rev(f"refs/heads/{MAIN}") is None:
+            raise GitOpsError(f"{path} has no '{MAIN}' branch; dbvend proposes changes against {MAIN}")
+        return repo
+
+    # -- reading -------------------------------------------------------------------------
+
+    def catalog(self) -> Catalog:
+        text = self._read(f"{MAIN}:{CATALOG_FILE}")
+        if text is None:
+            return parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
+        return parse_catalog(text, f"{CATALOG_FILE} on {MAIN}")
+
+    def read_file(self, ref: str, path: str) -> str | None:
+        return self._read(f"{ref}:{path}")
+
+    def changes(self, status: str | None = None) -> list[Change]:
+        found = []
+        for item in (self.state / "changes").glob("*.json"):
+            change = Change.from_json(item.read_text(encoding="utf-8"))
+            if status is None or change.status == status:
+                found.append(change)
+        return sorted(found, key=lambda c: c.id)
+
+    def change(self, change_id: int) -> Change:
+        item = self.state / "changes" / f"{change_id}.json"
+        if not item.exists():
+            raise ChangeNotFound(f"no change #{change_id} in {self.path}")
+        return Change.from_json(item.read_text(encoding="utf-8"))
+
+    def check_absent(self, claim: Claim) -> None:
+        _, branch, on_main = self._batch_check(claim)
+        self._refuse_conflict(claim, branch, on_main)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
+        """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change."""
+        with self._locked():
+            main, branch_sha, on_main = self._batch_check(claim)
+            existing = self._refuse_conflict(claim, branch_sha, on_main)
+            if existing is not None:
+                return existing
+            assert main is not None
+            tree = self._tree_with(main, rendered)
+            message = f"{title}\n\nRequest-Id: {claim.request_id}\n"
+            commit = self._git(
+                "commit-tree", "--no-gpg-sign", tree, "-p", main, "-F", "-", input=message, env=AUTHOR
+            ).strip()
+            branch = branch_name(claim.environment, claim.identifier)
+            self._git("update-ref", f"refs/heads/{branch}", commit, "")
+            change = Change(
+                id=self._next_id(),
+                branch=branch,
+                status="open",
+                title=title,
+                request_id=claim.request_id,
+                root=rendered.root,
+                commit=commit,
+                base=main,
+                description=description,
+                created_at=format_time(datetime.now(UTC)),
+            )
+            self._save(change)
+            return change
+
+    def merge(self, change_id: int) -> Change:
+        """Merge an open change into main (a merge commit), then delete its branch."""
+        with self._locked():
+            change = self.change(change_id)
+            if change.status != "open":
+                raise GitOpsError(f"change #{change_id} is {change.status}, not open")
+            head = self._rev(f"refs/heads/{change.branch}")
+            main = self._rev(f"refs/heads/{MAIN}")
+            if head is None or main is None:
+                raise GitOpsError(f"branch {change.branch} of change #{change_id} is gone")
+            merged = _run(
+                ["git", "-C", str(self.path), "merge-tree", "--write-tree", main, head], check=False
+            )
+            if merged.returncode != 0:
+                raise GitOpsError(f"change #{change_id} conflicts with {MAIN}: {merged.stdout.strip()[:500]}")
+            tree = merged.stdout.split()[0]
+            message = f"Merge change #{change.id}: {change.title}\n\nRequest-Id: {change.request_id}\n"
+            commit = self._git(
+                "commit-tree",
+                "--no-gpg-sign",
+                tree,
+                "-p",
+                main,
+                "-p",
+                head,
+                "-F",
+                "-",
+                input=message,
+                env=AUTHOR,
+            ).strip()
+            self._git("update-ref", f"refs/heads/{MAIN}", commit, main)
+            self._git("update-ref", "-d", f"refs/heads/{change.branch}", head)
+            change = change.merged(format_time(datetime.now(UTC)), commit)
+            self._save(change)
+            self._sync_checkout(main, commit)
+            return change
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _batch_check(self, claim: Claim) -> tuple[str | None, str | None, bool]:
+        """main's commit, the branch's commit, whether main holds the root: one git call."""
+        branch = branch_name(claim.environment, claim.identifier)
+        queries = [
+            f"refs/heads/{MAIN}",
+            f"refs/heads/{branch}",
+            f"refs/heads/{MAIN}:{claim.root}/request.json",
+        ]
+        out = self._git("cat-file", "--batch-check", input="\n".join(queries) + "\n").splitlines()
+        shas = [None if line.endswith(" missing") else line.split()[0] for line in out]
+        return shas[0], shas[1], shas[2] is not None
+
+    def _refuse_conflict(self, claim: Claim, branch_sha: str | None, on_main: bool) -> Change | None:
+        where = f"{claim.environment}/{claim.identifier}"
+        if branch_sha is not None:
+            branch = branch_name(claim.environment, claim.identifier)
+            change = next((c for c in self.changes("open") if c.branch == branch), None)
+            if change is not None and change.request_id == claim.request_id:
+                return change
+            which = f"change #{change.id}" if change else f"branch {branch}"
+            raise Conflict(f"database {where} is already requested in open {which}")
+        if on_main:
+            raise Conflict(f"database {where} already exists on {MAIN} ({claim.root})")
+        return None
+
+    def _tree_with(self, base: str, rendered: RenderedRoot) -> str:
+        """base's tree with the root's files added, built in a scratch index and work tree."""
+        with tempfile.TemporaryDirectory(prefix="dbvend-") as scratch:
+            work = Path(scratch)
+            for name, text in rendered.files.items():
+                target = work / rendered.relative(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            env = {"GIT_INDEX_FILE": str(work / ".index")}
+            self._git("read-tree", base, env=env)
+            paths = [rendered.relative(name) for name in rendered.files]
+            self._git("--work-tree", str(work), "update-index", "--add", "--", *paths, env=env)
+            return self._git("write-tree", env=env).strip()
+
+    def _sync_checkout(self, old: str, new: str) -> None:
+        """When main is checked out here, bring the working tree along (if it is clean)."""
+        if _is_git_dir(self.path):
+            return
+        head = _run(["git", "-C", str(self.path), "symbolic-ref", "-q", "HEAD"], check=False)
+        if head.stdout.strip() == f"refs/heads/{MAIN}":
+            _run(["git", "-C", str(self.path), "read-tree", "-m", "-u", old, new], check=False)
+
+    def _next_id(self) -> int:
+        counter = self.state / "last-change-id"
+        last = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(f"{last + 1}\n")
+        return last + 1
+
+    def _save(self, change: Change) -> None:
+        target = self.state / "changes" / f"{change.id}.json"
+        partial = target.with_suffix(".tmp")
+        partial.write_text(change.to_json(), encoding="utf-8")
+        os.replace(partial, target)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.state / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _rev(self, ref: str) -> str | None:
+        done = _run(["git", "-C", str(self.path), "rev-parse", "-q", "--verify", ref], check=False)
+        return done.stdout.strip() or None
+
+    def _read(self, spec: str) -> str | None:
+        done = _run(["git", "-C", str(self.path), "cat-file", "blob", spec], check=False)
+        return done.stdout if done.returncode == 0 else None
+
+    def _git(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
+        return _run(["git", "-C", str(self.path), *args], input=input, env=env).stdout
+
+
+def _is_git_dir(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir()
+
+
+def _run(
+    argv: Sequence[str], input: str | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run(argv, input=input, capture_output=True, text=True, env=full_env, check=False)
+    if check and done.returncode != 0:
+        raise GitOpsError(f"git failed: {' '.join(argv[3:])}: {done.stderr.strip()[:500]}")
+    return done

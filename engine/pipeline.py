@@ -1,0 +1,60 @@
+"""One request -> one change: validate, resolve, render, check, commit. Idempotent on the request id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from engine.claim import Claim, claim_from_raw
+from engine.cost import CostEstimate, estimate_monthly_cost
+from engine.description import change_title, describe_change
+from engine.errors import CheckFailed
+from engine.gitops import Change, GitOpsBackend
+from engine.hcl import CheckResult, run_checks
+from engine.render import RenderedRoot, render_claim
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claim: Claim
+    rendered: RenderedRoot
+    checks: list[CheckResult]
+    cost: CostEstimate
+    change: Change | None = None
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def prepare(claim: Claim, terraform: str | None) -> Outcome:
+    """Render and check a claim; CheckFailed when any check fails."""
+    rendered = render_claim(claim)
+    checks = run_checks(rendered, claim, terraform)
+    failures = [f"{c.name}: {c.detail}" for c in checks if c.failed]
+    if failures:
+        raise CheckFailed(failures)
+    return Outcome(claim, rendered, checks, estimate_monthly_cost(claim))
+
+
+def process_request(
+    raw: Mapping[str, object],
+    backend: GitOpsBackend,
+    request_id: str | None = None,
+    accepted_at: datetime | None = None,
+    terraform: str | None = None,
+) -> Outcome:
+    """The consumer's whole job for one request; raises DbvendError subclasses on refusal.
+
+    `terraform` is the executable for the fmt check (None: skipped, and the description says so).
+    """
+    claim = claim_from_raw(
+        raw, backend.catalog(), request_id or new_request_id(), accepted_at or datetime.now(UTC)
+    )
+    backend.check_absent(claim)  # cheap, before rendering; open_change checks again under its lock
+    outcome = prepare(claim, terraform)
+    description = describe_change(claim, outcome.cost, outcome.checks)
+    change = backend.open_change(outcome.rendered, claim, change_title(claim), description)
+    return Outcome(claim, outcome.rendered, outcome.checks, outcome.cost, change)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a catalog, a fresh local GitOps repository, a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import Catalog, default_catalog_text, parse_catalog
+from engine.gitops.local import LocalRepository
+
+ACCEPTED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+# The default catalog with network settings, so that RDS Proxy can be requested everywhere.
+NETWORKED_CATALOG = default_catalog_text().replace(
+    "network: {db_subnet_group: null, security_group_ids: [], subnet_ids: []}",
+    "network: {db_subnet_group: dbvend-private, security_group_ids: [sg-0123456789abcdef0],"
+    " subnet_ids: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]}",
+)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return parse_catalog(NETWORKED_CATALOG)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> LocalRepository:
+    """A fresh repository made the way `dbvend request` makes one, with the networked catalog."""
+    path = tmp_path / "repo"
+    repository = LocalRepository.open_or_create(path)
+    (path / "dbvend.yaml").write_text(NETWORKED_CATALOG, encoding="utf-8")
+    import subprocess
+
+    subprocess.run(
+        ["git", "-C", str(path), "commit", "-qam", "networked catalog", "--no-verify"],
+        check=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    return repository
+
+
+def repo_snapshot(repository: LocalRepository) -> tuple[str, str]:
+    """Every ref and every change record: equal before and after means nothing was written."""
+    import subprocess
+
+    refs = subprocess.run(
+        ["git", "-C", str(repository.path), "for-each-ref"], capture_output=True, text=True, check=True
+    ).stdout
+    changes = "".join(sorted(p.name for p in (repository.state / "changes").iterdir()))
+    return refs, changes

@@ -1,0 +1,281 @@
+"""Rendering: every engine x environment x option renders, parses, carries the claim and passes the checks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from engine.catalog import Catalog
+from engine.claim import Claim, claim_from_raw, parse_claim
+from engine.hcl import (
+    check_claim,
+    check_fmt,
+    check_no_password,
+    check_schema,
+    hcl_unquote,
+    parse_hcl,
+    run_checks,
+)
+from engine.render import RenderedRoot, _environment, hcl_string, render_claim
+from engine.spec import ENGINES
+from tests.conftest import ACCEPTED_AT
+
+GOLDEN = Path(__file__).parent / "golden"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def options_for(engine: str, env: str, catalog: Catalog) -> list[dict[str, Any]]:
+    """Every option a request can carry for this engine, one variation at a time, plus all at once."""
+    limits = catalog.environments[env]
+    common: list[dict[str, Any]] = [{}, {"size": "medium"}, {"size": "large"}, {"ttl": "12h"}, {"ttl": "3d"}]
+    common.append(
+        {"owner": "alice@example.com", "team": "Data Platform", "reason": "Q3 report (EU), urgent!"}
+    )
+    if limits.ttl.max is None:
+        common.append({"ttl": "none"})
+    if engine.startswith("aurora"):
+        readers = [{"readers": n} for n in range(limits.aurora.max_readers + 1)]
+        acu = [{"min_acu": 0.5, "max_acu": limits.aurora.max_acu}, {"min_acu": 1, "max_acu": 2.5}]
+        everything = {
+            "readers": limits.aurora.max_readers,
+            "proxy": True,
+            "min_acu": 1,
+            "max_acu": 2,
+            "ttl": "12h",
+            "owner": "bob",
+            "team": "Search",
+        }
+        return [*common, *readers, *acu, {"proxy": True}, {"proxy": False}, everything]
+    storage = [{"storage_gb": limits.storage.min_gb}, {"storage_gb": limits.storage.max_gb}]
+    everything = {"size": "large", "storage_gb": limits.storage.max_gb, "ttl": "12h", "owner": "carol"}
+    return [*common, *storage, everything]
+
+
+def matrix(catalog: Catalog) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (engine, env, opts)
+        for engine, env in itertools.product(ENGINES, ENVIRONMENTS)
+        for opts in options_for(engine, env, catalog)
+    ]
+
+
+def claim_for(catalog: Catalog, engine: str, env: str, opts: dict[str, Any], name: str = "orders") -> Claim:
+    raw = {"database_name": name, "database_engine": engine, "environment": env, **opts}
+    return claim_from_raw(raw, catalog, "3f2b8c1e-0000-4000-8000-000000000001", ACCEPTED_AT)
+
+
+def test_matrix_covers_every_engine_environment_and_option(catalog: Catalog) -> None:
+    cases = matrix(catalog)
+    assert {(e, env) for e, env, _ in cases} == set(itertools.product(ENGINES, ENVIRONMENTS))
+    assert len(cases) > 100
+
+
+def test_every_combination_renders_and_passes_the_checks(catalog: Catalog, tmp_path: Path) -> None:
+    for n, (engine, env, opts) in enumerate(matrix(catalog)):
+        claim = claim_for(catalog, engine, env, opts, name=f"db{n}")
+        rendered = render_claim(claim)
+        results = run_checks(rendered, claim, None)
+        failed = [r for r in results if r.status != "pass" and r.name != "terraform-fmt"]
+        assert not failed, (engine, env, opts, failed)
+        main_tf = rendered.files["main.tf"]
+        assert not re.search(r"^\s*(master_)?password\s*=", main_tf, re.MULTILINE)
+        parsed = parse_hcl(main_tf)
+        resources = {rtype for entry in parsed["resource"] for rtype in entry}
+        expected = (
+            {'"aws_rds_cluster"', '"aws_rds_cluster_instance"'} if claim.is_aurora else {'"aws_db_instance"'}
+        )
+        assert expected | {'"aws_cloudwatch_metric_alarm"'} <= resources
+        assert ('"aws_db_proxy"' in resources) == claim.proxy
+        assert main_tf.count('resource "aws_rds_cluster_instance"') == (
+            1 + claim.readers if claim.is_aurora else 0
+        )
+        tags = claim.tags
+        assert tags["managed-by"] == "dbvend" and tags["environment"] == env
+        assert ("expires-at" in tags) == (claim.expires_at is not None)
+        # every root is written out so that terraform fmt checks them all in one run below
+        for name, text in rendered.files.items():
+            target = tmp_path / rendered.relative(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH: fmt check of the matrix not possible here")
+    done = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-list=true", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+    )
+    assert done.returncode == 0, f"not fmt-clean: {done.stdout}{done.stderr}"
+
+
+def test_seed_mapping_dev_micro_prod_medium(catalog: Catalog) -> None:
+    assert claim_for(catalog, "mysql", "dev", {}).instance_class == "db.t3.micro"
+    assert claim_for(catalog, "mysql", "prod", {}).instance_class == "db.t3.medium"
+
+
+def test_prod_gets_the_protections(catalog: Catalog) -> None:
+    claim = claim_for(catalog, "postgres", "prod", {})
+    assert (claim.multi_az, claim.deletion_protection, claim.final_snapshot) == (True, True, True)
+    assert claim.backup_retention_days >= 7 and claim.expires_at is None
+    main_tf = render_claim(claim).files["main.tf"]
+    assert 'final_snapshot_identifier           = "orders-final"' in main_tf
+    aurora = claim_for(catalog, "aurora-postgresql", "prod", {})
+    assert aurora.readers == 1, "a prod Aurora cluster defaults to a reader in another AZ"
+
+
+def test_expiry_tag_follows_the_ttl(catalog: Catalog) -> None:
+    claim = claim_for(catalog, "postgres", "dev", {"ttl": "12h"})
+    assert claim.expires_at == "2026-11-23T21:30:00Z" and claim.tags["expires-at"] == claim.expires_at
+    assert claim_for(catalog, "postgres", "dev", {}).expires_at == "2026-11-30T09:30:00Z"  # dev default 7d
+
+
+def test_same_claim_same_bytes(catalog: Catalog) -> None:
+    for engine in ENGINES:
+        claim = claim_for(catalog, engine, "staging", {"owner": "dana"})
+        first, second = render_claim(claim), render_claim(parse_claim(claim.to_json()))
+        assert first.files == second.files
+
+
+GOLDEN_CASES = {
+    "mysql-prod-seed": ("mysql", "prod", {}, "mydb123"),
+    "postgres-dev-ttl": ("postgres", "dev", {"ttl": "12h", "owner": "alice", "size": "medium"}, "orders"),
+    "aurora-postgresql-staging-proxy": (
+        "aurora-postgresql",
+        "staging",
+        {"readers": 2, "proxy": True, "min_acu": 1, "max_acu": 8},
+        "ledger",
+    ),
+    "aurora-mysql-dev": ("aurora-mysql", "dev", {"team": "Search"}, "search_index"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_golden_roots(catalog: Catalog, case: str) -> None:
+    engine, env, opts, name = GOLDEN_CASES[case]
+    rendered = render_claim(claim_for(catalog, engine, env, opts, name=name))
+    folder = GOLDEN / case
+    if os.environ.get("DBVEND_UPDATE_GOLDEN"):
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, text in rendered.files.items():
+            (folder / file).write_text(text)
+    for file, text in rendered.files.items():
+        assert (folder / file).read_text() == text, f"{case}/{file} differs; DBVEND_UPDATE_GOLDEN=1 rewrites"
+
+
+NASTY_STRINGS = [
+    "plain", "${var.secret}", "%{ if true }x%{ endif }", "$${already}", "$$${x}", 'say "hi"', "back\\slash",
+    "trail\\", "new\nline", "tab\there", "cr\rhere", "\x00nul", "\x1b[31m", "\u2028sep", "unicode é 名前",
+    "${", "%{", "$", "%", "}", "<<EOF",
+]  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
+def test_hcl_strings_mean_exactly_their_value_to_terraform(tmp_path: Path) -> None:
+    """terraform itself evaluates every escaped literal back to the original string."""
+    expression = "jsonencode([" + ", ".join(hcl_string(v) for v in NASTY_STRINGS) + "])\n"
+    done = subprocess.run(
+        ["terraform", "console"],
+        input=expression,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(json.loads(done.stdout)) == NASTY_STRINGS
+
+
+# python-hcl2's lexer refuses a string that ends right after an escaped "$${" or "%%{" (terraform
+# accepts it, as the test above shows), so those two are left to terraform.
+@pytest.mark.parametrize("value", [v for v in NASTY_STRINGS if v not in ("${", "%{")])
+def test_hcl_strings_round_trip_through_python_hcl2(value: str) -> None:
+    parsed = parse_hcl(f"x = {hcl_string(value)}\n")
+    assert hcl_unquote(parsed["x"]) == value
+    assert "${" not in hcl_string(value).replace("$${", "")
+
+
+def test_templates_refuse_unescaped_values() -> None:
+    template = _environment().from_string('name = "{{ value }}"')
+    with pytest.raises(TypeError, match="unescaped"):
+        template.render(value="x")
+    with pytest.raises(jinja2.UndefinedError):
+        _environment().from_string("{{ missing | hcl }}").render()
+
+
+# -- the checks catch what they are for -------------------------------------------------------
+
+
+def _tampered(rendered: RenderedRoot, old: str, new: str) -> str:
+    text = rendered.files["main.tf"]
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def test_claim_check_catches_a_hand_edit(catalog: Catalog) -> None:
+    claim = claim_for(catalog, "mysql", "prod", {})
+    text = _tampered(render_claim(claim), '"db.t3.medium"', '"db.r6g.8xlarge"')
+    assert any("instance_class" in p for p in check_claim(parse_hcl(text), claim))
+    text = _tampered(render_claim(claim), '"managed-by"  = "dbvend"', '"managed-by"  = "hand"')
+    assert any("tags" in p for p in check_claim(parse_hcl(text), claim))
+
+
+def test_password_check_catches_a_password(catalog: Catalog) -> None:
+    claim = claim_for(catalog, "postgres", "dev", {})
+    text = _tampered(
+        render_claim(claim),
+        "  manage_master_user_password         = true",
+        '  password                            = "hunter2"',
+    )
+    assert check_no_password(parse_hcl(text)) == [
+        "aws_db_instance.this: attribute password is not allowed (managed secrets only)"
+    ]
+
+
+def test_schema_check_catches_unknown_arguments_blocks_and_references(catalog: Catalog) -> None:
+    claim = claim_for(catalog, "aurora-mysql", "dev", {"proxy": True})
+    rendered = render_claim(claim)
+    assert check_schema(parse_hcl(rendered.files["main.tf"])) == []
+    typo = _tampered(rendered, "  storage_encrypted  ", "  storage_encrypte   ")
+    assert any("storage_encrypte is not an argument" in p for p in check_schema(parse_hcl(typo)))
+    block = _tampered(rendered, "serverlessv2_scaling_configuration {", "serverless_scaling {")
+    assert any("block serverless_scaling" in p for p in check_schema(parse_hcl(block)))
+    nested = _tampered(rendered, "    min_capacity = 0.5", "    min_acu      = 0.5")
+    assert any("min_acu is not an argument" in p for p in check_schema(parse_hcl(nested)))
+    ref = _tampered(rendered, "aws_rds_cluster.this.reader_endpoint", "aws_rds_cluster.this.reader_host")
+    assert any("has no attribute reader_host" in p for p in check_schema(parse_hcl(ref)))
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
+def test_fmt_check_catches_misalignment(catalog: Catalog) -> None:
+    rendered = render_claim(claim_for(catalog, "postgres", "dev", {}))
+    terraform = shutil.which("terraform")
+    assert terraform is not None
+    assert check_fmt(rendered.files["main.tf"], terraform) == []
+    assert check_fmt(_tampered(rendered, "  engine_version      ", "  engine_version "), terraform) != []
+
+
+def test_run_checks_reports_each_check(catalog: Catalog) -> None:
+    claim = claim_for(catalog, "postgres", "dev", {})
+    results = run_checks(render_claim(claim), claim, shutil.which("terraform"))
+    assert [r.name for r in results] == [
+        "hcl-parse",
+        "claim",
+        "no-password",
+        "provider-schema",
+        "terraform-fmt",
+    ]
+    assert all(r.status == "pass" for r in results), results
+    broken = replace(render_claim(claim), files={"main.tf": "resource {"})
+    assert [(r.name, r.status) for r in run_checks(broken, claim, None)] == [("hcl-parse", "fail")]
