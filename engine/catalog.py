@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -106,6 +107,7 @@ class Catalog:
     alarms: Alarms
 
 
+@cache
 def default_catalog_text() -> str:
     """The dbvend.yaml that `dbvend init` writes and that applies when a repo has none."""
     return resources.files("engine.data").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
@@ -118,8 +120,9 @@ def load_catalog(path: Path) -> Catalog:
     return parse_catalog(path.read_text(encoding="utf-8"), str(path))
 
 
+@lru_cache(maxsize=16)
 def parse_catalog(text: str, source: str = CATALOG_FILE) -> Catalog:
-    """Parse dbvend.yaml raw, then validate it into typed values."""
+    """Parse dbvend.yaml raw, then validate it into typed values (memoised: Catalog is frozen)."""
     raw, lines = _load_yaml_with_lines(text, source)
     if isinstance(raw, dict):
         # A top-level section left out of the file keeps dbvend's default for it.

@@ -22,6 +22,7 @@ from engine.hcl import (
     check_fmt,
     check_no_password,
     check_schema,
+    fmt_layout,
     hcl_unquote,
     parse_hcl,
     run_checks,
@@ -279,3 +280,18 @@ def test_run_checks_reports_each_check(catalog: Catalog) -> None:
     assert all(r.status == "pass" for r in results), results
     broken = replace(render_claim(claim), files={"main.tf": "resource {"})
     assert [(r.name, r.status) for r in run_checks(broken, claim, None)] == [("hcl-parse", "fail")]
+
+
+def test_fmt_layout_keeps_names_and_empties_values() -> None:
+    text = '  tags = {\n    "a=b" = "x=y"\n    "k"   = ["1", "say \\"hi\\""]\n  }\n'
+    assert fmt_layout(text) == '  tags = {\n    "a=b" = ""\n    "k"   = ["", ""]\n  }\n'
+
+
+def test_files_with_one_layout_share_one_fmt_verdict(catalog: Catalog) -> None:
+    one = render_claim(claim_for(catalog, "mysql", "dev", {"owner": "a"}, name="a")).files["main.tf"]
+    two = render_claim(claim_for(catalog, "mysql", "dev", {"owner": "someone-else"}, name="bbbbbbbb")).files[
+        "main.tf"
+    ]
+    assert one != two and fmt_layout(one) == fmt_layout(two)
+    other_keys = render_claim(claim_for(catalog, "mysql", "dev", {"team": "x"})).files["main.tf"]
+    assert fmt_layout(other_keys) != fmt_layout(one), "a new tag key changes the alignment, so the layout"
