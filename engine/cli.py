@@ -201,6 +201,15 @@ def merge(change_id: int) -> None:
 
 
 @main.command()
+@click.argument("change_id", metavar="CHANGE", type=int)
+@reports_errors
+def close(change_id: int) -> None:
+    """Close an open change without merging it (its branch is deleted)."""
+    change = LocalRepository.open_or_create(Settings().repo_path).close(change_id)
+    out.print(f"closed change #{change.id}; {change.branch} deleted")
+
+
+@main.command()
 @reports_errors
 def serve() -> None:
     """Prepare the embedded default and say what it offers today."""
@@ -215,6 +224,7 @@ def serve() -> None:
         "  dbvend request --name mydb123 --engine mysql --env dev   propose a database\n"
         "  dbvend changes                                           list proposed changes\n"
         "  dbvend merge CHANGE                                      merge one into main\n"
+        "  dbvend close CHANGE                                      close one unmerged\n"
         "  dbvend render ... --out DIR                              render without committing"
     )
 

@@ -145,7 +145,7 @@ def test_init_writes_the_layout(tmp_path: Path) -> None:
 
 
 def test_help_everywhere(tmp_path: Path) -> None:
-    for command in ([], ["init"], ["render"], ["request"], ["changes"], ["merge"], ["serve"]):
+    for command in ([], ["init"], ["render"], ["request"], ["changes"], ["merge"], ["close"], ["serve"]):
         done = dbvend(tmp_path, *command, "--help")
         assert done.returncode == 0 and "Usage: dbvend" in done.stdout, command
 

@@ -133,3 +133,14 @@ def test_an_existing_user_checkout_is_left_alone(tmp_path: Path) -> None:
     assert change is not None
     assert git(repo, "status", "--porcelain").strip() == "?? notes.txt"
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+
+
+def test_a_closed_change_frees_the_name(repo: LocalRepository) -> None:
+    change = process_request(SEED, repo, request_id="req-1").change
+    assert change is not None
+    closed = repo.close(change.id)
+    assert closed.status == "closed" and git(repo, "branch", "--list", "dbvend/*").strip() == ""
+    with pytest.raises(GitOpsError, match="closed, not open"):
+        repo.merge(change.id)
+    again = process_request(SEED, repo, request_id="req-2").change
+    assert again is not None and again.id == 2 and again.status == "open"

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -188,6 +189,19 @@ class LocalRepository:
             change = change.merged(format_time(datetime.now(UTC)), commit)
             self._save(change)
             self._sync_checkout(main, commit)
+            return change
+
+    def close(self, change_id: int) -> Change:
+        """Abandon an open change: its branch is deleted, the database may be requested again."""
+        with self._locked():
+            change = self.change(change_id)
+            if change.status != "open":
+                raise GitOpsError(f"change #{change_id} is {change.status}, not open")
+            head = self._rev(f"refs/heads/{change.branch}")
+            if head is not None:
+                self._git("update-ref", "-d", f"refs/heads/{change.branch}", head)
+            change = replace(change, status="closed")
+            self._save(change)
             return change
 
     # -- plumbing ------------------------------------------------------------------------
