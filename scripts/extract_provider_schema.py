@@ -70,7 +70,9 @@ NOT_ATTRIBUTES = frozenset({"internalValue", "fqn", "terraformAttribute", "terra
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "engine" / "data" / "aws_provider_schema.json"
 
-_ANCHOR = re.compile(r"registry\.terraform\.io/providers/[^/\s]+/[^/\s]+/[^/\s]+/docs/[^#\s]+#([A-Za-z0-9_]+)\s")
+_ANCHOR = re.compile(
+    r"registry\.terraform\.io/providers/[^/\s]+/[^/\s]+/[^/\s]+/docs/[^#\s]+#([A-Za-z0-9_]+)(?=[\s}])"
+)
 _RESOURCE_LINK = re.compile(r"\{@link https://registry\.terraform\.io/providers/[^}\s]+ (aws_[a-z0-9_]+)\}")
 _LINK_VERSION = re.compile(r"registry\.terraform\.io/providers/hashicorp/aws/(\d+\.\d+\.\d+[^/\s]*)/docs")
 _README_VERSION = re.compile(r"hashicorp/aws provider version (\d+\.\d+\.\d+\S*)")
@@ -101,8 +103,15 @@ def lower_first(name: str) -> str:
 
 def download_wheel(dest: Path) -> Path:
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        f"{PACKAGE}=={PINNED_VERSION}", "-d", str(dest),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        f"{PACKAGE}=={PINNED_VERSION}",
+        "-d",
+        str(dest),
     ]
     subprocess.run(cmd, check=True, stdout=sys.stderr)
     wheels = sorted(dest.glob("*.whl"))
@@ -371,9 +380,7 @@ def extract(wheel: Path) -> tuple[Json, Extractor]:
         raise SystemExit(f"resource types not in the assembly: {', '.join(missing)}")
     wanted = [classes[r] for r in RESOURCE_TYPES]
     ts_files = {str(c["locationInModule"]["filename"]) for c in wanted}
-    js_paths = {
-        f: "package/lib/" + re.sub(r"^src/", "", f).removesuffix(".ts") + ".js" for f in ts_files
-    }
+    js_paths = {f: "package/lib/" + re.sub(r"^src/", "", f).removesuffix(".ts") + ".js" for f in ts_files}
     js_sources = read_tar_members(tgz, js_paths.values())
     js = {f: parse_js(js_sources[p].decode()) if p in js_sources else {} for f, p in js_paths.items()}
     extractor = Extractor(types, js)
@@ -401,11 +408,17 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text, encoding="utf-8")
 
     log = sys.stderr
-    print(f"wrote {args.out} ({len(text.encode())} bytes) from {data['source']}, "
-          f"provider {PROVIDER} {data['provider_version']}", file=log)
+    print(
+        f"wrote {args.out} ({len(text.encode())} bytes) from {data['source']}, "
+        f"provider {PROVIDER} {data['provider_version']}",
+        file=log,
+    )
     for name, res in data["resources"].items():
-        print(f"  {name}: {len(res['arguments'])} arguments, {len(res['blocks'])} blocks, "
-              f"{len(res['attributes'])} attributes", file=log)
+        print(
+            f"  {name}: {len(res['arguments'])} arguments, {len(res['blocks'])} blocks, "
+            f"{len(res['attributes'])} attributes",
+            file=log,
+        )
     if extractor.renamed:
         print("names snake_case would get wrong: " + ", ".join(sorted(extractor.renamed)), file=log)
     if extractor.mismatches:
