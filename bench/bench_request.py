@@ -17,7 +17,9 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,26 +69,24 @@ def phase_split(terraform: str | None, count: int = 50) -> dict[str, float]:
             "commit": [],
         }
 
-        def timed(name: str, work: Callable[[], Any]) -> Any:
+        @contextmanager
+        def timed(name: str) -> Iterator[None]:
             start = time.perf_counter()
-            result = work()
+            yield
             phases[name].append((time.perf_counter() - start) * 1000)
-            return result
 
         for n in range(count):
-            claim = claim_from_raw(request_number(n), catalog, new_request_id(), time_now())
-            rendered = timed("render", lambda c=claim: render_claim(c))
-            timed("checks (no fmt)", lambda r=rendered, c=claim: run_checks(r, c, None))
+            claim = claim_from_raw(request_number(n), catalog, new_request_id(), datetime.now(UTC))
+            with timed("render"):
+                rendered = render_claim(claim)
+            with timed("checks (no fmt)"):
+                run_checks(rendered, claim, None)
             if terraform is not None:
-                timed("terraform fmt", lambda r=rendered, t=terraform: check_fmt(r.files["main.tf"], t))
-            timed("commit", lambda r=rendered, c=claim: repo.open_change(r, c, "bench", "bench"))
+                with timed("terraform fmt"):
+                    check_fmt(rendered.files["main.tf"], terraform)
+            with timed("commit"):
+                repo.open_change(rendered, claim, "bench", "bench")
         return {name: statistics.median(values) for name, values in phases.items() if values}
-
-
-def time_now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def main() -> None:
