@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -89,8 +90,10 @@ _TTL = re.compile(r"(?P<n>[1-9][0-9]{0,4})(?P<unit>[hd])")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
 _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 _TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]|[A-Za-z0-9]")
-# Free text, but never anything a template or a markdown table could take for syntax.
-_REASON_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f$%{}<>`\\|\"\u2028\u2029]")
+# Free text, but never anything a template or a markdown table could take for syntax,
+# and no invisible characters (controls, bidi overrides, zero-width, separators).
+_REASON_SYNTAX: Final = frozenset('$%{}<>`\\|"')
+_REASON_INVISIBLE: Final = ("C", "Zl", "Zp")  # unicodedata categories: Cc Cf Cs Co Cn, line/paragraph
 REASON_MAX: Final = 500
 
 
@@ -178,10 +181,25 @@ def database_name_errors(name: str, engine: str | None) -> list[str]:
     limit = 64 if engine in ("mysql", "aurora-mysql") else 63
     rules = []
     if len(name) > limit:
-        rules.append(f"must be at most {limit} characters for {engine}, got {len(name)}")
+        where = f" for {engine}" if engine else ""
+        rules.append(f"must be at most {limit} characters{where}, got {len(name)}")
     if name.lower() in RESERVED_DATABASE_NAMES:
         rules.append(f"{name.lower()!r} is a name reserved by the database engine")
     return rules
+
+
+def _plain_text(text: str, limit: int) -> bool:
+    """One line of visible text: no template/markdown syntax, nothing invisible."""
+    return len(text) <= limit and not any(
+        char in _REASON_SYNTAX or unicodedata.category(char).startswith(_REASON_INVISIBLE) for char in text
+    )
+
+
+def _shown(value: int | float) -> str:
+    """A number for a message, without printing thousands of digits."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if abs(value) < 10**18 else "a number far out of range"
 
 
 class _Reader:
@@ -220,7 +238,7 @@ class _Reader:
             self.fail(field, f"must be a whole number, got {type(value).__name__}")
             return None
         if not low <= value <= high:
-            self.fail(field, f"must be between {low} and {high}, got {value}")
+            self.fail(field, f"must be between {low} and {high}, got {_shown(value)}")
             return None
         return value
 
@@ -232,7 +250,7 @@ class _Reader:
             self.fail(field, f"must be a number of ACUs, got {type(value).__name__}")
             return None
         if not 0.5 <= value <= MAX_ACU or (value * 2) % 1:
-            self.fail(field, f"must be 0.5 to {MAX_ACU:g} in steps of 0.5, got {value}")
+            self.fail(field, f"must be 0.5 to {MAX_ACU:g} in steps of 0.5, got {_shown(value)}")
             return None
         return float(value)
 
@@ -299,10 +317,10 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
     owner = read.pattern("owner", _OWNER, "must be a login or e-mail: letters, digits, . _ @ + -")
     team = read.pattern("team", _TEAM, "must be 1-64 letters, digits, spaces, . _ -")
     reason = read.text("reason")
-    if reason is not None and (len(reason) > REASON_MAX or _REASON_FORBIDDEN.search(reason)):
+    if reason is not None and not _plain_text(reason, REASON_MAX):
         read.fail(
             "reason",
-            f"must be at most {REASON_MAX} characters of plain text on one line"
+            f"must be at most {REASON_MAX} characters of visible plain text on one line"
             " (no $ % { } < > ` \\ | or quotes)",
         )
 
@@ -319,11 +337,28 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
     if min_acu is not None and max_acu is not None and min_acu > max_acu:
         read.fail("min_acu", f"must not exceed max_acu ({max_acu:g})")
 
+    if catalog is not None:
+        # Fields that parsed are held to the catalog even when others did not parse,
+        # so one answer names every problem.
+        parsed = {
+            "environment": environment,
+            "database_engine": engine,
+            "engine_version": version,
+            "size": size if size in SIZES else None if size is not None else "small",
+            "storage_gb": storage,
+            "ttl": None if any(e.field == "ttl" for e in read.errors) else ttl,
+            "min_acu": min_acu,
+            "max_acu": max_acu,
+            "readers": readers,
+            "proxy": proxy,
+        }
+        reported = {e.field for e in read.errors}
+        read.errors += [e for e in catalog_errors(parsed, catalog) if e.field not in reported]
     if read.errors:
         raise InvalidRequest(read.errors)
     assert name is not None and engine is not None and environment is not None
     assert identifier is not None
-    request = DatabaseRequest(
+    return DatabaseRequest(
         database_name=name,
         database_engine=engine,
         environment=environment,
@@ -340,44 +375,56 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
         readers=readers,
         proxy=proxy,
     )
-    if catalog is not None:
-        errors = catalog_errors(request, catalog)
-        if errors:
-            raise InvalidRequest(errors)
-    return request
 
 
-def catalog_errors(request: DatabaseRequest, catalog: Catalog) -> list[FieldError]:
-    """The organisation's limits (dbvend.yaml) that a well-formed request breaks."""
-    env = catalog.environments.get(request.environment)
+def catalog_errors(parsed: Mapping[str, Any], catalog: Catalog) -> list[FieldError]:
+    """The organisation's limits (dbvend.yaml) that the parsed fields break.
+
+    `parsed` maps field names to well-formed values, None where a field is unset
+    or did not parse; rules about a missing value are skipped.
+    """
+    name = parsed.get("environment")
+    if name is None:
+        return []
+    env = catalog.environments.get(name)
     if env is None:
         known = ", ".join(catalog.environments)
         return [FieldError("environment", f"must be one of the environments in dbvend.yaml: {known}")]
     errors: list[FieldError] = []
     fail: Callable[[str, str], None] = lambda f, r: errors.append(FieldError(f, r))  # noqa: E731
-    engine = catalog.engines.get(request.database_engine)
-    if engine is None or request.database_engine not in env.engines:
-        fail("database_engine", f"is not offered in {env.name} by dbvend.yaml")
-    elif request.engine_version is not None and request.engine_version not in engine.versions:
-        fail("engine_version", f"must be one of {', '.join(engine.versions)} for {request.database_engine}")
-    if request.size not in env.instance_classes:
+    engine_name = parsed.get("database_engine")
+    version = parsed.get("engine_version")
+    if engine_name is not None:
+        engine = catalog.engines.get(engine_name)
+        if engine is None or engine_name not in env.engines:
+            fail("database_engine", f"is not offered in {env.name} by dbvend.yaml")
+        elif version is not None and version not in engine.versions:
+            fail("engine_version", f"must be one of {', '.join(engine.versions)} for {engine_name}")
+    size = parsed.get("size")
+    if size is not None and size not in env.instance_classes:
         fail("size", f"has no instance class in {env.name}")
-    if request.storage_gb is not None and not (
-        env.storage.min_gb <= request.storage_gb <= env.storage.max_gb
-    ):
+    storage = parsed.get("storage_gb")
+    if storage is not None and not env.storage.min_gb <= storage <= env.storage.max_gb:
         fail("storage_gb", f"must be between {env.storage.min_gb} and {env.storage.max_gb} in {env.name}")
-    if request.ttl is not None:
-        ttl = parse_ttl(request.ttl)
+    if parsed.get("ttl") is not None:
+        ttl = parse_ttl(parsed["ttl"])
         if env.ttl.max is not None and (ttl is None or ttl > env.ttl.max):
             fail("ttl", f"must be at most {format_ttl(env.ttl.max)} in {env.name}")
-    if request.is_aurora:
+    if engine_name in AURORA_ENGINES:
         limits = env.aurora
-        for field in ("min_acu", "max_acu"):
-            value = getattr(request, field)
+        min_acu, max_acu = parsed.get("min_acu"), parsed.get("max_acu")
+        for field, value in (("min_acu", min_acu), ("max_acu", max_acu)):
             if value is not None and value > limits.max_acu:
                 fail(field, f"must be at most {limits.max_acu:g} ACU in {env.name}")
-        if request.readers is not None and request.readers > limits.max_readers:
+        if min_acu is None and max_acu is not None and max_acu < limits.min_acu:
+            fail(
+                "max_acu",
+                f"must be at least {limits.min_acu:g} ACU, the default min_acu in {env.name}"
+                " (or ask for a lower min_acu too)",
+            )
+        readers = parsed.get("readers")
+        if readers is not None and readers > limits.max_readers:
             fail("readers", f"must be at most {limits.max_readers} in {env.name}")
-        if request.proxy and not env.network.subnet_ids:
+        if parsed.get("proxy") and not env.network.subnet_ids:
             fail("proxy", f"needs network.subnet_ids for {env.name} in dbvend.yaml")
     return errors
