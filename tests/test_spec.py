@@ -556,7 +556,7 @@ def test_broken_catalog_names_the_key_and_line(text: str, key: str, line: int, w
     "reason",
     [
         "Ticket OPS-1234: load test for Q3",
-        "für Müllers Team – Lasttest",
+        "für Müllers Team \u2013 Lasttest",
         "日本のチーム向け",
         "v2 migration (phase 1), see OPS-9",
     ],
