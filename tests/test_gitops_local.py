@@ -144,3 +144,37 @@ def test_a_closed_change_frees_the_name(repo: LocalRepository) -> None:
         repo.merge(change.id)
     again = process_request(SEED, repo, request_id="req-2").change
     assert again is not None and again.id == 2 and again.status == "open"
+
+
+def test_a_change_made_after_a_merge_builds_on_the_new_main(repo: LocalRepository) -> None:
+    first = process_request(SEED, repo, request_id="req-1").change
+    assert first is not None
+    repo.merge(first.id)
+    later = process_request({**SEED, "database_name": "later"}, repo, request_id="req-2").change
+    assert later is not None
+    assert later.base == git(repo, "rev-parse", "main").strip()
+    tree = git(repo, "ls-tree", "-r", "--name-only", later.branch).split()
+    assert "terraform/prod/mydb123/main.tf" in tree and "terraform/prod/later/main.tf" in tree
+    assert git(repo, "diff", "--name-only", f"main...{later.branch}").split() == [
+        "terraform/prod/later/main.tf",
+        "terraform/prod/later/request.json",
+    ]
+
+
+def test_main_moved_by_hand_is_followed_exactly(repo: LocalRepository) -> None:
+    """The kept index of main follows removals and edits made with plain git, not only merges."""
+    for n, name in enumerate(("first", "second")):
+        change = process_request({**SEED, "database_name": name}, repo, request_id=f"req-{n}").change
+        assert change is not None
+        repo.merge(change.id)
+    process_request({**SEED, "database_name": "warm"}, repo, request_id="req-warm")  # index of main kept
+    git(repo, "rm", "-q", "-r", "terraform/prod/first")
+    (repo.path / "NOTES.md").write_text("hand-made\n")
+    git(repo, "add", "NOTES.md")
+    git(repo, "-c", "user.name=someone", "-c", "user.email=someone@example.com", "commit", "-qm", "by hand")
+    later = process_request({**SEED, "database_name": "later"}, repo, request_id="req-later").change
+    assert later is not None
+    assert git(repo, "diff", "--name-status", "main", later.branch).splitlines() == [
+        "A\tterraform/prod/later/main.tf",
+        "A\tterraform/prod/later/request.json",
+    ]

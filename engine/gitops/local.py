@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -189,6 +190,8 @@ class LocalRepository:
             change = change.merged(format_time(datetime.now(UTC)), commit)
             self._save(change)
             self._sync_checkout(main, commit)
+            # Plumbing never packs; let git do its usual housekeeping when loose objects pile up.
+            _run(["git", "-C", str(self.path), "gc", "--auto", "--quiet"], check=False)
             return change
 
     def close(self, change_id: int) -> Change:
@@ -239,11 +242,46 @@ class LocalRepository:
                 target = work / rendered.relative(name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
-            env = {"GIT_INDEX_FILE": str(work / ".index")}
-            self._git("read-tree", base, env=env)
+            index = work / ".index"
+            shutil.copyfile(self._index_of(base), index)
+            env = {"GIT_INDEX_FILE": str(index)}
             paths = [rendered.relative(name) for name in rendered.files]
             self._git("--work-tree", str(work), "update-index", "--add", "--", *paths, env=env)
             return self._git("write-tree", env=env).strip()
+
+    def _index_of(self, commit: str) -> Path:
+        """An index of `commit`'s tree, kept between requests (called under the lock).
+
+        Reading main's tree costs time in proportion to the databases on main. The index is
+        kept instead: when main has moved since, only the paths that differ are applied to
+        it, so a request costs the same with ten databases on main or ten thousand.
+        """
+        index, marker = self.state / "main.index", self.state / "main.index.commit"
+        cached = marker.read_text().strip() if marker.exists() and index.exists() else None
+        if cached == commit:
+            return index
+        env = {"GIT_INDEX_FILE": str(index)}
+        marker.unlink(missing_ok=True)  # an update cut short must not pass for a good index
+        if cached is None or self._rev(f"{cached}^{{commit}}") is None:
+            self._git("read-tree", commit, env=env)
+        else:
+            # Raw diff lines are ":old-mode new-mode old-sha new-sha status\tpath"; mode 0 removes.
+            diff = self._git("diff-tree", "-r", "--no-renames", "-z", cached, commit)
+            fields = diff.split("\0")
+            entries = [
+                f"{meta.split()[1]} {meta.split()[3]}\t{path}"
+                for meta, path in zip(fields[0::2], fields[1::2], strict=False)
+                if meta.startswith(":")
+            ]
+            if entries:
+                self._git("update-index", "-z", "--index-info", input="\0".join(entries) + "\0", env=env)
+                # Rebuild the cached trees the update invalidated (git saves them in the index),
+                # or each request's write-tree would rehash every directory added since.
+                self._git("write-tree", env=env)
+        partial = marker.with_suffix(".tmp")
+        partial.write_text(f"{commit}\n")
+        os.replace(partial, marker)
+        return index
 
     def _sync_checkout(self, old: str, new: str) -> None:
         """When main is checked out here, bring the working tree along (if it is clean)."""
