@@ -178,3 +178,35 @@ def test_main_moved_by_hand_is_followed_exactly(repo: LocalRepository) -> None:
         "A\tterraform/prod/later/main.tf",
         "A\tterraform/prod/later/request.json",
     ]
+
+
+def test_a_crash_between_branch_and_record_is_finished_by_the_redelivery(
+    repo: LocalRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(change: object) -> None:
+        raise KeyboardInterrupt("killed between update-ref and recording the change")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(repo, "_save", crash)
+        with pytest.raises(KeyboardInterrupt):
+            process_request(SEED, repo, request_id="req-1")
+    branch_commit = git(repo, "rev-parse", "dbvend/prod/mydb123").strip()
+    change = process_request(SEED, repo, request_id="req-1").change
+    assert change is not None and change.commit == branch_commit
+    assert change.base == git(repo, "rev-parse", "main").strip()
+    assert [c.id for c in repo.changes()] == [change.id]
+    with pytest.raises(Conflict):
+        process_request(SEED, repo, request_id="req-2")
+
+
+def test_a_redelivery_after_merge_or_close_finds_the_change(repo: LocalRepository) -> None:
+    merged = process_request(SEED, repo, request_id="req-1").change
+    closed = process_request({**SEED, "database_name": "other"}, repo, request_id="req-2").change
+    assert merged is not None and closed is not None
+    repo.merge(merged.id)
+    repo.close(closed.id)
+    again = process_request(SEED, repo, request_id="req-1").change
+    assert again is not None and (again.id, again.status) == (merged.id, "merged")
+    again = process_request({**SEED, "database_name": "other"}, repo, request_id="req-2").change
+    assert again is not None and (again.id, again.status) == (closed.id, "closed")
+    assert len(repo.changes()) == 2

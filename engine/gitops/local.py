@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -66,6 +67,7 @@ class LocalRepository:
         self.git_dir = Path(self._git("rev-parse", "--absolute-git-dir").strip())
         self.state = self.git_dir / "dbvend"
         (self.state / "changes").mkdir(parents=True, exist_ok=True)
+        (self.state / "requests").mkdir(exist_ok=True)
 
     @classmethod
     def open_or_create(cls, path: Path) -> LocalRepository:
@@ -126,20 +128,31 @@ class LocalRepository:
     # -- writing -------------------------------------------------------------------------
 
     def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
-        """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change."""
+        """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change.
+
+        Idempotent on the request id: a redelivered request gets the change it made before,
+        also when a crash came between making the branch and recording the change.
+        """
         with self._locked():
             main, branch_sha, on_main = self._batch_check(claim)
             existing = self._refuse_conflict(claim, branch_sha, on_main)
             if existing is not None:
                 return existing
             assert main is not None
-            tree = self._tree_with(main, rendered)
-            message = f"{title}\n\nRequest-Id: {claim.request_id}\n"
-            commit = self._git(
-                "commit-tree", "--no-gpg-sign", tree, "-p", main, "-F", "-", input=message, env=AUTHOR
-            ).strip()
             branch = branch_name(claim.environment, claim.identifier)
-            self._git("update-ref", f"refs/heads/{branch}", commit, "")
+            if branch_sha is not None:  # made by this request before a crash: record it now
+                recorded = [c for c in self.changes("open") if c.request_id == claim.request_id]
+                if recorded:  # recorded before requests/ pointers existed
+                    return recorded[0]
+                commit, base = branch_sha, self._git("rev-parse", f"{branch_sha}^").strip()
+            else:
+                tree = self._tree_with(main, rendered)
+                message = f"{title}\n\nRequest-Id: {claim.request_id}\n"
+                commit = self._git(
+                    "commit-tree", "--no-gpg-sign", tree, "-p", main, "-F", "-", input=message, env=AUTHOR
+                ).strip()
+                self._git("update-ref", f"refs/heads/{branch}", commit, "")
+                base = main
             change = Change(
                 id=self._next_id(),
                 branch=branch,
@@ -148,12 +161,17 @@ class LocalRepository:
                 request_id=claim.request_id,
                 root=rendered.root,
                 commit=commit,
-                base=main,
+                base=base,
                 description=description,
                 created_at=format_time(datetime.now(UTC)),
             )
             self._save(change)
             return change
+
+    def change_of_request(self, request_id: str) -> Change | None:
+        """The change a request made, whatever its status."""
+        pointer = self.state / "requests" / _request_key(request_id)
+        return self.change(int(pointer.read_text())) if pointer.exists() else None
 
     def merge(self, change_id: int) -> Change:
         """Merge an open change into main (a merge commit), then delete its branch."""
@@ -222,16 +240,32 @@ class LocalRepository:
         return shas[0], shas[1], shas[2] is not None
 
     def _refuse_conflict(self, claim: Claim, branch_sha: str | None, on_main: bool) -> Change | None:
+        """Conflict unless the database is free or held by this very request.
+
+        Returns this request's change when it has one; None when the database is free, or
+        when the branch is this request's own with no change recorded yet (a crash between).
+        """
         where = f"{claim.environment}/{claim.identifier}"
+        mine = self.change_of_request(claim.request_id)
+        if mine is not None:  # a redelivery: whatever became of its change, it is not made twice
+            return mine
         if branch_sha is not None:
             branch = branch_name(claim.environment, claim.identifier)
+            if self._request_of(branch_sha) == claim.request_id:
+                return None
             change = next((c for c in self.changes("open") if c.branch == branch), None)
-            if change is not None and change.request_id == claim.request_id:
-                return change
             which = f"change #{change.id}" if change else f"branch {branch}"
             raise Conflict(f"database {where} is already requested in open {which}")
         if on_main:
             raise Conflict(f"database {where} already exists on {MAIN} ({claim.root})")
+        return None
+
+    def _request_of(self, commit: str) -> str | None:
+        """The Request-Id trailer of a commit dbvend made."""
+        message = self._git("cat-file", "commit", commit)
+        for line in reversed(message.splitlines()):
+            if line.startswith("Request-Id: "):
+                return line.removeprefix("Request-Id: ").strip()
         return None
 
     def _tree_with(self, base: str, rendered: RenderedRoot) -> str:
@@ -278,9 +312,7 @@ class LocalRepository:
                 # Rebuild the cached trees the update invalidated (git saves them in the index),
                 # or each request's write-tree would rehash every directory added since.
                 self._git("write-tree", env=env)
-        partial = marker.with_suffix(".tmp")
-        partial.write_text(f"{commit}\n")
-        os.replace(partial, marker)
+        _write_atomically(marker, f"{commit}\n")
         return index
 
     def _sync_checkout(self, old: str, new: str) -> None:
@@ -299,9 +331,10 @@ class LocalRepository:
 
     def _save(self, change: Change) -> None:
         target = self.state / "changes" / f"{change.id}.json"
-        partial = target.with_suffix(".tmp")
-        partial.write_text(change.to_json(), encoding="utf-8")
-        os.replace(partial, target)
+        _write_atomically(target, change.to_json())
+        pointer = self.state / "requests" / _request_key(change.request_id)
+        if not pointer.exists():
+            _write_atomically(pointer, f"{change.id}\n")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -322,6 +355,17 @@ class LocalRepository:
 
     def _git(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
         return _run(["git", "-C", str(self.path), *args], input=input, env=env).stdout
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    partial = target.with_suffix(".tmp")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, target)
+
+
+def _request_key(request_id: str) -> str:
+    """A file name for any request id."""
+    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
 
 
 def _is_git_dir(path: Path) -> bool:
