@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -210,23 +213,91 @@ def close(change_id: int) -> None:
 
 
 @main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1; DBVEND_HOST).")
+@click.option("--port", type=int, help="Port to listen on (default 8080; DBVEND_PORT).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data dir (DBVEND_DATA).")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), help="GitOps repository (DBVEND_REPO)."
+)
 @reports_errors
-def serve() -> None:
-    """Prepare the embedded default and say what it offers today."""
-    settings = Settings()
-    repo = LocalRepository.open_or_create(settings.repo_path)
-    open_changes = len(repo.changes("open"))
-    out.print(f"dbvend data dir: {settings.data.resolve()}")
-    out.print(f"GitOps repository: {repo.path.resolve()} ({open_changes} open changes)")
-    out.print(
-        "The REST API, request ledger and queue worker are not built yet, so nothing is listening.\n"
-        "Available now, on this repository:\n"
-        "  dbvend request --name mydb123 --engine mysql --env dev   propose a database\n"
-        "  dbvend changes                                           list proposed changes\n"
-        "  dbvend merge CHANGE                                      merge one into main\n"
-        "  dbvend close CHANGE                                      close one unmerged\n"
-        "  dbvend render ... --out DIR                              render without committing"
+def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path | None) -> None:
+    """Run the REST API and the queue worker on the embedded default, until stopped.
+
+    SIGINT or SIGTERM stops taking calls and lets the worker finish the message in hand.
+    """
+    import threading
+
+    from engine.api import build_services, create_app
+    from engine.logs import configure_logging
+    from engine.queue.local import LocalQueue
+    from engine.queue.worker import Worker
+
+    overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging()
+    services, new_key = build_services(settings)
+    if new_key is not None:
+        click.echo(
+            f"API key (shown once; only its hash is kept in {settings.data / 'api-keys.json'}):\n  {new_key}",
+            err=True,
+        )
+    queue = LocalQueue(services.ledger.engine, settings.visibility_timeout, settings.max_receives)
+    worker = Worker(services.ledger, queue, services.backend, settings.terraform_path)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
+    thread.start()
+    config = uvicorn.Config(
+        create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join()
+
+    try:
+        _Server(config, stop_worker).run()
+    finally:
+        stop_worker()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, stopping the worker (after the message in hand) once the HTTP side has stopped.
+
+    uvicorn re-raises SIGTERM/SIGINT when it returns, so that must happen inside its shutdown.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        await asyncio.to_thread(self.on_stop)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the request as JSON.")
+@reports_errors
+def status(request_id: str, as_json: bool) -> None:
+    """A request's status and history from the ledger."""
+    from engine.ledger import Ledger
+
+    record = Ledger.connect(Settings().ledger_url).get(request_id)
+    if record is None:
+        raise DbvendError(f"no request {request_id} in the ledger")
+    if as_json:
+        click.echo(json.dumps(record.as_dict(), indent=2))
+        return
+    out.print(f"request {record.id}: [bold]{record.status}[/] ({record.environment}/{record.identifier})")
+    table = Table("status", "at", "detail")
+    for event in record.history:
+        table.add_row(event.status, event.at, event.detail or "")
+    out.print(table)
+    if record.change_link:
+        out.print(f"change: {record.change_link}")
+    for error in record.errors:
+        out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()))
 
 
 def _print_checks(checks: list[Any]) -> None:
@@ -235,3 +306,7 @@ def _print_checks(checks: list[Any]) -> None:
     for check in checks:
         table.add_row(check.name, f"[{colour[check.status]}]{check.status}[/]", check.detail)
     out.print(table)
+
+
+if __name__ == "__main__":
+    main()

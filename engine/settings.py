@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """DESIGN.md §4a; each field reads DBVEND_<NAME>."""
+    """DESIGN.md §4a; each field reads DBVEND_<NAME> unless it names another variable."""
 
     model_config = SettingsConfigDict(env_prefix="DBVEND_", extra="ignore")
 
@@ -17,6 +18,13 @@ class Settings(BaseSettings):
     repo: Path | None = None
     gitops: str = "local"
     terraform: str = "terraform"  # DBVEND_TERRAFORM: the terraform executable (name or path)
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    api_keys: str | None = None  # DBVEND_API_KEYS: comma-separated; generated once when unset
+    rate_limit: int = Field(default=60, ge=1)  # requests per minute per API key
+    visibility_timeout: float = Field(default=30.0, gt=0)  # seconds a received message stays hidden
+    max_receives: int = Field(default=5, ge=1)  # deliveries before a message is dead-lettered
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
 
     @property
     def terraform_path(self) -> str | None:
@@ -26,3 +34,13 @@ class Settings(BaseSettings):
     @property
     def repo_path(self) -> Path:
         return self.repo if self.repo is not None else self.data / "repo"
+
+    @property
+    def ledger_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data / 'ledger.sqlite3').resolve()}"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]

@@ -61,3 +61,19 @@ class GitOpsBackend(Protocol):
     def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
         """One branch, one commit, one change; the existing one when this request made it already."""
         ...
+
+    def changes(self, status: str | None = None) -> list[Change]:
+        """Every change, oldest first, optionally only those with a status."""
+        ...
+
+    def change(self, change_id: int) -> Change:
+        """One change; ChangeNotFound when there is none."""
+        ...
+
+    def merge(self, change_id: int) -> Change:
+        """Merge an open change into main."""
+        ...
+
+    def read_file(self, ref: str, path: str) -> str | None:
+        """A file's text at a ref (branch or commit), None when absent."""
+        ...

@@ -1,0 +1,43 @@
+"""The front doors' common step: validate a raw request, refuse conflicts, record and queue it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from engine.claim import claim_from_raw
+from engine.gitops import GitOpsBackend
+from engine.ledger import Ledger, NewRequest, RequestRecord
+
+
+def accept_request(
+    raw: Mapping[str, object],
+    channel: str,
+    requester: str,
+    ledger: Ledger,
+    backend: GitOpsBackend,
+    idempotency_key: str | None = None,
+) -> tuple[RequestRecord, str]:
+    """Accept a request: it is valid, its database is free, and it is recorded and queued.
+
+    Raises InvalidRequest (nothing recorded) or Conflict; returns the ledger record and the
+    queue message id. The consumer does the rest (engine.queue.worker).
+    """
+    request_id = str(uuid.uuid4())
+    claim = claim_from_raw(raw, backend.catalog(), request_id, datetime.now(UTC))
+    backend.check_absent(claim)
+    request = claim.request
+    return ledger.accept(
+        NewRequest(
+            id=request_id,
+            channel=channel,
+            requester=requester,
+            payload=dict(raw),
+            environment=request.environment,
+            identifier=request.identifier,
+            database_name=request.database_name,
+            owner=request.owner,
+            idempotency_key=idempotency_key,
+        )
+    )

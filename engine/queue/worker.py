@@ -1,0 +1,116 @@
+"""The consumer loop: queued request -> pipeline -> change, with the bookkeeping in the ledger."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy.engine import Connection
+
+from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest
+from engine.gitops import Change, GitOpsBackend
+from engine.ledger import Ledger
+from engine.pipeline import process_request
+from engine.queue import Message
+from engine.queue.local import LocalQueue
+
+log = logging.getLogger("dbvend.worker")
+# A refusal is final: delivering the message again would refuse it again.
+REFUSALS: Final = (InvalidRequest, CheckFailed, Conflict)
+RETRY_DELAYS: Final = (1.0, 5.0, 15.0, 60.0)
+
+
+def error_entries(exc: Exception) -> list[dict[str, str]]:
+    """What the ledger and the API show of a refusal or failure."""
+    if isinstance(exc, InvalidRequest):
+        return [{"field": e.field, "rule": e.rule} for e in exc.errors]
+    if isinstance(exc, CheckFailed):
+        return [{"check": failure} for failure in exc.failures]
+    return [{"error": str(exc) or type(exc).__name__}]
+
+
+def change_link(change: Change) -> str:
+    return change.link or f"/v1/changes/{change.id}"
+
+
+class Worker:
+    """Takes messages from the local queue and runs the pipeline for each, one at a time."""
+
+    def __init__(
+        self, ledger: Ledger, queue: LocalQueue, backend: GitOpsBackend, terraform: str | None
+    ) -> None:
+        self.ledger, self.queue, self.backend, self.terraform = ledger, queue, backend, terraform
+
+    def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
+        """Until `stop` is set; the message in hand is always finished first."""
+        log.info("worker started")
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("worker loop error")
+                handled = False
+            if not handled:
+                stop.wait(poll_interval)
+        log.info("worker stopped")
+
+    def run_once(self) -> bool:
+        """Handle one message if there is one; True when one was handled."""
+        message = self.queue.receive(on_dead=self._dead_letter)
+        if message is None:
+            return False
+        self.handle(message)
+        return True
+
+    def handle(self, message: Message) -> None:
+        body = message.payload()
+        request_id: str = body["request_id"]
+        extra = {"request_id": request_id, "message_id": message.id, "receive_count": message.receive_count}
+        self.ledger.transition(request_id, "processing", f"delivery {message.receive_count}")
+        try:
+            outcome = process_request(
+                body["request"],
+                self.backend,
+                request_id=request_id,
+                accepted_at=datetime.fromisoformat(body["accepted_at"]),
+                terraform=self.terraform,
+            )
+        except REFUSALS as exc:
+            log.info("request refused: %s", exc, extra=extra)
+            self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc))
+            return
+        except Exception as exc:  # anything else may pass: deliver again later
+            error = f"{type(exc).__name__}: {exc}"
+            delay = RETRY_DELAYS[min(message.receive_count, len(RETRY_DELAYS)) - 1]
+            log.warning("request failed, delivery %d: %s", message.receive_count, error, extra=extra)
+            if not isinstance(exc, DbvendError):
+                log.debug("failure detail", exc_info=True, extra=extra)
+            self.queue.retry(message, error, delay)
+            return
+        change = outcome.change
+        assert change is not None
+        detail = f"change #{change.id} on {change.branch}"
+        status = "merged" if change.status == "merged" else "change_open"
+        self._finish(
+            message, request_id, status, detail, change_id=change.id, change_link=change_link(change)
+        )
+        log.info("change open: %s", detail, extra={**extra, "change_id": change.id})
+
+    def _finish(self, message: Message, request_id: str, status: str, detail: str, **values: Any) -> None:
+        """The request's new status and the message's acknowledgement, in one transaction."""
+        with self.ledger.transaction() as connection:
+            if status == "merged":
+                self.ledger.transition(request_id, "change_open", detail, connection=connection, **values)
+            self.ledger.transition(request_id, status, detail, connection=connection, **values)
+            self.queue.ack(message, connection)
+
+    def _dead_letter(self, connection: Connection, message: Message) -> None:
+        request_id = message.payload().get("request_id")
+        log.error("message dead-lettered: %s", message.last_error, extra={"request_id": request_id})
+        if request_id:
+            error = message.last_error or "undeliverable"
+            self.ledger.transition(
+                request_id, "failed", error, errors=[{"error": error}], connection=connection
+            )
