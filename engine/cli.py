@@ -199,7 +199,9 @@ def changes(status: str | None, as_json: bool) -> None:
 @reports_errors
 def merge(change_id: int) -> None:
     """Merge an open change into main (what merging its pull request does on GitHub)."""
-    change = LocalRepository.open_or_create(Settings().repo_path).merge(change_id)
+    settings = Settings()
+    change = LocalRepository.open_or_create(settings.repo_path).merge(change_id)
+    _record_in_ledger(settings, change.id, "merged")
     out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
 
 
@@ -208,7 +210,9 @@ def merge(change_id: int) -> None:
 @reports_errors
 def close(change_id: int) -> None:
     """Close an open change without merging it (its branch is deleted)."""
-    change = LocalRepository.open_or_create(Settings().repo_path).close(change_id)
+    settings = Settings()
+    change = LocalRepository.open_or_create(settings.repo_path).close(change_id)
+    _record_in_ledger(settings, change.id, "closed")
     out.print(f"closed change #{change.id}; {change.branch} deleted")
 
 
@@ -298,6 +302,18 @@ def status(request_id: str, as_json: bool) -> None:
         out.print(f"change: {record.change_link}")
     for error in record.errors:
         out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()))
+
+
+def _record_in_ledger(settings: Settings, change_id: int, status: str) -> None:
+    """Tell the ledger, when there is one, that a request's change was merged or closed."""
+    from engine.ledger import Ledger
+
+    if not settings.database_url and not (settings.data / "ledger.sqlite3").exists():
+        return
+    ledger = Ledger.connect(settings.ledger_url)
+    record = ledger.by_change(change_id)
+    if record is not None:
+        ledger.transition(record.id, status, f"change #{change_id} {status} with dbvend {status[:-1]}")
 
 
 def _print_checks(checks: list[Any]) -> None:

@@ -85,6 +85,15 @@ def test_status_command_prints_the_history(server: ServeProcess) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "change_open" in done.stdout and "accepted" in done.stdout and "/v1/changes/1" in done.stdout
+    closed = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "close", "1"],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+    )
+    assert closed.returncode == 0, closed.stderr
+    assert wait_for_status(server, body["request_id"], "closed")["status"] == "closed"
 
 
 def test_a_generated_key_is_printed_once_and_stored_hashed(tmp_path: Path) -> None:
