@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from engine.catalog import Catalog, default_catalog_text, parse_catalog
 from engine.gitops.local import LocalRepository
+from tests.postgres_server import PostgresServer
 
 ACCEPTED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -56,3 +58,22 @@ def repo_snapshot(repository: LocalRepository) -> tuple[str, str]:
     ).stdout
     changes = "".join(sorted(p.name for p in (repository.state / "changes").iterdir()))
     return refs, changes
+
+
+# PostgreSQL: one throw-away server per test session (per worker under pytest-xdist), a fresh
+# database per test. Without PostgreSQL installed these fixtures fail, with the command to install it.
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a new, empty database, dropped after the test."""
+    with postgres_server.temporary_database() as url:
+        yield url

@@ -1,0 +1,203 @@
+"""The ledger and the local queue against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import Conflict
+from engine.ledger import IdempotencyMismatch, Ledger, NewRequest
+from engine.queue.local import LocalQueue
+
+PAYLOAD = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    opened = Ledger.connect(url)
+    yield opened
+    opened.engine.dispose()
+
+
+class Clock:
+    """Starts at the real time (enqueue stamps messages with it), then moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time() + 1.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def new(n: int = 1, **changes: object) -> NewRequest:
+    fields: dict[str, object] = {
+        "id": f"req-{n}",
+        "channel": "api",
+        "requester": "key-a",
+        "payload": {**PAYLOAD, "database_name": f"orders{n}"},
+        "environment": "dev",
+        "identifier": f"orders{n}",
+        "database_name": f"orders{n}",
+        **changes,
+    }
+    return NewRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_accept_records_and_queues_in_one_go(ledger: Ledger) -> None:
+    record, message_id = ledger.accept(new())
+    assert record.status == "accepted" and [e.status for e in record.history] == ["accepted"]
+    message = LocalQueue(ledger.engine).receive()
+    assert message is not None and message.id == message_id and message.request_id == "req-1"
+    assert message.payload()["request"] == PAYLOAD | {"database_name": "orders1"}
+
+
+def test_a_failed_insert_queues_nothing(ledger: Ledger) -> None:
+    ledger.accept(new(1))
+    with pytest.raises(Conflict, match="already requested"):
+        ledger.accept(new(2, identifier="orders1"))
+    assert ledger.count() == 1
+    assert LocalQueue(ledger.engine).depth()["ready"] == 1
+
+
+def test_the_name_is_free_again_after_a_refusal(ledger: Ledger) -> None:
+    ledger.accept(new(1))
+    ledger.transition("req-1", "rejected", errors=[{"field": "x", "rule": "y"}])
+    second, _ = ledger.accept(new(2, identifier="orders1"))
+    assert second.status == "accepted"
+    holder = ledger.holder("dev", "orders1")
+    assert holder is not None and holder.id == "req-2"
+    assert ledger.get("req-1").errors == [{"field": "x", "rule": "y"}]  # type: ignore[union-attr]
+
+
+def test_idempotency_key_replays_the_first_acceptance(ledger: Ledger) -> None:
+    first, message = ledger.accept(new(1, idempotency_key="k-1"))
+    again, again_message = ledger.accept(
+        new(2, idempotency_key="k-1", payload=first.payload, identifier="orders1")
+    )
+    assert (again.id, again_message) == (first.id, message)
+    assert ledger.count() == 1
+    with pytest.raises(IdempotencyMismatch):
+        ledger.accept(new(3, idempotency_key="k-1"))
+    other, _ = ledger.accept(new(4, idempotency_key="k-1", requester="key-b"))
+    assert other.id == "req-4"
+
+
+def test_transitions_only_move_forward(ledger: Ledger) -> None:
+    ledger.accept(new())
+    assert ledger.transition("req-1", "processing")
+    assert ledger.transition("req-1", "processing")  # a redelivery is recorded again
+    assert ledger.transition("req-1", "change_open", change_id=7, change_link="/v1/changes/7")
+    assert not ledger.transition("req-1", "processing")
+    assert not ledger.transition("req-1", "failed")
+    assert ledger.transition("req-1", "merged")
+    record = ledger.get("req-1")
+    assert record is not None and record.status == "merged" and record.change_id == 7
+    assert [e.status for e in record.history] == [
+        "accepted",
+        "processing",
+        "processing",
+        "change_open",
+        "merged",
+    ]
+    assert ledger.by_change(7) is not None and ledger.holder("dev", "orders1") is not None
+
+
+def test_listing_filters_and_pages(ledger: Ledger) -> None:
+    for n in range(1, 8):
+        ledger.accept(new(n, owner="ann" if n % 2 else "bob"))
+    ledger.transition("req-3", "rejected")
+    assert [r.id for r in ledger.list_requests(owner="bob")] == ["req-6", "req-4", "req-2"]
+    assert [r.id for r in ledger.list_requests(status="rejected")] == ["req-3"]
+    seen: list[str] = []
+    after = None
+    while page := ledger.list_requests(limit=3, after=after):
+        seen += [r.id for r in page]
+        after = (page[-1].created_at, page[-1].id)
+    assert seen == [f"req-{n}" for n in range(7, 0, -1)]
+
+
+def test_an_unacknowledged_message_comes_back_after_the_visibility_timeout(ledger: Ledger) -> None:
+    clock = Clock()
+    queue = LocalQueue(ledger.engine, visibility_timeout=10, clock=clock)
+    ledger.accept(new())
+    first = queue.receive()
+    assert first is not None and first.receive_count == 1
+    assert queue.receive() is None
+    clock.now += 10.5
+    second = queue.receive()
+    assert second is not None and second.id == first.id and second.receive_count == 2
+    assert not queue.ack(first), "an expired receipt must not acknowledge the newer delivery"
+    assert queue.ack(second)
+    clock.now += 100
+    assert queue.receive() is None
+    assert queue.depth() == {"ready": 0, "done": 1, "dead": 0}
+
+
+def test_retry_keeps_the_error_and_waits(ledger: Ledger) -> None:
+    clock = Clock()
+    queue = LocalQueue(ledger.engine, clock=clock)
+    ledger.accept(new())
+    message = queue.receive()
+    assert message is not None and queue.retry(message, "GitOpsError: disk full", delay=5)
+    assert queue.receive() is None
+    clock.now += 5
+    again = queue.receive()
+    assert again is not None and again.last_error == "GitOpsError: disk full"
+
+
+def test_dead_letter_after_max_receives_runs_the_hook_in_the_same_transaction(ledger: Ledger) -> None:
+    clock = Clock()
+    queue = LocalQueue(ledger.engine, visibility_timeout=1, max_receives=3, clock=clock)
+    ledger.accept(new())
+    for attempt in range(3):
+        message = queue.receive()
+        assert message is not None and message.receive_count == attempt + 1
+        queue.retry(message, f"boom {attempt + 1}", delay=0)
+
+    def record_failure(connection: sa.Connection, message: object) -> None:
+        ledger.transition("req-1", "failed", "dead", errors=[{"error": "boom 3"}], connection=connection)
+
+    assert queue.receive(on_dead=record_failure) is None
+    (dead,) = queue.dead_letters()
+    assert dead.last_error == "boom 3" and dead.receive_count == 3
+    record = ledger.get("req-1")
+    assert record is not None and record.status == "failed" and record.errors == [{"error": "boom 3"}]
+    assert ledger.holder("dev", "orders1") is None
+
+
+def test_concurrent_receivers_never_get_the_same_message(ledger: Ledger) -> None:
+    for n in range(1, 41):
+        ledger.accept(new(n))
+    queue = LocalQueue(ledger.engine, visibility_timeout=60)
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while (message := queue.receive()) is not None:
+            with lock:
+                got.append(message.id)
+            queue.ack(message)
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 40 and len(set(got)) == 40
+
+
+def test_migrations_run_once_and_again_harmlessly(ledger: Ledger) -> None:
+    again = Ledger.connect(ledger.engine.url.render_as_string(hide_password=False))
+    with again.engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == "0001"
+    again.engine.dispose()
