@@ -63,6 +63,7 @@ def repo_snapshot(repository: LocalRepository) -> tuple[str, str]:
 # PostgreSQL: one throw-away server per test session (per worker under pytest-xdist), a fresh
 # database per test. Without PostgreSQL installed these fixtures fail, with the command to install it.
 
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
