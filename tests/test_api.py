@@ -153,7 +153,8 @@ def test_merge_through_the_api(client: TestClient, services: Services) -> None:
 
 
 def test_health_and_docs_need_no_key(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    health = client.get("/healthz")
+    assert health.json() == {"status": "ok"} and health.headers["x-content-type-options"] == "nosniff"
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/provision-rds", "/v1/databases", "/v1/requests/{request_id}", "/v1/changes"} <= set(paths)

@@ -87,6 +87,13 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _integer(digits: str) -> int:
+    """JSON sets no limit on digits, Python refuses >4300; such a number is out of every range."""
+    if len(digits.lstrip("-")) > 400:
+        return -(10**400) if digits.startswith("-") else 10**400
+    return int(digits)
+
+
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -99,7 +106,10 @@ async def json_object(request: Request) -> dict[str, Any]:
     body = await request.body()
     try:
         value = json.loads(
-            body.decode("utf-8"), object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant
+            body.decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_int=_integer,
+            parse_constant=_no_constant,
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = (

@@ -87,7 +87,8 @@ class AccessLog:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
-                message = {**message, "headers": [*headers, (b"x-request-id", call_id.encode())]}
+                headers += [(b"x-request-id", call_id.encode()), (b"x-content-type-options", b"nosniff")]
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
