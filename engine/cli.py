@@ -245,7 +245,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
             f"API key (shown once; only its hash is kept in {settings.data / 'api-keys.json'}):\n  {new_key}",
             err=True,
         )
-    queue = LocalQueue(services.ledger.engine, settings.visibility_timeout, settings.max_receives)
+    queue = LocalQueue(services.ledger, settings.visibility_timeout, settings.max_receives)
     worker = Worker(services.ledger, queue, services.backend, settings.terraform_path)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,6 +150,9 @@ class IdempotencyMismatch(DbvendError):
     exit_code = 2
 
 
+_READING: Final = "dbvend_reading"
+
+
 def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -172,8 +176,10 @@ def create_ledger_engine(url: str) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # IMMEDIATE: a writer waits for the lock up front instead of failing half-way.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # IMMEDIATE: a writer waits for the lock up front instead of failing half-way. Readers
+        # (Ledger.reading) begin deferred: under WAL they never wait for a writer.
+        reading = connection.get_execution_options().get(_READING, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -195,6 +201,12 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time and every writing transaction takes its lock up front. Its
+        # busy handler polls with growing sleeps, so threads of one process queueing there see
+        # long tails; they queue on a lock of ours instead (other processes still meet the
+        # busy timeout). PostgreSQL needs no such thing.
+        sqlite = engine.dialect.name == "sqlite"
+        self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
 
     @classmethod
     def connect(cls, url: str) -> Ledger:
@@ -204,8 +216,15 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
+        """A writing transaction: committed at the end, rolled back on an exception."""
+        with self._serial, self.engine.begin() as connection:
             yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only; it never waits for a writer."""
+        with self.engine.connect() as connection:
+            yield connection.execution_options(**{_READING: True})
 
     # -- writing -------------------------------------------------------------------------
 
@@ -309,7 +328,7 @@ class Ledger:
     # -- reading -------------------------------------------------------------------------
 
     def get(self, request_id: str) -> RequestRecord | None:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).one_or_none()
             if row is None:
                 return None
@@ -322,7 +341,7 @@ class Ledger:
 
     def holder(self, environment: str, identifier: str) -> RequestRecord | None:
         """The request that holds a database's name now, if any."""
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(requests).where(requests.c.holds == f"{environment}/{identifier}")
             ).one_or_none()
@@ -330,7 +349,7 @@ class Ledger:
 
     def latest(self, environment: str, identifier: str) -> RequestRecord | None:
         """The newest request for a database, whatever became of it."""
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(requests)
                 .where(requests.c.environment == environment, requests.c.identifier == identifier)
@@ -340,7 +359,7 @@ class Ledger:
         return None if row is None else _record(row, [])
 
     def by_change(self, change_id: int) -> RequestRecord | None:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(requests).where(requests.c.change_id == change_id).limit(1)
             ).one_or_none()
@@ -371,19 +390,19 @@ class Ledger:
                 )
             )
         query = query.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return [_record(row, []) for row in conn.execute(query)]
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with self.reading() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError:
             return False
         return True
 
     def count(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one())
 
     # -- inside --------------------------------------------------------------------------
@@ -397,7 +416,7 @@ class Ledger:
                 yield conn
 
     def _by_idempotency_key(self, requester: str, key: str) -> RequestRecord | None:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(requests).where(
                     requests.c.requester == requester, requests.c.idempotency_key == key
@@ -408,7 +427,7 @@ class Ledger:
     def _replay(self, earlier: RequestRecord, new: NewRequest) -> tuple[RequestRecord, str]:
         if earlier.payload != json.loads(json.dumps(dict(new.payload), sort_keys=True)):
             raise IdempotencyMismatch("Idempotency-Key was used before for a different request")
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             message_id = conn.execute(
                 sa.select(queue_messages.c.id)
                 .where(queue_messages.c.request_id == earlier.id)

@@ -33,7 +33,7 @@ def client(services: Services) -> Iterator[TestClient]:
 
 
 def drain(services: Services) -> None:
-    worker = Worker(services.ledger, LocalQueue(services.ledger.engine), services.backend, None)
+    worker = Worker(services.ledger, LocalQueue(services.ledger), services.backend, None)
     while worker.run_once():
         pass
 
@@ -83,7 +83,7 @@ def test_invalid_requests_are_422_with_fields_and_leave_nothing(
     )
     assert answer.status_code == 422
     assert {e["field"] for e in answer.json()["errors"]} == {"database_name", "colour"}
-    assert services.ledger.count() == 0 and LocalQueue(services.ledger.engine).depth()["ready"] == 0
+    assert services.ledger.count() == 0 and LocalQueue(services.ledger).depth()["ready"] == 0
 
 
 def test_conflicts_are_409(client: TestClient, services: Services) -> None:

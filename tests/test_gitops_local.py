@@ -210,3 +210,26 @@ def test_a_redelivery_after_merge_or_close_finds_the_change(repo: LocalRepositor
     again = process_request({**SEED, "database_name": "other"}, repo, request_id="req-2").change
     assert again is not None and (again.id, again.status) == (closed.id, "closed")
     assert len(repo.changes()) == 2
+
+
+def test_the_catalog_follows_main_however_it_moves(repo: LocalRepository) -> None:
+    """catalog() is parsed once per version of main; a commit by hand, packed refs and a reset
+    all show at once."""
+
+    def commit_catalog(old: str, new: str) -> None:
+        path = repo.path / "dbvend.yaml"
+        path.write_text(git(repo, "show", "main:dbvend.yaml").replace(old, new, 1))
+        git(repo, "add", "dbvend.yaml")
+        git(repo, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-qm", new)
+
+    assert repo.catalog() is repo.catalog()  # kept while main stands still
+    assert repo.catalog().environments["prod"].instance_classes["small"] == "db.t3.medium"
+    commit_catalog("{small: db.t3.medium,", "{small: db.t3.large,")
+    assert repo.catalog().environments["prod"].instance_classes["small"] == "db.t3.large"
+    git(repo, "pack-refs", "--all")  # main now lives in packed-refs only
+    assert repo.catalog().environments["prod"].instance_classes["small"] == "db.t3.large"
+    commit_catalog("{small: db.t3.large,", "{small: db.t3.xlarge,")
+    assert repo.catalog().environments["prod"].instance_classes["small"] == "db.t3.xlarge"
+    git(repo, "pack-refs", "--all")
+    git(repo, "reset", "-q", "--hard", "HEAD~2")
+    assert repo.catalog().environments["prod"].instance_classes["small"] == "db.t3.medium"

@@ -55,7 +55,7 @@ def new(n: int = 1, **changes: object) -> NewRequest:
 def test_accept_records_and_queues_in_one_go(ledger: Ledger) -> None:
     record, message_id = ledger.accept(new())
     assert record.status == "accepted" and [e.status for e in record.history] == ["accepted"]
-    message = LocalQueue(ledger.engine).receive()
+    message = LocalQueue(ledger).receive()
     assert message is not None and message.id == message_id and message.request_id == "req-1"
     assert message.payload()["request"] == PAYLOAD | {"database_name": "orders1"}
 
@@ -65,7 +65,7 @@ def test_a_failed_insert_queues_nothing(ledger: Ledger) -> None:
     with pytest.raises(Conflict, match="already requested"):
         ledger.accept(new(2, identifier="orders1"))
     assert ledger.count() == 1
-    assert LocalQueue(ledger.engine).depth()["ready"] == 1
+    assert LocalQueue(ledger).depth()["ready"] == 1
 
 
 def test_the_name_is_free_again_after_a_refusal(ledger: Ledger) -> None:
@@ -127,7 +127,7 @@ def test_listing_filters_and_pages(ledger: Ledger) -> None:
 
 def test_an_unacknowledged_message_comes_back_after_the_visibility_timeout(ledger: Ledger) -> None:
     clock = Clock()
-    queue = LocalQueue(ledger.engine, visibility_timeout=10, clock=clock)
+    queue = LocalQueue(ledger, visibility_timeout=10, clock=clock)
     ledger.accept(new())
     first = queue.receive()
     assert first is not None and first.receive_count == 1
@@ -144,7 +144,7 @@ def test_an_unacknowledged_message_comes_back_after_the_visibility_timeout(ledge
 
 def test_retry_keeps_the_error_and_waits(ledger: Ledger) -> None:
     clock = Clock()
-    queue = LocalQueue(ledger.engine, clock=clock)
+    queue = LocalQueue(ledger, clock=clock)
     ledger.accept(new())
     message = queue.receive()
     assert message is not None and queue.retry(message, "GitOpsError: disk full", delay=5)
@@ -156,7 +156,7 @@ def test_retry_keeps_the_error_and_waits(ledger: Ledger) -> None:
 
 def test_dead_letter_after_max_receives_runs_the_hook_in_the_same_transaction(ledger: Ledger) -> None:
     clock = Clock()
-    queue = LocalQueue(ledger.engine, visibility_timeout=1, max_receives=3, clock=clock)
+    queue = LocalQueue(ledger, visibility_timeout=1, max_receives=3, clock=clock)
     ledger.accept(new())
     for attempt in range(3):
         message = queue.receive()
@@ -177,7 +177,7 @@ def test_dead_letter_after_max_receives_runs_the_hook_in_the_same_transaction(le
 def test_concurrent_receivers_never_get_the_same_message(ledger: Ledger) -> None:
     for n in range(1, 41):
         ledger.accept(new(n))
-    queue = LocalQueue(ledger.engine, visibility_timeout=60)
+    queue = LocalQueue(ledger, visibility_timeout=60)
     got: list[str] = []
     lock = threading.Lock()
 
@@ -201,3 +201,37 @@ def test_migrations_run_once_and_again_harmlessly(ledger: Ledger) -> None:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version == "0001"
     again.engine.dispose()
+
+
+def test_readers_do_not_wait_for_a_writer_and_writers_take_turns(ledger: Ledger) -> None:
+    """A status page stays answerable while a long write is under way; threads' writes queue."""
+    ledger.accept(new(1))
+    in_write, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def long_write() -> None:
+        with ledger.transaction() as conn:
+            conn.execute(sa.text("UPDATE requests SET owner = 'slow' WHERE id = 'req-1'"))
+            in_write.set()
+            release.wait(10)
+            order.append("first")
+
+    def second_write() -> None:
+        ledger.transition("req-1", "processing", "second")
+        order.append("second")
+
+    first = threading.Thread(target=long_write)
+    first.start()
+    assert in_write.wait(10)
+    second = threading.Thread(target=second_write)
+    second.start()
+    started = time.perf_counter()
+    record = ledger.get("req-1")
+    assert time.perf_counter() - started < 1.0
+    assert record is not None and record.owner != "slow"  # the uncommitted write is not seen
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert order == ["first", "second"]
+    record = ledger.get("req-1")
+    assert record is not None and record.owner == "slow" and record.status == "processing"

@@ -23,7 +23,7 @@ def ledger(tmp_path: Path) -> Ledger:
 
 
 def make_worker(ledger: Ledger, repo: LocalRepository, max_receives: int = 5) -> Worker:
-    queue = LocalQueue(ledger.engine, visibility_timeout=0.01, max_receives=max_receives)
+    queue = LocalQueue(ledger, visibility_timeout=0.01, max_receives=max_receives)
     return Worker(ledger, queue, repo, terraform=None)
 
 

@@ -68,6 +68,7 @@ class LocalRepository:
         self.state = self.git_dir / "dbvend"
         (self.state / "changes").mkdir(parents=True, exist_ok=True)
         (self.state / "requests").mkdir(exist_ok=True)
+        self._catalog: tuple[tuple[object, ...], Catalog] | None = None
 
     @classmethod
     def open_or_create(cls, path: Path) -> LocalRepository:
@@ -99,10 +100,19 @@ class LocalRepository:
     # -- reading -------------------------------------------------------------------------
 
     def catalog(self) -> Catalog:
+        """dbvend.yaml on main, read and parsed once per version of main."""
+        stamp = self._main_stamp()
+        cached = self._catalog
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
         text = self._read(f"{MAIN}:{CATALOG_FILE}")
         if text is None:
-            return parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
-        return parse_catalog(text, f"{CATALOG_FILE} on {MAIN}")
+            catalog = parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
+        else:
+            catalog = parse_catalog(text, f"{CATALOG_FILE} on {MAIN}")
+        if stamp is not None:  # main moving meanwhile only makes the next call read again
+            self._catalog = (stamp, catalog)
+        return catalog
 
     def read_file(self, ref: str, path: str) -> str | None:
         return self._read(f"{ref}:{path}")
@@ -348,6 +358,22 @@ class LocalRepository:
     def _rev(self, ref: str) -> str | None:
         done = _run(["git", "-C", str(self.path), "rev-parse", "-q", "--verify", ref], check=False)
         return done.stdout.strip() or None
+
+    def _main_stamp(self) -> tuple[object, ...] | None:
+        """Identity of main's ref files: git replaces a ref file (lock, then rename) whenever it
+        moves the ref, so a new inode or time means main moved. None where refs live elsewhere
+        (a linked worktree, the reftable format): then nothing is cached."""
+        if (self.git_dir / "commondir").exists() or (self.git_dir / "reftable").exists():
+            return None
+        stamp: list[object] = []
+        for ref_file in (self.git_dir / "refs" / "heads" / MAIN, self.git_dir / "packed-refs"):
+            try:
+                info = ref_file.stat()
+            except FileNotFoundError:
+                stamp.append(None)
+            else:
+                stamp.append((info.st_ino, info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
 
     def _read(self, spec: str) -> str | None:
         done = _run(["git", "-C", str(self.path), "cat-file", "blob", spec], check=False)

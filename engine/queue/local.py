@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from engine.ledger import queue_messages
+from engine.ledger import Ledger, queue_messages
 from engine.queue import Message
 
 MAX_RECEIVES: Final = 5
@@ -48,12 +48,12 @@ class LocalQueue:
 
     def __init__(
         self,
-        engine: Engine,
+        ledger: Ledger,
         visibility_timeout: float = VISIBILITY_TIMEOUT,
         max_receives: int = MAX_RECEIVES,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.engine = engine
+        self.ledger = ledger
         self.visibility_timeout = visibility_timeout
         self.max_receives = max_receives
         self.clock = clock
@@ -65,7 +65,7 @@ class LocalQueue:
         instead, and `on_dead` runs in the same transaction (to record the failure).
         """
         while True:
-            with self.engine.begin() as conn:
+            with self.ledger.transaction() as conn:
                 now = self.clock()
                 row = conn.execute(
                     sa.select(queue_messages)
@@ -111,14 +111,14 @@ class LocalQueue:
 
     def depth(self) -> dict[str, int]:
         """Messages per state: ready (including in flight), done, dead."""
-        with self.engine.connect() as conn:
+        with self.ledger.reading() as conn:
             rows = conn.execute(
                 sa.select(queue_messages.c.state, sa.func.count()).group_by(queue_messages.c.state)
             ).all()
         return {"ready": 0, "done": 0, "dead": 0} | {state: int(n) for state, n in rows}
 
     def dead_letters(self) -> list[Message]:
-        with self.engine.connect() as conn:
+        with self.ledger.reading() as conn:
             rows = conn.execute(sa.select(queue_messages).where(queue_messages.c.state == "dead")).all()
         return [_message(row, "", row.last_error) for row in rows]
 
@@ -130,7 +130,7 @@ class LocalQueue:
         )
         if connection is not None:
             return connection.execute(statement).rowcount == 1
-        with self.engine.begin() as conn:
+        with self.ledger.transaction() as conn:
             return conn.execute(statement).rowcount == 1
 
 
