@@ -20,7 +20,7 @@ from engine.catalog import CATALOG_FILE, load_catalog
 from engine.claim import claim_from_raw
 from engine.errors import DbvendError, InvalidRequest
 from engine.gitops.local import LocalRepository, init_layout
-from engine.pipeline import new_request_id, prepare, process_request
+from engine.pipeline import Outcome, new_request_id, prepare, process_request
 from engine.settings import Settings
 
 out = Console(highlight=False)
@@ -161,10 +161,17 @@ def render(out_dir: Path, catalog_path: Path | None, **params: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the change as JSON.")
 @reports_errors
 def request(as_json: bool, **params: Any) -> None:
-    """Request a database: validate, render, check, commit on a branch and open a change."""
+    """Request a database: validate, render, check, commit on a branch and open a change.
+
+    When there is a ledger (DATABASE_URL, or one `dbvend serve` made in the data dir) the request
+    is recorded there too, with channel "cli", as the API would record it.
+    """
     settings = Settings()
     repo = LocalRepository.open_or_create(settings.repo_path)
-    outcome = process_request(request_fields(params), repo, terraform=settings.terraform_path)
+    if settings.has_ledger:
+        outcome = _request_through_ledger(settings, repo, request_fields(params))
+    else:
+        outcome = process_request(request_fields(params), repo, terraform=settings.terraform_path)
     change = outcome.change
     assert change is not None
     if as_json:
@@ -304,11 +311,45 @@ def status(request_id: str, as_json: bool) -> None:
         out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()))
 
 
+def _request_through_ledger(settings: Settings, repo: LocalRepository, fields: dict[str, Any]) -> Outcome:
+    """Accept the request like the API does, then be its consumer at once.
+
+    The message is queued already in this process's hands, so a running `dbvend serve` does not
+    take it; if this process dies, it comes back to that worker after the visibility timeout.
+    """
+    import getpass
+
+    from engine.intake import accept_request
+    from engine.ledger import Ledger
+    from engine.queue.local import InHand, LocalQueue
+    from engine.queue.worker import REFUSALS, Worker
+
+    try:
+        requester = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid
+        requester = "cli"
+    ledger = Ledger.connect(settings.ledger_url)
+    queue = LocalQueue(ledger, settings.visibility_timeout, settings.max_receives)
+    in_hand = InHand(visibility_timeout=settings.visibility_timeout)
+    record, message_id = accept_request(fields, "cli", requester, ledger, repo, in_hand=in_hand)
+    message = queue.in_hand(message_id, in_hand)
+    if message is None:
+        raise DbvendError(f"request {record.id} was recorded but its message is gone from the queue")
+    result = Worker(ledger, queue, repo, settings.terraform_path).handle(message)
+    if isinstance(result, REFUSALS):
+        raise result
+    if isinstance(result, Exception):
+        raise DbvendError(
+            f"request {record.id} failed and is queued to be tried again by `dbvend serve`: {result}"
+        ) from result
+    return result
+
+
 def _record_in_ledger(settings: Settings, change_id: int, status: str) -> None:
     """Tell the ledger, when there is one, that a request's change was merged or closed."""
     from engine.ledger import Ledger
 
-    if not settings.database_url and not (settings.data / "ledger.sqlite3").exists():
+    if not settings.has_ledger:
         return
     ledger = Ledger.connect(settings.ledger_url)
     record = ledger.by_change(change_id)

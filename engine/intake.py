@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from engine.claim import claim_from_raw
 from engine.gitops import GitOpsBackend
 from engine.ledger import Ledger, NewRequest, RequestRecord
+from engine.queue.local import InHand
 
 
 def accept_request(
@@ -18,6 +19,7 @@ def accept_request(
     ledger: Ledger,
     backend: GitOpsBackend,
     idempotency_key: str | None = None,
+    in_hand: InHand | None = None,
 ) -> tuple[RequestRecord, str]:
     """Accept a request: it is valid, its database is free, and it is recorded and queued.
 
@@ -39,5 +41,6 @@ def accept_request(
             database_name=request.database_name,
             owner=request.owner,
             idempotency_key=idempotency_key,
-        )
+        ),
+        in_hand=in_hand,
     )

@@ -9,12 +9,15 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from engine.errors import Conflict, DbvendError
+
+if TYPE_CHECKING:
+    from engine.queue.local import InHand
 
 CHANNELS: Final = ("api", "issue", "comment", "cli")
 STATUSES: Final = ("accepted", "processing", "change_open", "merged", "closed", "rejected", "failed")
@@ -229,11 +232,15 @@ class Ledger:
     # -- writing -------------------------------------------------------------------------
 
     def accept(
-        self, new: NewRequest, message_body: Mapping[str, Any] | None = None
+        self,
+        new: NewRequest,
+        message_body: Mapping[str, Any] | None = None,
+        in_hand: InHand | None = None,
     ) -> tuple[RequestRecord, str]:
         """Record an accepted request and queue its message in one transaction.
 
-        Returns the record and the queue message id. An idempotency key seen before for the
+        Returns the record and the queue message id (delivered to the caller at once with
+        `in_hand`, see engine.queue.local.enqueue). An idempotency key seen before for the
         same requester and body returns the first acceptance; Conflict when another request
         holds the database.
         """
@@ -273,7 +280,7 @@ class Ledger:
                     "accepted_at": at,
                     "request": new.payload,
                 }
-                message_id = enqueue(connection, message_body or body, new.id)
+                message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand)
         except sa.exc.IntegrityError:
             if new.idempotency_key is not None:
                 earlier = self._by_idempotency_key(new.requester, new.idempotency_key)

@@ -42,5 +42,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data / 'ledger.sqlite3').resolve()}"
 
     @property
+    def has_ledger(self) -> bool:
+        """A ledger is configured (DATABASE_URL) or `dbvend serve` has made one in the data dir."""
+        return bool(self.database_url) or (self.data / "ledger.sqlite3").exists()
+
+    @property
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]

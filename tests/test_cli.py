@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.gitops.local import LocalRepository
 from engine.hcl import check_schema, parse_hcl
+from engine.intake import accept_request
+from engine.ledger import Ledger
+from engine.queue.local import LocalQueue
 
 DBVEND = str(Path(sys.executable).with_name("dbvend"))
 
@@ -68,6 +72,38 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert conflict.returncode == 4 and "already requested in open change #1" in conflict.stderr
     bad_type = dbvend(tmp_path, *base, "--storage-gb", "lots")
     assert bad_type.returncode == 2
+
+
+def test_with_a_ledger_cli_requests_are_recorded_like_the_apis(tmp_path: Path) -> None:
+    """Once `dbvend serve` has made a ledger, `dbvend request` records its requests there
+    (channel cli), a name held by a queued API request is a conflict, and merge is recorded."""
+    repo = LocalRepository.open_or_create(tmp_path / "dbvend-data" / "repo")
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'dbvend-data' / 'ledger.sqlite3'}")
+    queued, _ = accept_request(
+        {"database_name": "queued", "database_engine": "mysql", "environment": "dev"},
+        "api",
+        "k1",
+        ledger,
+        repo,
+    )
+    held = dbvend(tmp_path, "request", "--name", "queued", "--engine", "mysql", "--env", "dev")
+    assert held.returncode == 4 and f"request {queued.id}" in held.stderr
+    assert ledger.count() == 1
+    invalid = dbvend(tmp_path, "request", "--name", "no way", "--engine", "mysql", "--env", "dev")
+    assert invalid.returncode == 2 and ledger.count() == 1
+    done = dbvend(tmp_path, "request", "--name", "orders", "--engine", "postgres", "--env", "dev", "--json")
+    assert done.returncode == 0, done.stderr
+    change = json.loads(done.stdout)
+    (listed,) = [r for r in ledger.list_requests() if r.channel == "cli"]
+    record = ledger.get(listed.id)
+    assert record is not None
+    assert record.id == change["request_id"] and record.requester.startswith("cli")
+    assert record.change_id == change["id"] and record.status == "change_open"
+    assert [e.status for e in record.history] == ["accepted", "processing", "change_open"]
+    assert LocalQueue(ledger).depth() == {"ready": 1, "done": 1, "dead": 0}  # the API's still waits
+    assert dbvend(tmp_path, "merge", str(change["id"])).returncode == 0
+    shown = dbvend(tmp_path, "status", record.id)
+    assert shown.returncode == 0 and "merged" in shown.stdout
 
 
 def test_a_refused_check_exits_3(tmp_path: Path) -> None:

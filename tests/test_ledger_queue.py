@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from engine.errors import Conflict
 from engine.ledger import IdempotencyMismatch, Ledger, NewRequest
-from engine.queue.local import LocalQueue
+from engine.queue.local import InHand, LocalQueue
 
 PAYLOAD = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}
 
@@ -140,6 +140,21 @@ def test_an_unacknowledged_message_comes_back_after_the_visibility_timeout(ledge
     clock.now += 100
     assert queue.receive() is None
     assert queue.depth() == {"ready": 0, "done": 1, "dead": 0}
+
+
+def test_a_message_queued_in_hand_is_the_callers_until_its_visibility_runs_out(ledger: Ledger) -> None:
+    clock = Clock()
+    queue = LocalQueue(ledger, visibility_timeout=10, clock=clock)
+    in_hand = InHand(visibility_timeout=10)
+    _, message_id = ledger.accept(new(), in_hand=in_hand)
+    assert queue.receive() is None, "another consumer must not take it"
+    mine = queue.in_hand(message_id, in_hand)
+    assert mine is not None and mine.receive_count == 1 and mine.receipt == in_hand.receipt
+    assert queue.in_hand(message_id, InHand()) is None, "another receipt is not this delivery"
+    clock.now += 10
+    again = queue.receive()
+    assert again is not None and again.id == message_id and again.receive_count == 2
+    assert not queue.ack(mine) and queue.ack(again)
 
 
 def test_retry_keeps_the_error_and_waits(ledger: Ledger) -> None:

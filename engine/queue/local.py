@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -22,13 +23,32 @@ DeadLetterHook = Callable[[Connection, Message], None]
 
 
 def enqueue(
-    connection: Connection, body: Mapping[str, Any], request_id: str | None, now: float | None = None
+    connection: Connection,
+    body: Mapping[str, Any],
+    request_id: str | None,
+    now: float | None = None,
+    in_hand: InHand | None = None,
 ) -> str:
-    """Queue a message inside the caller's transaction; returns its id."""
+    """Queue a message inside the caller's transaction; returns its id.
+
+    With `in_hand` the message is delivered to the caller at once (its first receive, with
+    that receipt and visibility timeout): no other consumer can take it meanwhile, and it
+    comes back like any other delivery if the caller never acknowledges it.
+    """
     message_id = str(uuid.uuid4())
     at = time.time() if now is None else now
+    delivered = (
+        {}
+        if in_hand is None
+        else {
+            "receive_count": 1,
+            "receipt": in_hand.receipt,
+            "visible_at": at + in_hand.visibility_timeout,
+        }
+    )
     connection.execute(
-        queue_messages.insert().values(
+        queue_messages.insert()
+        .values(
             id=message_id,
             request_id=request_id,
             body=json.dumps(dict(body), sort_keys=True),
@@ -37,8 +57,17 @@ def enqueue(
             receive_count=0,
             enqueued_at=at,
         )
+        .values(**delivered)
     )
     return message_id
+
+
+@dataclass(frozen=True)
+class InHand:
+    """A delivery made as the message is queued (see enqueue)."""
+
+    receipt: str = field(default_factory=lambda: str(uuid.uuid4()))
+    visibility_timeout: float = VISIBILITY_TIMEOUT
 
 
 class LocalQueue:
@@ -108,6 +137,16 @@ class LocalQueue:
         """Give a message back after a failure, visible again after `delay` seconds."""
         values = {"visible_at": self.clock() + delay, "receipt": None, "last_error": error[:ERROR_MAX]}
         return self._update(message, values, connection)
+
+    def in_hand(self, message_id: str, in_hand: InHand) -> Message | None:
+        """The delivery made by enqueue(..., in_hand=...), while it is still the caller's."""
+        with self.ledger.reading() as conn:
+            row = conn.execute(
+                sa.select(queue_messages).where(
+                    queue_messages.c.id == message_id, queue_messages.c.receipt == in_hand.receipt
+                )
+            ).one_or_none()
+        return None if row is None else _message(row, in_hand.receipt, row.last_error)
 
     def depth(self) -> dict[str, int]:
         """Messages per state: ready (including in flight), done, dead."""

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest
 from engine.gitops import Change, GitOpsBackend
 from engine.ledger import Ledger
-from engine.pipeline import process_request
+from engine.pipeline import Outcome, process_request
 from engine.queue import Message
 from engine.queue.local import LocalQueue
 
@@ -64,7 +64,12 @@ class Worker:
         self.handle(message)
         return True
 
-    def handle(self, message: Message) -> None:
+    def handle(self, message: Message) -> Outcome | Exception:
+        """Run the pipeline for one delivery and record what became of it.
+
+        Returns the outcome, or the refusal or failure (recorded, and for a failure the message
+        given back to be delivered again later).
+        """
         body = message.payload()
         request_id: str = body["request_id"]
         extra = {"request_id": request_id, "message_id": message.id, "receive_count": message.receive_count}
@@ -80,7 +85,7 @@ class Worker:
         except REFUSALS as exc:
             log.info("request refused: %s", exc, extra=extra)
             self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc))
-            return
+            return exc
         except Exception as exc:  # anything else may pass: deliver again later
             error = f"{type(exc).__name__}: {exc}"
             delay = RETRY_DELAYS[min(message.receive_count, len(RETRY_DELAYS)) - 1]
@@ -88,7 +93,7 @@ class Worker:
             if not isinstance(exc, DbvendError):
                 log.debug("failure detail", exc_info=True, extra=extra)
             self.queue.retry(message, error, delay)
-            return
+            return exc
         change = outcome.change
         assert change is not None
         detail = f"change #{change.id} on {change.branch}"
@@ -97,6 +102,7 @@ class Worker:
             message, request_id, status, detail, change_id=change.id, change_link=change_link(change)
         )
         log.info("change open: %s", detail, extra={**extra, "change_id": change.id})
+        return outcome
 
     def _finish(self, message: Message, request_id: str, status: str, detail: str, **values: Any) -> None:
         """The request's new status and the message's acknowledgement, in one transaction."""
