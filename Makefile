@@ -3,14 +3,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov lives in its own virtualenv: it and python-hcl2 both install a module named hcl2 (DESIGN.md §5).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := .tools/checkov
+CHECKOV         := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: serve test lint bench clean help
+.PHONY: serve test lint bench checkov clean help
 
 help:
 	@echo "make serve   start dbvend on the embedded default (local git repository in ./dbvend-data)"
 	@echo "make test    run every test"
 	@echo "make lint    ruff and mypy"
 	@echo "make bench   run the benchmarks in bench/"
+	@echo "make checkov install checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV) (every target that needs it does)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,10 +24,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-serve: $(STAMP)
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	rm -f $(CHECKOV_VENV)/.installed-*
+	touch $@
+
+checkov: $(CHECKOV)
+
+serve: $(STAMP) $(CHECKOV)
 	$(BIN)/dbvend serve
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -30,9 +43,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check engine tests bench scripts
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python bench/bench_request.py
 	$(BIN)/python bench/bench_api.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -27,7 +27,9 @@ from engine.claim import claim_from_raw
 from engine.gitops.local import LocalRepository
 from engine.hcl import check_fmt, run_checks
 from engine.pipeline import new_request_id, process_request
+from engine.policy import PolicyGate, check_rendered
 from engine.render import render_claim
+from engine.settings import Settings
 
 ENGINES = ("postgres", "mysql", "aurora-postgresql", "aurora-mysql")
 ENVS = ("dev", "staging", "prod")
@@ -43,21 +45,21 @@ def request_number(n: int) -> dict[str, Any]:
     }
 
 
-def run_size(size: int, terraform: str | None, merge: bool) -> list[float]:
+def run_size(size: int, terraform: str | None, merge: bool, gate: PolicyGate) -> list[float]:
     """Seconds per request, in order, for `size` requests into a fresh repository."""
     with tempfile.TemporaryDirectory(prefix="dbvend-bench-") as scratch:
         repo = LocalRepository.open_or_create(Path(scratch) / "repo")
         times = []
         for n in range(size):
             start = time.perf_counter()
-            outcome = process_request(request_number(n), repo, terraform=terraform)
+            outcome = process_request(request_number(n), repo, gate, terraform=terraform)
             times.append(time.perf_counter() - start)
             if merge and outcome.change is not None:
                 repo.merge(outcome.change.id)
         return times
 
 
-def phase_split(terraform: str | None, count: int = 50) -> dict[str, float]:
+def phase_split(terraform: str | None, gate: PolicyGate, count: int = 50) -> dict[str, float]:
     """Median ms per phase over `count` requests."""
     with tempfile.TemporaryDirectory(prefix="dbvend-bench-") as scratch:
         repo = LocalRepository.open_or_create(Path(scratch) / "repo")
@@ -66,6 +68,7 @@ def phase_split(terraform: str | None, count: int = 50) -> dict[str, float]:
             "render": [],
             "checks (no fmt)": [],
             "terraform fmt": [],
+            "policy gate": [],
             "commit": [],
         }
 
@@ -84,6 +87,8 @@ def phase_split(terraform: str | None, count: int = 50) -> dict[str, float]:
             if terraform is not None:
                 with timed("terraform fmt"):
                     check_fmt(rendered.files["main.tf"], terraform)
+            with timed("policy gate"):
+                check_rendered(gate, rendered, catalog, claim.environment, datetime.now(UTC).date())
             with timed("commit"):
                 repo.open_change(rendered, claim, "bench", "bench")
         return {name: statistics.median(values) for name, values in phases.items() if values}
@@ -100,11 +105,15 @@ def main() -> None:
     terraform = None if args.no_fmt else shutil.which("terraform")
     print(f"terraform fmt check: {'on (' + terraform + ')' if terraform else 'off'}; merge: {args.merge}")
 
+    gate = Settings().policy_gate()
     start = time.perf_counter()
-    run_size(1, terraform, False)  # warm-up: python-hcl2 builds its grammar once per process
+    gate.known()
+    print(f"policy gate start (checkov worker): {time.perf_counter() - start:.2f} s")
+    start = time.perf_counter()
+    run_size(1, terraform, False, gate)  # warm-up: python-hcl2 builds its grammar once per process
     print(f"cold start (first request in a process): {time.perf_counter() - start:.2f} s")
 
-    split = phase_split(terraform)
+    split = phase_split(terraform, gate)
     total = sum(split.values())
     print("phase split, median ms per request over 50 requests:")
     for name, ms in split.items():
@@ -116,7 +125,7 @@ def main() -> None:
         f"{'last/first':>10} {'ms/req vs 100':>14}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
-        times = run_size(size, terraform, args.merge)
+        times = run_size(size, terraform, args.merge, gate)
         tenth = max(1, size // 10)
         first = statistics.median(times[:tenth]) * 1000
         last = statistics.median(times[-tenth:]) * 1000
@@ -128,6 +137,8 @@ def main() -> None:
             f"{size:>9} {sum(times):>8.2f} {size / sum(times):>7.1f} {per:>7.1f} {first:>10.1f} {last:>9.1f} "
             f"{last / first:>10.2f} {ratio:>14}"
         )
+
+    gate.close()
 
 
 if __name__ == "__main__":

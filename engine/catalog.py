@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
 _ENV = re.compile(r"[a-z][a-z0-9-]{0,19}")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
 _BOOL = "must be true or false"
+_CHECK_ID = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:[A-Za-z0-9_./:-]+")
 
 
@@ -81,6 +82,13 @@ class Environment:
     aurora: AuroraLimits
     network: Network
     tags: Mapping[str, str] = field(default_factory=dict)
+    production: bool = False  # the policies' production rules apply (default: named prod)
+    # Instance classes the policy gate allows here (CKV_DBV_3); default: instance_classes' values.
+    allowed_instance_classes: tuple[str, ...] = ()
+
+    @property
+    def instance_class_allow_list(self) -> tuple[str, ...]:
+        return self.allowed_instance_classes or tuple(sorted(set(self.instance_classes.values())))
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,33 @@ class Alarms:
 
 
 @dataclass(frozen=True)
+class PolicySkip:
+    """A check not to enforce: always with a reason; optionally until a date, in some environments."""
+
+    check_id: str
+    reason: str
+    expires: date | None = None  # the last day the skip applies
+    environments: tuple[str, ...] | None = None  # None: every environment
+
+    def applies(self, environment: str, today: date) -> bool:
+        in_scope = self.environments is None or environment in self.environments
+        return in_scope and (self.expires is None or today <= self.expires)
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """What a failed policy check means: a hard failure, a warning, or nothing (skipped)."""
+
+    default: str = "fail"  # for a failed check named nowhere below: fail or warn
+    fail: frozenset[str] = frozenset()
+    warn: frozenset[str] = frozenset()
+    skip: tuple[PolicySkip, ...] = ()
+
+    def check_ids(self) -> set[str]:
+        return set(self.fail) | set(self.warn) | {s.check_id for s in self.skip}
+
+
+@dataclass(frozen=True)
 class Catalog:
     region: str
     state: StateBackend
@@ -105,6 +140,7 @@ class Catalog:
     environments: Mapping[str, Environment]
     tags: Mapping[str, str]
     alarms: Alarms
+    policy: PolicyRules = PolicyRules()
 
 
 @cache
@@ -223,7 +259,7 @@ class _Validator:
 
     def catalog(self, raw: Any) -> Catalog:
         top = self.mapping(
-            raw, (), ("version", "region", "state", "engines", "tags", "alarms", "environments")
+            raw, (), ("version", "region", "state", "engines", "tags", "alarms", "environments", "policy")
         )
         version = top.get("version", 1)
         if version != 1:
@@ -232,14 +268,49 @@ class _Validator:
             top, (), "region", _matching(_REGION), "must be an AWS region such as us-east-1", "us-east-1"
         )
         engines = self.engines(top.get("engines"))
+        environments = self.environments(top.get("environments"), engines)
         return Catalog(
             region=region,
             state=self.state(top.get("state"), region),
             engines=engines,
-            environments=self.environments(top.get("environments"), engines),
+            environments=environments,
             tags=self.tags(top.get("tags"), ("tags",)),
             alarms=self.alarms(top.get("alarms")),
+            policy=self.policy(top.get("policy")),
         )
+
+    def policy(self, raw: Any) -> PolicyRules:
+        path: Path_ = ("policy",)
+        spec = self.mapping(raw, path, ("default", "fail", "warn", "skip"))
+        default = self.get(spec, path, "default", _one_of(("fail", "warn")), "must be fail or warn", "fail")
+        rule = "must be a list of check ids such as CKV_AWS_16"
+        fail = self.get(spec, path, "fail", _list_of(_CHECK_ID, True), rule, [])
+        warn = self.get(spec, path, "warn", _list_of(_CHECK_ID, True), rule, [])
+        skips = self.get(spec, path, "skip", _list_of_mappings, "must be a list of {id, reason}", [])
+        seen: dict[str, Path_] = {}
+        for key, ids in (("fail", fail), ("warn", warn)):
+            for i, check_id in enumerate(ids):
+                if check_id in seen:
+                    raise self.error((*path, key, i), f"{check_id} is listed twice in policy")
+                seen[check_id] = (*path, key, i)
+        parsed = []
+        for i, item in enumerate(skips):
+            skip = self.skip(item, (*path, "skip", i))
+            if skip.check_id in seen:
+                raise self.error((*path, "skip", i, "id"), f"{skip.check_id} is listed twice in policy")
+            seen[skip.check_id] = (*path, "skip", i)
+            parsed.append(skip)
+        return PolicyRules(default, frozenset(fail), frozenset(warn), tuple(parsed))
+
+    def skip(self, raw: Any, path: Path_) -> PolicySkip:
+        spec = self.mapping(raw, path, ("id", "reason", "expires", "environments"))
+        check_id = self.get(spec, path, "id", _matching(_CHECK_ID), "must be a check id such as CKV_AWS_16")
+        reason = self.get(spec, path, "reason", _text, "must say why the check is skipped (a sentence)")
+        expires = self.get(spec, path, "expires", _date, "must be a date such as 2027-06-30", None)
+        # Environment names are not checked against environments: (the built-in skips name dev
+        # and staging); a name that matches none only makes the check apply, the safe side.
+        envs = self.get(spec, path, "environments", _list_of(_ENV), "must be a list of environments", None)
+        return PolicySkip(check_id, reason, expires, None if envs is None else tuple(envs))
 
     def state(self, raw: Any, region: str) -> StateBackend:
         path: Path_ = ("state",)
@@ -301,6 +372,8 @@ class _Validator:
                 "aurora",
                 "network",
                 "tags",
+                "production",
+                "allowed_instance_classes",
             ),
         )
         classes = self.mapping(env.get("instance_classes"), (*path, "instance_classes"), SIZES)
@@ -335,6 +408,17 @@ class _Validator:
             aurora=self.aurora(env.get("aurora"), (*path, "aurora")),
             network=self.network(env.get("network"), (*path, "network")),
             tags=self.tags(env.get("tags"), (*path, "tags")),
+            production=self.get(env, path, "production", _boolean, _BOOL, name == "prod"),
+            allowed_instance_classes=tuple(
+                self.get(
+                    env,
+                    path,
+                    "allowed_instance_classes",
+                    _list_of(_CLASS),
+                    "must be a list of instance classes such as db.t3.micro",
+                    [],
+                )
+            ),
         )
 
     def storage(self, raw: Any, path: Path_) -> StorageLimits:
@@ -433,6 +517,35 @@ def _list_of(pattern: re.Pattern[str] | None, empty_ok: bool = False) -> Callabl
         return value
 
     return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(value)
+        return str(value)
+
+    return check
+
+
+def _list_of_mappings(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(value)
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or len(value.strip()) < 10 or len(value) > 500:
+        raise ValueError(value)
+    return " ".join(value.split())
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return date.fromisoformat(value)
 
 
 def _boolean(value: Any) -> bool:

@@ -18,9 +18,10 @@ from rich.table import Table
 
 from engine.catalog import CATALOG_FILE, load_catalog
 from engine.claim import claim_from_raw
-from engine.errors import DbvendError, InvalidRequest
+from engine.errors import CatalogError, DbvendError, InvalidRequest
 from engine.gitops.local import LocalRepository, init_layout
 from engine.pipeline import Outcome, new_request_id, prepare, process_request
+from engine.policy import PolicyDecision, PolicyGate
 from engine.settings import Settings
 
 out = Console(highlight=False)
@@ -145,14 +146,17 @@ def render(out_dir: Path, catalog_path: Path | None, **params: Any) -> None:
     """Render and check a request's Terraform into a directory, without committing anything."""
     from datetime import UTC, datetime
 
+    settings = Settings()
     catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
     claim = claim_from_raw(request_fields(params), catalog, new_request_id(), datetime.now(UTC))
-    outcome = prepare(claim, Settings().terraform_path)
+    with settings.policy_gate() as gate:
+        outcome = prepare(claim, catalog, gate, settings.terraform_path)
     for name, text in outcome.rendered.files.items():
         target = out_dir / outcome.rendered.relative(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     _print_checks(outcome.checks)
+    _print_policy(outcome.policy)
     out.print(f"wrote {out_dir / outcome.rendered.root}/ (estimated ${outcome.cost.monthly_usd:,.2f}/month)")
 
 
@@ -168,21 +172,93 @@ def request(as_json: bool, **params: Any) -> None:
     """
     settings = Settings()
     repo = LocalRepository.open_or_create(settings.repo_path)
-    if settings.has_ledger:
-        outcome = _request_through_ledger(settings, repo, request_fields(params))
-    else:
-        outcome = process_request(request_fields(params), repo, terraform=settings.terraform_path)
+    with settings.policy_gate() as gate:
+        if settings.has_ledger:
+            outcome = _request_through_ledger(settings, repo, gate, request_fields(params))
+        else:
+            outcome = process_request(request_fields(params), repo, gate, terraform=settings.terraform_path)
     change = outcome.change
     assert change is not None
     if as_json:
         click.echo(change.to_json(), nl=False)
         return
     _print_checks(outcome.checks)
+    _print_policy(outcome.policy)
     out.print(
         f"[bold green]change #{change.id}[/] opened on branch [bold]{change.branch}[/] "
         f"({change.commit[:12]}); estimated ${outcome.cost.monthly_usd:,.2f}/month"
     )
     out.print(f"merge it with: dbvend merge {change.id}")
+
+
+@main.group()
+def policy() -> None:
+    """The policy gate: checkov with dbvend.yaml's decisions and the organisation's policies."""
+
+
+@policy.command("check", epilog="Exit codes: 0 pass (or warnings only), 3 a policy failed, 1 other errors.")
+@click.argument("directories", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A plan as `terraform show -json` writes it (repeatable).",
+)
+@click.option("--env", "environment", help="Environment of the plans (default: from each root's claim/path).")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="dbvend.yaml to decide with (default: ./dbvend.yaml, else the built-in defaults).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@reports_errors
+def policy_check(
+    directories: tuple[Path, ...],
+    plans: tuple[Path, ...],
+    environment: str | None,
+    catalog_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Check Terraform roots (DIRECTORIES) or plans (--plan) against the policy gate."""
+    from datetime import UTC, datetime
+
+    from engine.policy import decide, policy_context, root_environment, unknown_check_ids
+
+    if not directories and not plans:
+        raise click.UsageError("give at least one directory or --plan PLAN.json")
+    catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
+    today = datetime.now(UTC).date()
+    decisions: dict[str, PolicyDecision] = {}
+    with Settings().policy_gate() as gate:
+        unknown = unknown_check_ids(catalog.policy, gate.known())
+        if unknown:
+            raise CatalogError("policy", f"unknown check ids: {', '.join(unknown)}")
+        context = policy_context(catalog)
+        for directory in directories:
+            env = environment or root_environment(directory) or ""
+            decisions[str(directory)] = decide(gate.scan(directory, context), catalog.policy, env, today)
+        for plan in plans:
+            scan = gate.scan_plan(plan, context)
+            decisions[str(plan)] = decide(scan, catalog.policy, environment or "", today)
+    if as_json:
+        click.echo(json.dumps({target: d.as_dict() for target, d in decisions.items()}, indent=2))
+    else:
+        for target, decision in decisions.items():
+            out.print(f"[bold]{target}[/]", markup=True, end=": ")
+            _print_policy(decision)
+            for finding in decision.failures:
+                where = f"{finding.file} lines {finding.lines[0]}-{finding.lines[1]}"
+                out.print(
+                    f"  FAIL {finding.check_id} {finding.name} ({finding.resource}, {where})", markup=False
+                )
+                if finding.guideline:
+                    out.print(f"       {finding.guideline}", markup=False)
+            for note in decision.notes:
+                out.print(f"  note: {note}", markup=False)
+    if any(d.result == "fail" for d in decisions.values()):
+        sys.exit(3)
 
 
 @main.command()
@@ -253,7 +329,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
             err=True,
         )
     queue = LocalQueue(services.ledger, settings.visibility_timeout, settings.max_receives)
-    worker = Worker(services.ledger, queue, services.backend, settings.terraform_path)
+    gate = settings.policy_gate()
+    gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
+    worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
     thread.start()
@@ -264,6 +342,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     def stop_worker() -> None:
         stop.set()
         thread.join()
+        gate.close()
 
     try:
         _Server(config, stop_worker).run()
@@ -311,7 +390,9 @@ def status(request_id: str, as_json: bool) -> None:
         out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()))
 
 
-def _request_through_ledger(settings: Settings, repo: LocalRepository, fields: dict[str, Any]) -> Outcome:
+def _request_through_ledger(
+    settings: Settings, repo: LocalRepository, gate: PolicyGate, fields: dict[str, Any]
+) -> Outcome:
     """Accept the request like the API does, then be its consumer at once.
 
     The message is queued already in this process's hands, so a running `dbvend serve` does not
@@ -335,7 +416,7 @@ def _request_through_ledger(settings: Settings, repo: LocalRepository, fields: d
     message = queue.in_hand(message_id, in_hand)
     if message is None:
         raise DbvendError(f"request {record.id} was recorded but its message is gone from the queue")
-    result = Worker(ledger, queue, repo, settings.terraform_path).handle(message)
+    result = Worker(ledger, queue, repo, gate, settings.terraform_path).handle(message)
     if isinstance(result, REFUSALS):
         raise result
     if isinstance(result, Exception):
@@ -355,6 +436,15 @@ def _record_in_ledger(settings: Settings, change_id: int, status: str) -> None:
     record = ledger.by_change(change_id)
     if record is not None:
         ledger.transition(record.id, status, f"change #{change_id} {status} with dbvend {status[:-1]}")
+
+
+def _print_policy(decision: PolicyDecision) -> None:
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}[decision.result]
+    out.print(f"policy gate: [bold {colour}]{decision.result}[/]", end="")
+    out.print(f" ({len(decision.warnings)} warnings, {len(decision.skipped)} skipped by dbvend.yaml)")
+    for finding in decision.warnings:
+        line = f"  warning: {finding.check_id} {finding.name} ({finding.resource})"
+        out.print(line, markup=False, soft_wrap=True)
 
 
 def _print_checks(checks: list[Any]) -> None:

@@ -8,6 +8,7 @@ import re
 from engine.claim import Claim
 from engine.cost import CostEstimate
 from engine.hcl import CheckResult
+from engine.policy import PolicyDecision
 
 MARKER = "<!-- dbvend:change -->"
 # Inside a table cell only these can start markup, a link, an HTML tag or an entity, or end the cell.
@@ -50,7 +51,9 @@ def claim_rows(claim: Claim) -> list[tuple[str, str]]:
     return list(dict(rows).items())  # a resolved value replaces the requested one in place
 
 
-def describe_change(claim: Claim, cost: CostEstimate, checks: list[CheckResult]) -> str:
+def describe_change(
+    claim: Claim, cost: CostEstimate, checks: list[CheckResult], policy: PolicyDecision
+) -> str:
     """The change's description, the same for the local backend and a GitHub pull request."""
     lines = [
         MARKER,
@@ -80,5 +83,23 @@ def describe_change(claim: Claim, cost: CostEstimate, checks: list[CheckResult])
         "|---|---|---|",
         *(f"| {c.name} | {_STATUS[c.status]} | {md_escape(c.detail)} |" for c in checks),
         "",
+        *policy_section(policy),
     ]
     return "\n".join(lines)
+
+
+def policy_section(policy: PolicyDecision) -> list[str]:
+    """The policy gate's decision: its result, then every finding that failed, warned or was skipped."""
+    lines = [f"### Policy gate: {policy.result}", ""]
+    rows = [(f, "FAIL", "") for f in policy.failures] + [(f, "warn", "") for f in policy.warnings]
+    rows += [(s.finding, "skipped", s.reason) for s in policy.skipped]
+    if rows:
+        lines += ["| check | result | resource | note |", "|---|---|---|---|"]
+        for finding, result, note in rows:
+            check = md_escape(f"{finding.check_id} {finding.name}")
+            lines.append(f"| {check} | {result} | {md_escape(finding.resource)} | {md_escape(note)} |")
+        lines.append("")
+    else:
+        lines += ["Every check passed.", ""]
+    lines += [f"_{md_escape(note)}._" for note in policy.notes]
+    return lines

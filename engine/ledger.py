@@ -52,6 +52,7 @@ requests = sa.Table(
     sa.Column("change_id", sa.Integer),
     sa.Column("change_link", sa.String(500)),
     sa.Column("errors", sa.Text),
+    sa.Column("policy", sa.Text),  # the policy gate's decision, JSON (revision 0002)
     sa.Column("idempotency_key", sa.String(200)),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
@@ -111,6 +112,7 @@ class RequestRecord:
     created_at: str
     updated_at: str
     history: list[Event] = field(default_factory=list)
+    policy: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +128,7 @@ class RequestRecord:
             "change_id": self.change_id,
             "change_link": self.change_link,
             "errors": self.errors,
+            "policy": self.policy,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "history": [{"status": e.status, "at": e.at, "detail": e.detail} for e in self.history],
@@ -305,6 +308,7 @@ class Ledger:
         change_id: int | None = None,
         change_link: str | None = None,
         errors: list[Any] | None = None,
+        policy: Mapping[str, Any] | None = None,
         connection: Connection | None = None,
     ) -> bool:
         """Move a request to `status` (recorded with a time); False when that would go backwards."""
@@ -326,6 +330,8 @@ class Ledger:
                 values["change_link"] = change_link
             if errors is not None:
                 values["errors"] = json.dumps(errors)
+            if policy is not None:
+                values["policy"] = json.dumps(policy)
             conn.execute(requests.update().where(requests.c.id == request_id).values(**values))
             conn.execute(
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
@@ -461,4 +467,5 @@ def _record(row: Any, history: list[Event]) -> RequestRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         history=history,
+        policy=json.loads(row.policy) if row.policy else None,
     )

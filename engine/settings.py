@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from engine.policy import PolicyGate
 
 
 class Settings(BaseSettings):
@@ -23,6 +27,9 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=60, ge=1)  # requests per minute per API key
     visibility_timeout: float = Field(default=30.0, gt=0)  # seconds a received message stays hidden
     max_receives: int = Field(default=5, ge=1)  # deliveries before a message is dead-lettered
+    checkov: str | None = None  # DBVEND_CHECKOV: checkov's virtualenv or executable (.tools/checkov)
+    checkov_cli_fallback: bool = False  # one checkov CLI process per scan if the warm worker fails
+    policy_timeout: float = Field(default=120.0, gt=0)  # seconds one policy scan may take
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 
@@ -40,6 +47,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data / 'ledger.sqlite3').resolve()}"
+
+    def policy_gate(self) -> PolicyGate:
+        """The policy gate these settings describe (CheckovMissing when there is no checkov)."""
+        from engine.policy import PolicyGate, find_checkov
+
+        return PolicyGate(
+            find_checkov(self.checkov), timeout=self.policy_timeout, cli_fallback=self.checkov_cli_fallback
+        )
 
     @property
     def has_ledger(self) -> bool:

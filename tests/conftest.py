@@ -10,6 +10,8 @@ import pytest
 
 from engine.catalog import Catalog, default_catalog_text, parse_catalog
 from engine.gitops.local import LocalRepository
+from engine.policy import PolicyGate
+from engine.settings import Settings
 from tests.postgres_server import PostgresServer
 
 ACCEPTED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -62,6 +64,14 @@ def repo_snapshot(repository: LocalRepository) -> tuple[str, str]:
 
 # PostgreSQL: one throw-away server per test session (per worker under pytest-xdist), a fresh
 # database per test. Without PostgreSQL installed these fixtures fail, with the command to install it.
+
+
+@pytest.fixture(scope="session")
+def gate() -> Iterator[PolicyGate]:
+    """The real policy gate: checkov's warm worker from .tools/checkov (or DBVEND_CHECKOV)."""
+    with Settings().policy_gate() as started:
+        started.known()
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,12 @@ from fastapi.testclient import TestClient
 
 from engine.api import build_services, create_app
 from engine.api.deps import Services
+from engine.gitops.local import LocalRepository
+from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.settings import Settings
+from tests.conftest import repo_snapshot
 
 KEY = {"x-api-key": "k-one"}
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}
@@ -32,13 +35,15 @@ def client(services: Services) -> Iterator[TestClient]:
         yield test_client
 
 
-def drain(services: Services) -> None:
-    worker = Worker(services.ledger, LocalQueue(services.ledger), services.backend, None)
+def drain(services: Services, gate: PolicyGate) -> None:
+    worker = Worker(services.ledger, LocalQueue(services.ledger), services.backend, gate, None)
     while worker.run_once():
         pass
 
 
-def test_provision_rds_answers_the_seed_contract(client: TestClient, services: Services) -> None:
+def test_provision_rds_answers_the_seed_contract(
+    client: TestClient, services: Services, gate: PolicyGate
+) -> None:
     answer = client.post("/provision-rds", headers=KEY, json=SEED)
     assert answer.status_code == 202
     body = answer.json()
@@ -47,12 +52,14 @@ def test_provision_rds_answers_the_seed_contract(client: TestClient, services: S
     assert answer.headers["location"] == f"/v1/requests/{body['request_id']}"
     status = client.get(answer.headers["location"], headers=KEY).json()
     assert status["status"] == "accepted" and status["request"] == SEED
-    drain(services)
+    drain(services, gate)
     status = client.get(answer.headers["location"], headers=KEY).json()
     assert status["status"] == "change_open" and status["change_link"] == "/v1/changes/1"
 
 
-def test_v1_databases_takes_the_full_request(client: TestClient, services: Services) -> None:
+def test_v1_databases_takes_the_full_request(
+    client: TestClient, services: Services, gate: PolicyGate
+) -> None:
     full = {
         "database_name": "analytics",
         "database_engine": "aurora-postgresql",
@@ -68,7 +75,7 @@ def test_v1_databases_takes_the_full_request(client: TestClient, services: Servi
     answer = client.post("/v1/databases", headers=KEY, json=full)
     assert answer.status_code == 202, answer.text
     assert answer.headers["location"] == answer.json()["location"]
-    drain(services)
+    drain(services, gate)
     database = client.get("/v1/databases/dev/analytics", headers=KEY).json()
     assert database["status"] == "change_open" and database["claim"]["readers"] == 1
     assert database["expires_at"] is not None and database["cost"]["monthly_usd"] > 0
@@ -86,11 +93,11 @@ def test_invalid_requests_are_422_with_fields_and_leave_nothing(
     assert services.ledger.count() == 0 and LocalQueue(services.ledger).depth()["ready"] == 0
 
 
-def test_conflicts_are_409(client: TestClient, services: Services) -> None:
+def test_conflicts_are_409(client: TestClient, services: Services, gate: PolicyGate) -> None:
     assert client.post("/provision-rds", headers=KEY, json=SEED).status_code == 202
     queued = client.post("/provision-rds", headers=KEY, json=SEED)
     assert queued.status_code == 409 and "already requested" in queued.json()["detail"]
-    drain(services)
+    drain(services, gate)
     services.backend.merge(1)
     on_main = client.post("/v1/databases", headers=KEY, json=SEED)
     assert on_main.status_code == 409
@@ -141,9 +148,9 @@ def test_listing_pages_and_filters(client: TestClient) -> None:
     assert client.get("/v1/databases?status=bogus", headers=KEY).status_code == 422
 
 
-def test_merge_through_the_api(client: TestClient, services: Services) -> None:
+def test_merge_through_the_api(client: TestClient, services: Services, gate: PolicyGate) -> None:
     request_id = client.post("/provision-rds", headers=KEY, json=SEED).json()["request_id"]
-    drain(services)
+    drain(services, gate)
     assert client.get("/v1/changes?status=open", headers=KEY).json()["items"][0]["id"] == 1
     merged = client.post("/v1/changes/1/merge", headers=KEY)
     assert merged.status_code == 200 and merged.json()["status"] == "merged"
@@ -158,3 +165,43 @@ def test_health_and_docs_need_no_key(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/provision-rds", "/v1/databases", "/v1/requests/{request_id}", "/v1/changes"} <= set(paths)
+
+
+def commit_catalog(repository: LocalRepository, text: str) -> None:
+    """Put a dbvend.yaml on main, as the platform team would by merging a pull request."""
+    import subprocess
+
+    (repository.path / "dbvend.yaml").write_text(text)
+    for args in (["add", "dbvend.yaml"], ["commit", "-qm", "catalog: a narrower allow-list"]):
+        subprocess.run(["git", "-C", str(repository.path), *args], check=True, capture_output=True)
+
+
+def test_a_policy_violation_is_refused_with_the_finding_and_nothing_committed(
+    client: TestClient, services: Services, gate: PolicyGate
+) -> None:
+    """dev's allow-list leaves out db.t3.small, the class `medium` maps to: CKV_DBV_3 refuses it."""
+    text = services.backend.read_file("main", "dbvend.yaml")
+    assert text is not None
+    commit_catalog(
+        services.backend,
+        text.replace("  dev:\n", "  dev:\n    allowed_instance_classes: [db.t3.micro, db.t3.medium]\n", 1),
+    )
+    before = repo_snapshot(services.backend)
+    body = {"database_name": "narrow", "database_engine": "postgres", "environment": "dev", "size": "medium"}
+    answer = client.post("/v1/databases", headers=KEY, json=body)
+    assert answer.status_code == 202
+    drain(services, gate)
+    status = client.get(answer.headers["Location"], headers=KEY).json()
+    assert status["status"] == "rejected"
+    assert [e["check"] for e in status["errors"]] == ["CKV_DBV_3"]
+    assert status["errors"][0]["resource"] == "aws_db_instance.this"
+    assert status["errors"][0]["file"] == "terraform/dev/narrow/main.tf"
+    assert status["policy"]["result"] == "fail"
+    assert repo_snapshot(services.backend) == before
+    small = client.post("/v1/databases", headers=KEY, json={**body, "database_name": "fits", "size": "small"})
+    drain(services, gate)
+    passed = client.get(small.headers["Location"], headers=KEY).json()
+    assert passed["status"] == "change_open" and passed["policy"]["result"] == "pass"
+    assert {s["check_id"] for s in passed["policy"]["skipped"]} >= {"CKV_AWS_118"}
+    description = services.backend.change(passed["change_id"]).description
+    assert "### Policy gate: pass" in description and "CKV\\_AWS\\_118" in description

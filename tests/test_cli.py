@@ -194,3 +194,76 @@ def test_help_everywhere(tmp_path: Path) -> None:
     ):
         done = dbvend(tmp_path, *command, "--help")
         assert done.returncode == 0 and "Usage: dbvend" in done.stdout, command
+
+
+def test_a_policy_violation_is_refused_by_the_cli_with_the_finding(tmp_path: Path) -> None:
+    repo = LocalRepository.open_or_create(tmp_path / "dbvend-data" / "repo")
+    catalog = (repo.path / "dbvend.yaml").read_text()
+    narrowed = catalog.replace("  dev:\n", "  dev:\n    allowed_instance_classes: [db.t3.micro]\n", 1)
+    (repo.path / "dbvend.yaml").write_text(narrowed)
+    git(repo.path, "commit", "-qam", "narrower allow-list")
+    refs = git(repo.path, "for-each-ref")
+    refused = dbvend(
+        tmp_path, "request", "--name", "wide", "--engine", "mysql", "--env", "dev", "--size", "large"
+    )
+    assert refused.returncode == 3, refused.stderr
+    assert "CKV_DBV_3" in refused.stderr and "aws_db_instance.this" in refused.stderr
+    assert git(repo.path, "for-each-ref") == refs
+    done = dbvend(tmp_path, "request", "--name", "fits", "--engine", "mysql", "--env", "dev")
+    assert done.returncode == 0, done.stderr
+    assert "policy gate: pass" in done.stdout
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_policy_check_on_roots_and_plans(tmp_path: Path) -> None:
+    """`dbvend policy check DIR... --plan PLAN.json`: the gate the Action runs; 0 pass, 3 fail."""
+    out = tmp_path / "out"
+    made = dbvend(
+        tmp_path, "render", "--name", "orders", "--engine", "postgres", "--env", "prod", "--out", str(out)
+    )
+    assert made.returncode == 0, made.stderr
+    root = out / "terraform" / "prod" / "orders"
+    passing = dbvend(tmp_path, "policy", "check", str(root), "--plan", str(FIXTURES / "plan_prod_good.json"))
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert passing.stdout.count("policy gate: pass") == 2
+    failing = dbvend(
+        tmp_path,
+        "policy",
+        "check",
+        str(root),
+        "--plan",
+        str(FIXTURES / "plan_prod_bad.json"),
+        "--env",
+        "prod",
+        "--json",
+    )
+    assert failing.returncode == 3, failing.stderr
+    decisions = json.loads(failing.stdout)
+    assert decisions[str(root)]["result"] == "pass"
+    bad = decisions[str(FIXTURES / "plan_prod_bad.json")]
+    assert bad["result"] == "fail"
+    assert {f["check_id"] for f in bad["failures"] if f["check_id"].startswith("CKV_DBV")} == {
+        "CKV_DBV_4",
+        "CKV_DBV_5",
+    }
+    assert all(f["resource"] == "aws_db_instance.this" for f in bad["failures"])
+    usage = dbvend(tmp_path, "policy", "check")
+    assert usage.returncode == 2 and "at least one directory" in usage.stderr
+
+
+def test_a_missing_checkov_is_a_clear_error(tmp_path: Path) -> None:
+    missing = dbvend(
+        tmp_path,
+        "request",
+        "--name",
+        "x1",
+        "--engine",
+        "mysql",
+        "--env",
+        "dev",
+        DBVEND_CHECKOV=str(tmp_path / "none"),
+    )
+    assert missing.returncode == 1
+    assert "checkov is not installed" in missing.stderr and "make checkov" in missing.stderr

@@ -12,6 +12,7 @@ from engine.errors import ChangeNotFound, CheckFailed, Conflict, GitOpsError
 from engine.gitops.local import LocalRepository
 from engine.hcl import parse_hcl
 from engine.pipeline import process_request
+from engine.policy import PolicyGate
 from tests.conftest import ACCEPTED_AT, repo_snapshot
 
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}
@@ -30,8 +31,8 @@ def test_a_new_repository_has_the_catalog_and_a_first_commit(tmp_path: Path) -> 
     assert repo.catalog().environments["prod"].instance_classes["small"] == "db.t3.medium"
 
 
-def test_a_request_becomes_one_commit_on_its_branch(repo: LocalRepository) -> None:
-    outcome = process_request(SEED, repo, request_id="req-0001", accepted_at=ACCEPTED_AT)
+def test_a_request_becomes_one_commit_on_its_branch(repo: LocalRepository, gate: PolicyGate) -> None:
+    outcome = process_request(SEED, repo, gate, request_id="req-0001", accepted_at=ACCEPTED_AT)
     change = outcome.change
     assert change is not None and change.status == "open" and change.branch == "dbvend/prod/mydb123"
     assert git(repo, "rev-list", "--count", f"main..{change.branch}").strip() == "1"
@@ -48,8 +49,8 @@ def test_a_request_becomes_one_commit_on_its_branch(repo: LocalRepository) -> No
     assert git(repo, "status", "--porcelain") == "", "the working tree is never touched by a request"
 
 
-def test_the_description_has_claim_cost_and_checks(repo: LocalRepository) -> None:
-    change = process_request(SEED, repo, request_id="req-0002", accepted_at=ACCEPTED_AT).change
+def test_the_description_has_claim_cost_and_checks(repo: LocalRepository, gate: PolicyGate) -> None:
+    change = process_request(SEED, repo, gate, request_id="req-0002", accepted_at=ACCEPTED_AT).change
     assert change is not None
     text = change.description
     assert "| instance_class | db.t3.medium |" in text
@@ -58,30 +59,32 @@ def test_the_description_has_claim_cost_and_checks(repo: LocalRepository) -> Non
         assert f"| {check} |" in text
 
 
-def test_conflict_with_an_open_change_and_with_main(repo: LocalRepository) -> None:
-    change = process_request(SEED, repo, request_id="req-a", accepted_at=ACCEPTED_AT).change
+def test_conflict_with_an_open_change_and_with_main(repo: LocalRepository, gate: PolicyGate) -> None:
+    change = process_request(SEED, repo, gate, request_id="req-a", accepted_at=ACCEPTED_AT).change
     assert change is not None
     before = repo_snapshot(repo)
     with pytest.raises(Conflict, match=r"prod/mydb123 is already requested in open change #1"):
-        process_request(SEED, repo, request_id="req-b", accepted_at=ACCEPTED_AT)
+        process_request(SEED, repo, gate, request_id="req-b", accepted_at=ACCEPTED_AT)
     assert repo_snapshot(repo) == before
     repo.merge(change.id)
     with pytest.raises(Conflict, match=r"prod/mydb123 already exists on main"):
-        process_request(SEED, repo, request_id="req-c", accepted_at=ACCEPTED_AT)
+        process_request(SEED, repo, gate, request_id="req-c", accepted_at=ACCEPTED_AT)
     # The same name in another environment is another database.
-    assert process_request({**SEED, "environment": "dev"}, repo, request_id="req-d").change is not None
+    assert process_request({**SEED, "environment": "dev"}, repo, gate, request_id="req-d").change is not None
 
 
-def test_the_same_request_twice_finds_its_change(repo: LocalRepository) -> None:
-    first = process_request(SEED, repo, request_id="req-same", accepted_at=ACCEPTED_AT).change
-    again = process_request(SEED, repo, request_id="req-same", accepted_at=ACCEPTED_AT).change
+def test_the_same_request_twice_finds_its_change(repo: LocalRepository, gate: PolicyGate) -> None:
+    first = process_request(SEED, repo, gate, request_id="req-same", accepted_at=ACCEPTED_AT).change
+    again = process_request(SEED, repo, gate, request_id="req-same", accepted_at=ACCEPTED_AT).change
     assert first == again
     assert len(repo.changes()) == 1
 
 
-def test_merge_brings_the_root_onto_main_and_deletes_the_branch(repo: LocalRepository) -> None:
-    one = process_request(SEED, repo, request_id="req-1").change
-    two = process_request({**SEED, "database_name": "other"}, repo, request_id="req-2").change
+def test_merge_brings_the_root_onto_main_and_deletes_the_branch(
+    repo: LocalRepository, gate: PolicyGate
+) -> None:
+    one = process_request(SEED, repo, gate, request_id="req-1").change
+    two = process_request({**SEED, "database_name": "other"}, repo, gate, request_id="req-2").change
     assert one is not None and two is not None
     merged_one = repo.merge(one.id)
     merged_two = repo.merge(two.id)  # main moved since two was branched: a real merge
@@ -98,9 +101,9 @@ def test_merge_brings_the_root_onto_main_and_deletes_the_branch(repo: LocalRepos
         repo.merge(99)
 
 
-def test_changes_are_listed_by_status(repo: LocalRepository) -> None:
-    one = process_request(SEED, repo, request_id="req-1").change
-    process_request({**SEED, "database_name": "two"}, repo, request_id="req-2")
+def test_changes_are_listed_by_status(repo: LocalRepository, gate: PolicyGate) -> None:
+    one = process_request(SEED, repo, gate, request_id="req-1").change
+    process_request({**SEED, "database_name": "two"}, repo, gate, request_id="req-2")
     assert one is not None
     repo.merge(one.id)
     assert [c.id for c in repo.changes()] == [1, 2]
@@ -108,7 +111,9 @@ def test_changes_are_listed_by_status(repo: LocalRepository) -> None:
     assert [c.id for c in repo.changes("merged")] == [1]
 
 
-def test_a_failing_check_commits_nothing(repo: LocalRepository, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_check_commits_nothing(
+    repo: LocalRepository, monkeypatch: pytest.MonkeyPatch, gate: PolicyGate
+) -> None:
     import engine.pipeline
 
     def broken(claim: object) -> object:
@@ -121,36 +126,36 @@ def test_a_failing_check_commits_nothing(repo: LocalRepository, monkeypatch: pyt
     monkeypatch.setattr(engine.pipeline, "render_claim", broken)
     before = repo_snapshot(repo)
     with pytest.raises(CheckFailed, match="no-password"):
-        process_request(SEED, repo, request_id="req-x")
+        process_request(SEED, repo, gate, request_id="req-x")
     assert repo_snapshot(repo) == before
 
 
-def test_an_existing_user_checkout_is_left_alone(tmp_path: Path) -> None:
+def test_an_existing_user_checkout_is_left_alone(tmp_path: Path, gate: PolicyGate) -> None:
     path = tmp_path / "infra"
     repo = LocalRepository.open_or_create(path)
     (path / "notes.txt").write_text("work in progress\n")
-    change = process_request(SEED, repo, request_id="req-1").change
+    change = process_request(SEED, repo, gate, request_id="req-1").change
     assert change is not None
     assert git(repo, "status", "--porcelain").strip() == "?? notes.txt"
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
 
 
-def test_a_closed_change_frees_the_name(repo: LocalRepository) -> None:
-    change = process_request(SEED, repo, request_id="req-1").change
+def test_a_closed_change_frees_the_name(repo: LocalRepository, gate: PolicyGate) -> None:
+    change = process_request(SEED, repo, gate, request_id="req-1").change
     assert change is not None
     closed = repo.close(change.id)
     assert closed.status == "closed" and git(repo, "branch", "--list", "dbvend/*").strip() == ""
     with pytest.raises(GitOpsError, match="closed, not open"):
         repo.merge(change.id)
-    again = process_request(SEED, repo, request_id="req-2").change
+    again = process_request(SEED, repo, gate, request_id="req-2").change
     assert again is not None and again.id == 2 and again.status == "open"
 
 
-def test_a_change_made_after_a_merge_builds_on_the_new_main(repo: LocalRepository) -> None:
-    first = process_request(SEED, repo, request_id="req-1").change
+def test_a_change_made_after_a_merge_builds_on_the_new_main(repo: LocalRepository, gate: PolicyGate) -> None:
+    first = process_request(SEED, repo, gate, request_id="req-1").change
     assert first is not None
     repo.merge(first.id)
-    later = process_request({**SEED, "database_name": "later"}, repo, request_id="req-2").change
+    later = process_request({**SEED, "database_name": "later"}, repo, gate, request_id="req-2").change
     assert later is not None
     assert later.base == git(repo, "rev-parse", "main").strip()
     tree = git(repo, "ls-tree", "-r", "--name-only", later.branch).split()
@@ -161,18 +166,20 @@ def test_a_change_made_after_a_merge_builds_on_the_new_main(repo: LocalRepositor
     ]
 
 
-def test_main_moved_by_hand_is_followed_exactly(repo: LocalRepository) -> None:
+def test_main_moved_by_hand_is_followed_exactly(repo: LocalRepository, gate: PolicyGate) -> None:
     """The kept index of main follows removals and edits made with plain git, not only merges."""
     for n, name in enumerate(("first", "second")):
-        change = process_request({**SEED, "database_name": name}, repo, request_id=f"req-{n}").change
+        change = process_request({**SEED, "database_name": name}, repo, gate, request_id=f"req-{n}").change
         assert change is not None
         repo.merge(change.id)
-    process_request({**SEED, "database_name": "warm"}, repo, request_id="req-warm")  # index of main kept
+    process_request(
+        {**SEED, "database_name": "warm"}, repo, gate, request_id="req-warm"
+    )  # index of main kept
     git(repo, "rm", "-q", "-r", "terraform/prod/first")
     (repo.path / "NOTES.md").write_text("hand-made\n")
     git(repo, "add", "NOTES.md")
     git(repo, "-c", "user.name=someone", "-c", "user.email=someone@example.com", "commit", "-qm", "by hand")
-    later = process_request({**SEED, "database_name": "later"}, repo, request_id="req-later").change
+    later = process_request({**SEED, "database_name": "later"}, repo, gate, request_id="req-later").change
     assert later is not None
     assert git(repo, "diff", "--name-status", "main", later.branch).splitlines() == [
         "A\tterraform/prod/later/main.tf",
@@ -181,7 +188,7 @@ def test_main_moved_by_hand_is_followed_exactly(repo: LocalRepository) -> None:
 
 
 def test_a_crash_between_branch_and_record_is_finished_by_the_redelivery(
-    repo: LocalRepository, monkeypatch: pytest.MonkeyPatch
+    repo: LocalRepository, monkeypatch: pytest.MonkeyPatch, gate: PolicyGate
 ) -> None:
     def crash(change: object) -> None:
         raise KeyboardInterrupt("killed between update-ref and recording the change")
@@ -189,25 +196,25 @@ def test_a_crash_between_branch_and_record_is_finished_by_the_redelivery(
     with monkeypatch.context() as patched:
         patched.setattr(repo, "_save", crash)
         with pytest.raises(KeyboardInterrupt):
-            process_request(SEED, repo, request_id="req-1")
+            process_request(SEED, repo, gate, request_id="req-1")
     branch_commit = git(repo, "rev-parse", "dbvend/prod/mydb123").strip()
-    change = process_request(SEED, repo, request_id="req-1").change
+    change = process_request(SEED, repo, gate, request_id="req-1").change
     assert change is not None and change.commit == branch_commit
     assert change.base == git(repo, "rev-parse", "main").strip()
     assert [c.id for c in repo.changes()] == [change.id]
     with pytest.raises(Conflict):
-        process_request(SEED, repo, request_id="req-2")
+        process_request(SEED, repo, gate, request_id="req-2")
 
 
-def test_a_redelivery_after_merge_or_close_finds_the_change(repo: LocalRepository) -> None:
-    merged = process_request(SEED, repo, request_id="req-1").change
-    closed = process_request({**SEED, "database_name": "other"}, repo, request_id="req-2").change
+def test_a_redelivery_after_merge_or_close_finds_the_change(repo: LocalRepository, gate: PolicyGate) -> None:
+    merged = process_request(SEED, repo, gate, request_id="req-1").change
+    closed = process_request({**SEED, "database_name": "other"}, repo, gate, request_id="req-2").change
     assert merged is not None and closed is not None
     repo.merge(merged.id)
     repo.close(closed.id)
-    again = process_request(SEED, repo, request_id="req-1").change
+    again = process_request(SEED, repo, gate, request_id="req-1").change
     assert again is not None and (again.id, again.status) == (merged.id, "merged")
-    again = process_request({**SEED, "database_name": "other"}, repo, request_id="req-2").change
+    again = process_request({**SEED, "database_name": "other"}, repo, gate, request_id="req-2").change
     assert again is not None and (again.id, again.status) == (closed.id, "closed")
     assert len(repo.changes()) == 2
 

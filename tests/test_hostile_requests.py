@@ -9,6 +9,7 @@ import pytest
 from engine.errors import InvalidRequest
 from engine.gitops.local import LocalRepository
 from engine.pipeline import process_request
+from engine.policy import PolicyGate
 from tests.conftest import ACCEPTED_AT, repo_snapshot
 
 BASE: dict[str, Any] = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}
@@ -326,11 +327,11 @@ def test_the_table_is_large_and_its_ids_unique() -> None:
 
 @pytest.mark.parametrize(("raw", "field"), HOSTILE_REQUESTS)
 def test_hostile_request_is_refused_by_field_and_writes_nothing(
-    raw: dict[Any, Any], field: str, repo: LocalRepository
+    raw: dict[Any, Any], field: str, repo: LocalRepository, gate: PolicyGate
 ) -> None:
     before = repo_snapshot(repo)
     with pytest.raises(InvalidRequest) as refused:
-        process_request(raw, repo, request_id="req-hostile", accepted_at=ACCEPTED_AT, terraform=None)
+        process_request(raw, repo, gate, request_id="req-hostile", accepted_at=ACCEPTED_AT, terraform=None)
     assert field in refused.value.fields, str(refused.value)
     assert str(refused.value).isprintable()
     assert repo_snapshot(repo) == before
@@ -346,10 +347,12 @@ def test_hostile_request_is_refused_by_field_and_writes_nothing(
         pytest.param(list(BASE.items()), id="list-of-pairs"),
     ],
 )
-def test_a_request_that_is_not_a_mapping_is_refused(raw: Any, repo: LocalRepository) -> None:
+def test_a_request_that_is_not_a_mapping_is_refused(
+    raw: Any, repo: LocalRepository, gate: PolicyGate
+) -> None:
     before = repo_snapshot(repo)
     with pytest.raises(InvalidRequest) as refused:
-        process_request(raw, repo, request_id="req-hostile", accepted_at=ACCEPTED_AT, terraform=None)
+        process_request(raw, repo, gate, request_id="req-hostile", accepted_at=ACCEPTED_AT, terraform=None)
     assert refused.value.fields == {"request"}
     assert repo_snapshot(repo) == before
 
@@ -387,11 +390,11 @@ VALID_REQUESTS = [
 ]
 
 
-def test_valid_requests_are_accepted_by_the_same_pipeline(repo: LocalRepository) -> None:
+def test_valid_requests_are_accepted_by_the_same_pipeline(repo: LocalRepository, gate: PolicyGate) -> None:
     """The control: validation refuses what is hostile, not everything."""
     for number, raw in enumerate(VALID_REQUESTS):
         before = repo_snapshot(repo)
-        outcome = process_request(raw, repo, request_id=f"req-valid-{number}", terraform=None)
+        outcome = process_request(raw, repo, gate, request_id=f"req-valid-{number}", terraform=None)
         assert outcome.change is not None
         assert outcome.change.status == "open"
         assert repo_snapshot(repo) != before

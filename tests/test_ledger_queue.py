@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import engine.ledger as ledger_module
 from engine.errors import Conflict
 from engine.ledger import IdempotencyMismatch, Ledger, NewRequest
 from engine.queue.local import InHand, LocalQueue
@@ -214,8 +215,38 @@ def test_migrations_run_once_and_again_harmlessly(ledger: Ledger) -> None:
     again = Ledger.connect(ledger.engine.url.render_as_string(hide_password=False))
     with again.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0001"
+    assert version == "0002"
     again.engine.dispose()
+
+
+def test_a_ledger_at_the_first_schema_is_upgraded_with_its_rows(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from engine.ledger import create_ledger_engine
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_ledger_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(ledger_module.__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            sa.text(
+                "INSERT INTO requests (id, channel, requester, payload, environment, identifier,"
+                " database_name, status, created_at, updated_at) VALUES ('old-1', 'api', 'k',"
+                " '{}', 'dev', 'old', 'old', 'accepted', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+            )
+        )
+    engine.dispose()
+    upgraded = Ledger.connect(url)
+    record = upgraded.get("old-1")
+    assert record is not None and record.policy is None
+    upgraded.transition("old-1", "processing", policy={"result": "pass"})
+    record = upgraded.get("old-1")
+    assert record is not None and record.policy == {"result": "pass"}
+    upgraded.engine.dispose()
 
 
 def test_readers_do_not_wait_for_a_writer_and_writers_take_turns(ledger: Ledger) -> None:

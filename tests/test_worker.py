@@ -11,6 +11,7 @@ from engine.errors import GitOpsError
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
 from engine.ledger import Ledger, NewRequest
+from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 
@@ -22,14 +23,16 @@ def ledger(tmp_path: Path) -> Ledger:
     return Ledger.connect(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
 
 
-def make_worker(ledger: Ledger, repo: LocalRepository, max_receives: int = 5) -> Worker:
+def make_worker(ledger: Ledger, repo: LocalRepository, gate: PolicyGate, max_receives: int = 5) -> Worker:
     queue = LocalQueue(ledger, visibility_timeout=0.01, max_receives=max_receives)
-    return Worker(ledger, queue, repo, terraform=None)
+    return Worker(ledger, queue, repo, gate, terraform=None)
 
 
-def test_an_accepted_request_becomes_an_open_change(ledger: Ledger, repo: LocalRepository) -> None:
+def test_an_accepted_request_becomes_an_open_change(
+    ledger: Ledger, repo: LocalRepository, gate: PolicyGate
+) -> None:
     record, _ = accept_request(SEED, "api", "key-a", ledger, repo)
-    worker = make_worker(ledger, repo)
+    worker = make_worker(ledger, repo, gate)
     assert worker.run_once()
     done = ledger.get(record.id)
     assert done is not None and done.status == "change_open" and done.change_id == 1
@@ -40,10 +43,10 @@ def test_an_accepted_request_becomes_an_open_change(ledger: Ledger, repo: LocalR
 
 
 def test_a_redelivered_message_finishes_the_bookkeeping_without_a_second_change(
-    ledger: Ledger, repo: LocalRepository, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, repo: LocalRepository, monkeypatch: pytest.MonkeyPatch, gate: PolicyGate
 ) -> None:
     record, _ = accept_request(SEED, "api", "key-a", ledger, repo)
-    worker = make_worker(ledger, repo)
+    worker = make_worker(ledger, repo, gate)
 
     def die(*args: object, **kwargs: object) -> None:
         raise SystemExit("killed after the change was made, before the ledger heard of it")
@@ -61,13 +64,13 @@ def test_a_redelivered_message_finishes_the_bookkeeping_without_a_second_change(
 
 
 def test_a_request_refused_by_the_worker_is_rejected_with_its_errors(
-    ledger: Ledger, repo: LocalRepository
+    ledger: Ledger, repo: LocalRepository, gate: PolicyGate
 ) -> None:
     # Recorded directly, as if dbvend.yaml changed between acceptance and processing.
     ledger.accept(
         NewRequest("req-1", "api", "key-a", {**SEED, "environment": "qa"}, "qa", "mydb123", "mydb123")
     )
-    worker = make_worker(ledger, repo)
+    worker = make_worker(ledger, repo, gate)
     assert worker.run_once()
     record = ledger.get("req-1")
     assert record is not None and record.status == "rejected"
@@ -75,12 +78,14 @@ def test_a_request_refused_by_the_worker_is_rejected_with_its_errors(
     assert not worker.run_once() and repo.changes() == []
 
 
-def test_a_conflict_found_by_the_worker_is_rejected(ledger: Ledger, repo: LocalRepository) -> None:
+def test_a_conflict_found_by_the_worker_is_rejected(
+    ledger: Ledger, repo: LocalRepository, gate: PolicyGate
+) -> None:
     from engine.pipeline import process_request
 
-    process_request(SEED, repo, request_id="made-by-the-cli")
+    process_request(SEED, repo, gate, request_id="made-by-the-cli")
     ledger.accept(NewRequest("req-1", "api", "key-a", SEED, "prod", "mydb123", "mydb123"))
-    make_worker(ledger, repo).run_once()
+    make_worker(ledger, repo, gate).run_once()
     record = ledger.get("req-1")
     assert (
         record is not None
@@ -90,10 +95,10 @@ def test_a_conflict_found_by_the_worker_is_rejected(ledger: Ledger, repo: LocalR
 
 
 def test_a_failing_backend_is_retried_then_dead_lettered_and_failed(
-    ledger: Ledger, repo: LocalRepository, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, repo: LocalRepository, monkeypatch: pytest.MonkeyPatch, gate: PolicyGate
 ) -> None:
     record, _ = accept_request(SEED, "api", "key-a", ledger, repo)
-    worker = make_worker(ledger, repo, max_receives=3)
+    worker = make_worker(ledger, repo, gate, max_receives=3)
     calls = []
 
     def broken(*args: object, **kwargs: object) -> None:

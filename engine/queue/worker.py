@@ -13,6 +13,7 @@ from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest
 from engine.gitops import Change, GitOpsBackend
 from engine.ledger import Ledger
 from engine.pipeline import Outcome, process_request
+from engine.policy import PolicyFailed, PolicyGate
 from engine.queue import Message
 from engine.queue.local import LocalQueue
 
@@ -26,6 +27,11 @@ def error_entries(exc: Exception) -> list[dict[str, str]]:
     """What the ledger and the API show of a refusal or failure."""
     if isinstance(exc, InvalidRequest):
         return [{"field": e.field, "rule": e.rule} for e in exc.errors]
+    if isinstance(exc, PolicyFailed):
+        return [
+            {"check": f.check_id, **{k: v for k, v in f.as_dict().items() if k != "check_id"}}
+            for f in exc.decision.failures
+        ] + [{"policy": note} for note in exc.decision.notes]
     if isinstance(exc, CheckFailed):
         return [{"check": failure} for failure in exc.failures]
     return [{"error": str(exc) or type(exc).__name__}]
@@ -39,9 +45,15 @@ class Worker:
     """Takes messages from the local queue and runs the pipeline for each, one at a time."""
 
     def __init__(
-        self, ledger: Ledger, queue: LocalQueue, backend: GitOpsBackend, terraform: str | None
+        self,
+        ledger: Ledger,
+        queue: LocalQueue,
+        backend: GitOpsBackend,
+        gate: PolicyGate,
+        terraform: str | None,
     ) -> None:
-        self.ledger, self.queue, self.backend, self.terraform = ledger, queue, backend, terraform
+        self.ledger, self.queue, self.backend = ledger, queue, backend
+        self.gate, self.terraform = gate, terraform
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
         """Until `stop` is set; the message in hand is always finished first."""
@@ -78,13 +90,15 @@ class Worker:
             outcome = process_request(
                 body["request"],
                 self.backend,
+                self.gate,
                 request_id=request_id,
                 accepted_at=datetime.fromisoformat(body["accepted_at"]),
                 terraform=self.terraform,
             )
         except REFUSALS as exc:
             log.info("request refused: %s", exc, extra=extra)
-            self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc))
+            policy = exc.decision.as_dict() if isinstance(exc, PolicyFailed) else None
+            self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc), policy=policy)
             return exc
         except Exception as exc:  # anything else may pass: deliver again later
             error = f"{type(exc).__name__}: {exc}"
@@ -99,7 +113,13 @@ class Worker:
         detail = f"change #{change.id} on {change.branch}"
         status = "merged" if change.status == "merged" else "change_open"
         self._finish(
-            message, request_id, status, detail, change_id=change.id, change_link=change_link(change)
+            message,
+            request_id,
+            status,
+            detail,
+            change_id=change.id,
+            change_link=change_link(change),
+            policy=outcome.policy.as_dict(),
         )
         log.info("change open: %s", detail, extra={**extra, "change_id": change.id})
         return outcome

@@ -1,0 +1,26 @@
+# A master password on a cluster.
+
+resource "aws_rds_cluster" "this" {
+  cluster_identifier        = "orders"
+  engine                    = "aurora-postgresql"
+  engine_mode               = "provisioned"
+  master_username           = "dbadmin"
+  storage_encrypted         = true
+  backup_retention_period   = 14
+  deletion_protection       = true
+  skip_final_snapshot       = false
+  final_snapshot_identifier = "orders-final"
+  master_password           = var.master_password
+
+  serverlessv2_scaling_configuration {
+    min_capacity = 1
+    max_capacity = 64
+  }
+
+  tags = {
+    owner        = "alice"
+    environment  = "prod"
+    "request-id" = "req-1"
+    "managed-by" = "dbvend"
+  }
+}
