@@ -46,6 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python bench/bench_request.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_policy.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -386,8 +386,12 @@ def status(request_id: str, as_json: bool) -> None:
     out.print(table)
     if record.change_link:
         out.print(f"change: {record.change_link}")
+    if record.policy is not None:
+        policy = record.policy
+        counts = f"{len(policy.get('warnings', []))} warnings, {len(policy.get('skipped', []))} skipped"
+        out.print(f"policy gate: {policy.get('result')} ({counts})", markup=False)
     for error in record.errors:
-        out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()))
+        out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()), markup=False, soft_wrap=True)
 
 
 def _request_through_ledger(

@@ -103,7 +103,7 @@ def test_with_a_ledger_cli_requests_are_recorded_like_the_apis(tmp_path: Path) -
     assert LocalQueue(ledger).depth() == {"ready": 1, "done": 1, "dead": 0}  # the API's still waits
     assert dbvend(tmp_path, "merge", str(change["id"])).returncode == 0
     shown = dbvend(tmp_path, "status", record.id)
-    assert shown.returncode == 0 and "merged" in shown.stdout
+    assert shown.returncode == 0 and "merged" in shown.stdout and "policy gate: pass" in shown.stdout
 
 
 def test_a_refused_check_exits_3(tmp_path: Path) -> None:
