@@ -172,6 +172,11 @@ def test_init_writes_the_layout(tmp_path: Path) -> None:
     done = dbvend(tmp_path, "init", "infra")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "infra/dbvend.yaml").exists()
+    form = tmp_path / "infra/.github/ISSUE_TEMPLATE/database.yml"
+    assert (
+        form.read_text()
+        == (Path(__file__).parent.parent / "workflows/ISSUE_TEMPLATE/database.yml").read_text()
+    )
     assert git(tmp_path / "infra", "log", "--format=%s").strip() == "dbvend: initialise the repository"
     existing = tmp_path / "existing"
     subprocess.run(["git", "init", "-q", str(existing)], check=True)

@@ -40,7 +40,16 @@ def layout_files() -> dict[str, str]:
             "(the claim, written by dbvend) and main.tf (generated from it; never edit by hand).\n"
         ),
         ".gitignore": GITIGNORE,
+        ".github/ISSUE_TEMPLATE/database.yml": issue_form_text(),
     }
+
+
+def issue_form_text() -> str:
+    """The GitHub issue form for database requests (workflows/ISSUE_TEMPLATE/database.yml)."""
+    from importlib import resources
+
+    form = resources.files("engine.workflows").joinpath("ISSUE_TEMPLATE", "database.yml")
+    return form.read_text(encoding="utf-8")
 
 
 def init_layout(directory: Path) -> list[str]:
