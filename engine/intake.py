@@ -20,11 +20,13 @@ def accept_request(
     backend: GitOpsBackend,
     idempotency_key: str | None = None,
     in_hand: InHand | None = None,
+    origin: Mapping[str, object] | None = None,
 ) -> tuple[RequestRecord, str]:
     """Accept a request: it is valid, its database is free, and it is recorded and queued.
 
     Raises InvalidRequest (nothing recorded) or Conflict; returns the ledger record and the
-    queue message id. The consumer does the rest (engine.queue.worker).
+    queue message id. The consumer does the rest (engine.queue.worker). `origin` (for example
+    the GitHub issue a request came from) travels in the queue message, for the replies.
     """
     request_id = str(uuid.uuid4())
     claim = claim_from_raw(raw, backend.catalog(), request_id, datetime.now(UTC))
@@ -43,4 +45,5 @@ def accept_request(
             idempotency_key=idempotency_key,
         ),
         in_hand=in_hand,
+        origin=origin,
     )

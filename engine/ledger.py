@@ -70,6 +70,14 @@ request_events = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.String(32), nullable=False),
+)
+
 queue_messages = sa.Table(
     "queue_messages",
     metadata,
@@ -239,6 +247,7 @@ class Ledger:
         new: NewRequest,
         message_body: Mapping[str, Any] | None = None,
         in_hand: InHand | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> tuple[RequestRecord, str]:
         """Record an accepted request and queue its message in one transaction.
 
@@ -283,6 +292,8 @@ class Ledger:
                     "accepted_at": at,
                     "request": new.payload,
                 }
+                if origin is not None:
+                    body["origin"] = dict(origin)
                 message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand)
         except sa.exc.IntegrityError:
             if new.idempotency_key is not None:
@@ -337,6 +348,22 @@ class Ledger:
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
             )
             return True
+
+    def claim_delivery(self, delivery_id: str, event: str) -> bool:
+        """Record a webhook delivery; False when it was recorded before (a redelivery)."""
+        try:
+            with self.transaction() as connection:
+                connection.execute(
+                    webhook_deliveries.insert().values(id=delivery_id, event=event, received_at=now_text())
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def release_delivery(self, delivery_id: str) -> None:
+        """Forget a delivery whose handling failed, so that GitHub's redelivery is handled."""
+        with self.transaction() as connection:
+            connection.execute(webhook_deliveries.delete().where(webhook_deliveries.c.id == delivery_id))
 
     # -- reading -------------------------------------------------------------------------
 

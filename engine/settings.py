@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     checkov: str | None = None  # DBVEND_CHECKOV: checkov's virtualenv or executable (.tools/checkov)
     checkov_cli_fallback: bool = False  # one checkov CLI process per scan if the warm worker fails
     policy_timeout: float = Field(default=120.0, gt=0)  # seconds one policy scan may take
+    # GitHub (the App): DBVEND_GITHUB_*; see github-app/README.md.
+    github_repository: str | None = None  # owner/name of the infrastructure repository
+    github_api_url: str | None = None  # default https://api.github.com/; tests point it at their server
+    github_app_id: str | None = None
+    github_private_key: str | None = None  # PEM text, or
+    github_private_key_file: Path | None = None
+    github_installation_id: int | None = None  # found from the repository when unset
+    github_token: str | None = None  # instead of the App: a token (development only)
+    github_webhook_secret: str | None = None
+    github_issue_label: str = "database-request"
+    github_issue_title_prefix: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 

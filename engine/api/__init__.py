@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from engine.api import changes, databases, health, provision, requests
+from engine.api import changes, databases, health, provision, requests, webhook
 from engine.api.auth import KeyStore, RateLimiter
 from engine.api.deps import MAX_BODY, ApiError, Services
 from engine.api.middleware import AccessLog, LimitBody
@@ -41,7 +41,7 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
     )
     app.state.services = services
-    for module in (provision, databases, requests, changes, health):
+    for module in (provision, databases, requests, changes, health, webhook):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)
@@ -59,6 +59,6 @@ def create_app(services: Services) -> FastAPI:
         ]
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
-    app.add_middleware(LimitBody, limit=MAX_BODY)
+    app.add_middleware(LimitBody, limit=MAX_BODY, per_path={"/github/webhook": webhook.MAX_WEBHOOK_BODY})
     app.add_middleware(AccessLog)
     return app

@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request
 
 from engine.api.auth import KeyStore, RateLimiter
 from engine.errors import FieldError
-from engine.gitops import GitOpsBackend
+from engine.gitops import GitOpsBackend, IssueReplies
 from engine.ledger import Ledger
 from engine.settings import Settings
 
@@ -27,6 +27,7 @@ class Services:
     backend: GitOpsBackend
     keys: KeyStore
     limiter: RateLimiter
+    replies: IssueReplies | None = None  # GitHub mode: comments on the request's issue
 
 
 class ApiError(Exception):

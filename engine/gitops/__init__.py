@@ -77,3 +77,11 @@ class GitOpsBackend(Protocol):
     def read_file(self, ref: str, path: str) -> str | None:
         """A file's text at a ref (branch or commit), None when absent."""
         ...
+
+
+class IssueReplies(Protocol):
+    """Where dbvend answers the person who asked (a comment on their GitHub issue)."""
+
+    def reply(self, issue_number: int, marker: str, body: str) -> None:
+        """Post `body`, or edit dbvend's earlier comment carrying `marker` on that issue."""
+        ...

@@ -1,0 +1,198 @@
+"""POST /github/webhook: signatures on the raw body, redeliveries, unknown events, the issue form."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.api import build_services, create_app
+from engine.api.deps import Services
+from engine.api.webhook import signature_matches
+from engine.forms import render_issue_body
+from engine.queue.local import LocalQueue
+from engine.settings import Settings
+from tests.conftest import repo_snapshot
+
+SECRET = "It's a Secret to Everybody"
+
+
+class RecordedReplies:
+    def __init__(self) -> None:
+        self.comments: dict[int, str] = {}
+        self.calls = 0
+
+    def reply(self, issue_number: int, marker: str, body: str) -> None:
+        assert body.startswith(marker)
+        self.calls += 1
+        self.comments[issue_number] = body
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Services:
+    settings = Settings(data=tmp_path / "data", api_keys="k", github_webhook_secret=SECRET)
+    built, _ = build_services(settings)
+    built.replies = RecordedReplies()
+    return built
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as test_client:
+        yield test_client
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(
+    client: TestClient,
+    event: str,
+    payload: dict[str, Any],
+    delivery: str | None = None,
+    signature: str | None = "sign",
+) -> Any:
+    body = json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/abc123",
+    }
+    if signature == "sign":
+        headers["X-Hub-Signature-256"] = sign(body)
+    elif signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    return client.post("/github/webhook", content=body, headers=headers)
+
+
+def test_github_documented_signature_example() -> None:
+    """The example from GitHub's 'Validating webhook deliveries' page."""
+    header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    assert signature_matches(SECRET, b"Hello, World!", header)
+    assert not signature_matches(SECRET, b"Hello, World?", header)
+    assert not signature_matches(SECRET, b"Hello, World!", header.replace("sha256=", "sha1="))
+    assert not signature_matches(SECRET, b"Hello, World!", None)
+
+
+REPOSITORY = {"id": 1, "name": "infra", "full_name": "acme/infra", "owner": {"login": "acme"}}
+SENDER = {"login": "alice", "id": 7, "type": "User"}
+
+
+def issue_payload(
+    action: str, body: str, number: int = 12, labels: tuple[str, ...] = ("database-request",)
+) -> dict:
+    return {
+        "action": action,
+        "issue": {
+            "number": number,
+            "title": "[database] orders",
+            "body": body,
+            "state": "open",
+            "labels": [{"id": i, "name": name} for i, name in enumerate(labels)],
+            "user": SENDER,
+        },
+        "repository": REPOSITORY,
+        "sender": SENDER,
+        "installation": {"id": 42},
+    }
+
+
+FORM = {
+    "database_name": "orders",
+    "database_engine": "postgres",
+    "environment": "dev",
+    "size": None,
+    "ttl": "3d",
+    "owner": None,
+    "team": "Payments",
+    "reason": "Line one.\n\n### Not a heading of the form\nLine two.",
+}
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "sha256=", "sha256=" + "0" * 64, "sha1=abc", sign(b"other body"), sign(b"{}", "wrong secret")],
+)
+def test_a_wrong_or_missing_signature_is_401_and_nothing_happens(
+    client: TestClient, services: Services, signature: str | None
+) -> None:
+    before = repo_snapshot(services.backend)  # type: ignore[arg-type]
+    answer = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM)), signature=signature)
+    assert answer.status_code == 401 and answer.json() == {"detail": "the signature does not match"}
+    assert services.ledger.count() == 0 and services.replies.calls == 0  # type: ignore[union-attr]
+    assert repo_snapshot(services.backend) == before  # type: ignore[arg-type]
+
+
+def test_ping_and_unknown_events(client: TestClient) -> None:
+    assert (
+        deliver(client, "ping", {"zen": "Keep it logically awesome.", "hook_id": 5}).json()["detail"]
+        == "pong"
+    )
+    unknown = deliver(client, "star", {"action": "created"})
+    assert unknown.status_code == 204 and unknown.content == b""
+
+
+def test_an_issue_form_becomes_a_request_and_a_replayed_delivery_does_nothing(
+    client: TestClient, services: Services
+) -> None:
+    delivery = str(uuid.uuid4())
+    answer = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM)), delivery=delivery)
+    assert answer.status_code == 200 and answer.json()["detail"] == "accepted"
+    request_id = answer.json()["request_id"]
+    record = services.ledger.get(request_id)
+    assert record is not None and record.channel == "issue" and record.requester == "github:alice"
+    assert record.payload["reason"] == "Line one. ### Not a heading of the form Line two."
+    message = LocalQueue(services.ledger).receive()
+    assert message is not None and message.payload()["origin"] == {"repository": "acme/infra", "issue": 12}
+    replies = services.replies
+    assert replies is not None and request_id in replies.comments[12]  # type: ignore[attr-defined]
+    again = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM)), delivery=delivery)
+    assert again.status_code == 200 and "seen before" in again.json()["detail"]
+    assert services.ledger.count() == 1 and replies.calls == 1  # type: ignore[attr-defined]
+
+
+def test_form_errors_are_replied_and_an_edit_fixes_them_in_the_same_comment(
+    client: TestClient, services: Services
+) -> None:
+    broken = render_issue_body({**FORM, "environment": None, "database_name": "no way"})
+    first = deliver(client, "issues", issue_payload("opened", broken))
+    assert first.json()["detail"] == "form incomplete" and services.ledger.count() == 0
+    replies: RecordedReplies = services.replies  # type: ignore[assignment]
+    assert "**Environment**: is required" in replies.comments[12]
+    invalid = deliver(
+        client, "issues", issue_payload("edited", render_issue_body({**FORM, "database_name": "no way"}))
+    )
+    assert invalid.json()["detail"] == "invalid request" and "**Database name**" in replies.comments[12]
+    fixed = deliver(client, "issues", issue_payload("edited", render_issue_body(FORM)))
+    assert fixed.json()["detail"] == "accepted" and services.ledger.count() == 1
+    assert "Request accepted" in replies.comments[12] and replies.calls == 3
+    changed = deliver(client, "issues", issue_payload("edited", render_issue_body({**FORM, "ttl": "5d"})))
+    assert changed.json()["detail"] == "edited after acceptance" and services.ledger.count() == 1
+
+
+def test_issues_without_the_label_and_pull_requests_are_ignored(
+    client: TestClient, services: Services
+) -> None:
+    assert deliver(
+        client, "issues", issue_payload("opened", render_issue_body(FORM), labels=("bug",))
+    ).json() == {"detail": "not a database request"}
+    closed = deliver(client, "issues", issue_payload("closed", render_issue_body(FORM)))
+    assert closed.json() == {"detail": "issues.closed: nothing to do"}
+    assert services.ledger.count() == 0
+
+
+def test_malformed_deliveries(client: TestClient) -> None:
+    body = b"not json"
+    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": sign(body)}
+    assert client.post("/github/webhook", content=body, headers=headers).status_code == 400
+    no_event = {"X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": sign(b"{}")}
+    assert client.post("/github/webhook", content=b"{}", headers=no_event).status_code == 400
