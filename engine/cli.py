@@ -332,6 +332,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     gate = settings.policy_gate()
     gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
     worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
+    worker.replies = services.replies
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
     thread.start()

@@ -17,7 +17,9 @@ from engine.api import build_services, create_app
 from engine.api.deps import Services
 from engine.api.webhook import signature_matches
 from engine.forms import render_issue_body
+from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
+from engine.queue.worker import Worker
 from engine.settings import Settings
 from tests.conftest import repo_snapshot
 
@@ -142,7 +144,7 @@ def test_ping_and_unknown_events(client: TestClient) -> None:
 
 
 def test_an_issue_form_becomes_a_request_and_a_replayed_delivery_does_nothing(
-    client: TestClient, services: Services
+    client: TestClient, services: Services, gate: PolicyGate
 ) -> None:
     delivery = str(uuid.uuid4())
     answer = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM)), delivery=delivery)
@@ -151,13 +153,17 @@ def test_an_issue_form_becomes_a_request_and_a_replayed_delivery_does_nothing(
     record = services.ledger.get(request_id)
     assert record is not None and record.channel == "issue" and record.requester == "github:alice"
     assert record.payload["reason"] == "Line one. ### Not a heading of the form Line two."
-    message = LocalQueue(services.ledger).receive()
-    assert message is not None and message.payload()["origin"] == {"repository": "acme/infra", "issue": 12}
-    replies = services.replies
-    assert replies is not None and request_id in replies.comments[12]  # type: ignore[attr-defined]
+    replies: RecordedReplies = services.replies  # type: ignore[assignment]
+    assert request_id in replies.comments[12] and "Request accepted" in replies.comments[12]
     again = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM)), delivery=delivery)
     assert again.status_code == 200 and "seen before" in again.json()["detail"]
-    assert services.ledger.count() == 1 and replies.calls == 1  # type: ignore[attr-defined]
+    assert services.ledger.count() == 1 and replies.calls == 1
+    worker = Worker(services.ledger, LocalQueue(services.ledger), services.backend, gate, None)
+    worker.replies = replies
+    message = LocalQueue(services.ledger).receive()
+    assert message is not None and message.payload()["origin"] == {"repository": "acme/infra", "issue": 12}
+    worker.handle(message)
+    assert "pull request [#1](/v1/changes/1) is open" in replies.comments[12] and replies.calls == 2
 
 
 def test_form_errors_are_replied_and_an_edit_fixes_them_in_the_same_comment(

@@ -106,7 +106,7 @@ def test_a_failing_backend_is_retried_then_dead_lettered_and_failed(
         raise GitOpsError(f"git failed: disk full ({len(calls)})")
 
     monkeypatch.setattr(repo, "open_change", broken)
-    monkeypatch.setattr("engine.queue.worker.RETRY_DELAYS", (0.0,))
+    worker.retry_delays = (0.0,)
     for _ in range(3):
         assert worker.run_once()
         time.sleep(0.02)

@@ -10,6 +10,8 @@ from engine.api import changes, databases, health, provision, requests, webhook
 from engine.api.auth import KeyStore, RateLimiter
 from engine.api.deps import MAX_BODY, ApiError, Services
 from engine.api.middleware import AccessLog, LimitBody
+from engine.errors import DbvendError
+from engine.gitops import GitOpsBackend, IssueReplies
 from engine.gitops.local import LocalRepository
 from engine.ledger import Ledger
 from engine.settings import Settings
@@ -24,14 +26,41 @@ def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Se
         else:
             keys, new_key = KeyStore.load_or_generate(settings.data)
     settings.data.mkdir(parents=True, exist_ok=True)
+    backend, replies = build_backend(settings)
     services = Services(
         settings=settings,
         ledger=Ledger.connect(settings.ledger_url),
-        backend=LocalRepository.open_or_create(settings.repo_path),
+        backend=backend,
         keys=keys,
         limiter=RateLimiter(settings.rate_limit),
+        replies=replies,
     )
     return services, new_key
+
+
+def build_backend(settings: Settings) -> tuple[GitOpsBackend, IssueReplies | None]:
+    """DBVEND_GITOPS=local (a git repository on this machine) or github (the App)."""
+    if settings.gitops == "local":
+        return LocalRepository.open_or_create(settings.repo_path), None
+    if settings.gitops != "github":
+        raise DbvendError(f"DBVEND_GITOPS must be local or github, not {settings.gitops!r}")
+    from engine.gitops.github import GitHubIssueReplies, GitHubRepository, github_client
+
+    if not settings.github_repository:
+        raise DbvendError("DBVEND_GITOPS=github needs DBVEND_GITHUB_REPOSITORY (owner/name)")
+    private_key = settings.github_private_key
+    if not private_key and settings.github_private_key_file is not None:
+        private_key = settings.github_private_key_file.read_text(encoding="utf-8")
+    client = github_client(
+        base_url=settings.github_api_url,
+        token=settings.github_token,
+        app_id=settings.github_app_id,
+        private_key=private_key,
+        installation_id=settings.github_installation_id,
+        repository=settings.github_repository,
+    )
+    repository = GitHubRepository(client, settings.github_repository)
+    return repository, GitHubIssueReplies(client, settings.github_repository)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -9,8 +9,9 @@ from typing import Any, Final
 
 from sqlalchemy.engine import Connection
 
+from engine.description import md_escape
 from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest
-from engine.gitops import Change, GitOpsBackend
+from engine.gitops import Change, GitOpsBackend, IssueReplies
 from engine.ledger import Ledger
 from engine.pipeline import Outcome, process_request
 from engine.policy import PolicyFailed, PolicyGate
@@ -21,6 +22,9 @@ log = logging.getLogger("dbvend.worker")
 # A refusal is final: delivering the message again would refuse it again.
 REFUSALS: Final = (InvalidRequest, CheckFailed, Conflict)
 RETRY_DELAYS: Final = (1.0, 5.0, 15.0, 60.0)
+ISSUE_REPLY_MARKER: Final = (
+    "<!-- dbvend:issue-reply -->"  # the one comment per issue (engine.webhooks.issues)
+)
 
 
 def error_entries(exc: Exception) -> list[dict[str, str]]:
@@ -54,6 +58,8 @@ class Worker:
     ) -> None:
         self.ledger, self.queue, self.backend = ledger, queue, backend
         self.gate, self.terraform = gate, terraform
+        self.retry_delays: tuple[float, ...] = RETRY_DELAYS
+        self.replies: IssueReplies | None = None  # GitHub mode: answers on the request's issue
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
         """Until `stop` is set; the message in hand is always finished first."""
@@ -99,10 +105,11 @@ class Worker:
             log.info("request refused: %s", exc, extra=extra)
             policy = exc.decision.as_dict() if isinstance(exc, PolicyFailed) else None
             self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc), policy=policy)
+            self._tell(body, f"**dbvend refused this request:** {md_escape(str(exc))}")
             return exc
         except Exception as exc:  # anything else may pass: deliver again later
             error = f"{type(exc).__name__}: {exc}"
-            delay = RETRY_DELAYS[min(message.receive_count, len(RETRY_DELAYS)) - 1]
+            delay = self.retry_delays[min(message.receive_count, len(self.retry_delays)) - 1]
             log.warning("request failed, delivery %d: %s", message.receive_count, error, extra=extra)
             if not isinstance(exc, DbvendError):
                 log.debug("failure detail", exc_info=True, extra=extra)
@@ -122,7 +129,22 @@ class Worker:
             policy=outcome.policy.as_dict(),
         )
         log.info("change open: %s", detail, extra={**extra, "change_id": change.id})
+        link = change.link or change_link(change)
+        self._tell(body, f"Request `{request_id}`: pull request [#{change.id}]({link}) is open for review.")
         return outcome
+
+    def _tell(self, body: dict[str, Any], text: str) -> None:
+        """Answer on the issue the request came from, if any; a failed answer is only logged."""
+        origin = body.get("origin") or {}
+        issue = origin.get("issue") if isinstance(origin, dict) else None
+        if self.replies is None or not isinstance(issue, int):
+            return
+        try:
+            self.replies.reply(issue, ISSUE_REPLY_MARKER, f"{ISSUE_REPLY_MARKER}\n{text}\n")
+        except DbvendError as exc:
+            log.warning(
+                "could not answer on issue #%d: %s", issue, exc, extra={"request_id": body.get("request_id")}
+            )
 
     def _finish(self, message: Message, request_id: str, status: str, detail: str, **values: Any) -> None:
         """The request's new status and the message's acknowledgement, in one transaction."""

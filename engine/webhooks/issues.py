@@ -16,9 +16,10 @@ from engine.errors import Conflict, FieldError, InvalidRequest
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
 from engine.ledger import IdempotencyMismatch
+from engine.queue.worker import ISSUE_REPLY_MARKER
 from engine.webhooks import WebhookContext
 
-REPLY_MARKER: Final = "<!-- dbvend:issue-reply -->"
+REPLY_MARKER: Final = ISSUE_REPLY_MARKER
 ACTIONS: Final = ("opened", "edited", "reopened", "labeled")
 
 

@@ -1,0 +1,211 @@
+"""The GitHub backend (githubkit) against tests/github_server.py: commits in a real bare repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from engine.errors import Conflict, GitOpsError
+from engine.gitops.github import GitHubIssueReplies, GitHubRepository, Pacer, RetryPolicy, github_client
+from engine.intake import accept_request
+from engine.ledger import Ledger
+from engine.pipeline import process_request
+from engine.policy import PolicyGate
+from engine.queue.local import LocalQueue
+from engine.queue.worker import Worker
+from tests.github_server import GitHubServer
+
+SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}
+FAST = RetryPolicy(attempts=3, backoff=0.01, max_wait=5)
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[GitHubServer]:
+    with GitHubServer(tmp_path) as server:
+        yield server
+
+
+def client_for(server: GitHubServer, retry: RetryPolicy = FAST) -> Any:
+    return github_client(base_url=server.url, token="ghs_test", retry=retry)
+
+
+@pytest.fixture
+def repo(github: GitHubServer) -> GitHubRepository:
+    return GitHubRepository(client_for(github), f"{github.owner}/{github.repo}")
+
+
+def calls_during(github: GitHubServer, action: Any) -> tuple[Any, list[tuple[str, str]]]:
+    before = len(github.calls)
+    result = action()
+    return result, github.calls[before:]
+
+
+def test_a_new_request_is_one_commit_and_one_pull_request_in_at_most_five_calls(
+    github: GitHubServer, repo: GitHubRepository, gate: PolicyGate
+) -> None:
+    outcome, calls = calls_during(github, lambda: process_request(SEED, repo, gate, request_id="req-1"))
+    change = outcome.change
+    assert change is not None and change.id == 1 and change.branch == "dbvend/prod/mydb123"
+    assert len(calls) == 5, calls  # dbvend.yaml, state, branch + commit, pull request, labels
+    assert [c[0] for c in calls] == ["POST", "POST", "POST", "POST", "POST"]
+    assert github.log("dbvend/prod/mydb123")[0].endswith("dbvend: mysql database mydb123 in prod")
+    assert len(github.log("dbvend/prod/mydb123")) == len(github.log("main")) + 1, "exactly one commit"
+    main_tf = github.read_file("dbvend/prod/mydb123", "terraform/prod/mydb123/main.tf")
+    assert main_tf == outcome.rendered.files["main.tf"]
+    pull = github.pull_request(1)
+    assert {label["name"] for label in pull["labels"]} == {"dbvend", "prod"}
+    assert change.request_id == "req-1" and change.link and change.status == "open"
+    assert repo.change(1).description == change.description
+
+
+def test_a_redelivered_request_makes_no_second_pull_request(
+    github: GitHubServer, repo: GitHubRepository, gate: PolicyGate
+) -> None:
+    first = process_request(SEED, repo, gate, request_id="req-1").change
+    again = process_request(SEED, repo, gate, request_id="req-1").change
+    assert first is not None and again is not None and again.id == first.id
+    assert len(github.pulls) == 1 and len(github.log("dbvend/prod/mydb123")) == len(github.log("main")) + 1
+    with pytest.raises(Conflict, match="already requested in open pull request #1"):
+        process_request(SEED, repo, gate, request_id="req-other")
+
+
+def test_a_crash_between_branch_and_pull_request_is_finished_by_the_redelivery(
+    github: GitHubServer, repo: GitHubRepository, gate: PolicyGate
+) -> None:
+    github.fail("POST", r"/repos/acme/infra/pulls", 422, times=1, body={"message": "simulated crash"})
+    with pytest.raises(GitOpsError):
+        process_request(SEED, repo, gate, request_id="req-1")
+    assert github.branch_sha("dbvend/prod/mydb123") is not None and not github.pulls
+    change = process_request(SEED, repo, gate, request_id="req-1").change
+    assert change is not None and len(github.pulls) == 1
+    assert len(github.log("dbvend/prod/mydb123")) == len(github.log("main")) + 1
+
+
+def test_502s_and_a_403_with_retry_after_are_retried(
+    github: GitHubServer, repo: GitHubRepository, gate: PolicyGate
+) -> None:
+    github.fail("POST", r"/graphql", 502, times=2)
+    github.fail("POST", r"/repos/acme/infra/pulls", 403, headers={"Retry-After": "1"})
+    change = process_request(SEED, repo, gate, request_id="req-1").change
+    assert change is not None and len(github.pulls) == 1
+
+
+def test_a_permanent_failure_ends_failed_with_its_reason(
+    tmp_path: Path, github: GitHubServer, repo: GitHubRepository, gate: PolicyGate
+) -> None:
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    record, _ = accept_request(SEED, "api", "key-a", ledger, repo)
+    github.fail("POST", r"/repos/acme/infra/pulls", 502, times=100)
+    worker = Worker(ledger, LocalQueue(ledger, visibility_timeout=0.01, max_receives=2), repo, gate, None)
+    worker.retry_delays = (0.0,)
+    while worker.run_once():
+        pass
+    for message in LocalQueue(ledger).dead_letters():
+        assert message.request_id == record.id
+    failed = ledger.get(record.id)
+    assert failed is not None and failed.status == "failed"
+    assert "502" in failed.errors[0]["error"] and "open a pull request" in failed.errors[0]["error"]
+
+
+def test_merge_and_list(github: GitHubServer, repo: GitHubRepository, gate: PolicyGate) -> None:
+    change = process_request(SEED, repo, gate, request_id="req-1").change
+    assert change is not None
+    merged = repo.merge(change.id)
+    assert merged.status == "merged" and github.read_file("main", "terraform/prod/mydb123/main.tf")
+    assert [c.id for c in repo.changes("merged")] == [1] and repo.changes("open") == []
+    with pytest.raises(Conflict, match="already exists on main"):
+        process_request(SEED, repo, gate, request_id="req-2")
+    assert repo.read_file("main", "dbvend.yaml") is not None and repo.read_file("main", "nope") is None
+
+
+def test_issue_replies_edit_one_comment(github: GitHubServer) -> None:
+    replies = GitHubIssueReplies(client_for(github), "acme/infra")
+    issue = github.create_issue("[database] orders", "body", user="alice")
+    replies.reply(issue, "<!-- m -->", "<!-- m -->\nfirst")
+    replies.reply(issue, "<!-- m -->", "<!-- m -->\nsecond")
+    mine = [c for c in github.comments if c["issue_number"] == issue]
+    assert [c["body"] for c in mine] == ["<!-- m -->\nsecond"]
+
+
+def test_the_app_authenticates_as_its_installation(tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with GitHubServer(tmp_path, app_public_key=public) as server:
+        client = github_client(
+            base_url=server.url,
+            app_id=server.app_id,
+            private_key=private,
+            repository="acme/infra",
+            retry=FAST,
+        )
+        repo = GitHubRepository(client, "acme/infra")
+        assert repo.catalog().environments["prod"].production
+        assert ("POST", f"/app/installations/{server.installation_id}/access_tokens") in server.calls
+        assert server.issued_tokens
+
+
+def test_the_pacer_keeps_writes_under_the_limits() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(limits=((3, 60.0), (5, 3600.0)), clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        pacer.wait_for_turn()
+    assert slept == []
+    pacer.wait_for_turn()  # the fourth in a minute waits for the first to leave the window
+    assert slept == [60.0]
+    pacer.wait_for_turn()
+    assert now[0] == 60.0
+    pacer.wait_for_turn()  # the sixth in an hour waits for the hour
+    assert now[0] == 3600.0
+
+
+def test_github_mode_end_to_end_issue_to_pull_request_with_the_link_on_the_issue(
+    tmp_path: Path, github: GitHubServer, gate: PolicyGate
+) -> None:
+    """DBVEND_GITOPS=github: an issue form delivery -> request -> worker -> pull request, and the
+    one reply comment on the issue ends with the pull request's link."""
+    from fastapi.testclient import TestClient
+
+    from engine.api import build_services, create_app
+    from engine.forms import render_issue_body
+    from engine.settings import Settings
+    from tests.test_webhook import deliver, issue_payload
+
+    settings = Settings(
+        data=tmp_path / "data",
+        api_keys="k",
+        gitops="github",
+        github_api_url=github.url,
+        github_token="ghs_test",
+        github_repository="acme/infra",
+        github_webhook_secret="It's a Secret to Everybody",
+    )
+    services, _ = build_services(settings)
+    body = render_issue_body({"database_name": "orders", "database_engine": "postgres", "environment": "dev"})
+    number = github.create_issue("[database] orders", body, user="alice")
+    with TestClient(create_app(services)) as client:
+        answer = deliver(client, "issues", issue_payload("opened", body, number=number))
+    assert answer.json()["detail"] == "accepted"
+    worker = Worker(services.ledger, LocalQueue(services.ledger), services.backend, gate, None)
+    worker.replies = services.replies
+    assert worker.run_once()
+    record = services.ledger.get(answer.json()["request_id"])
+    assert record is not None and record.status == "change_open"
+    assert record.change_link == github.pull_request(record.change_id or 0)["html_url"]
+    replies = [c["body"] for c in github.comments if c["issue_number"] == number]
+    assert len(replies) == 1 and f"pull request [#{record.change_id}]" in replies[0]
