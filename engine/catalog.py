@@ -13,6 +13,7 @@ from typing import Any, Final, TypeVar
 
 import yaml
 
+from engine.commands import ApplyRules
 from engine.errors import CatalogError
 from engine.spec import ENGINES, SIZES, parse_ttl
 
@@ -133,6 +134,14 @@ class PolicyRules:
 
 
 @dataclass(frozen=True)
+class GitHubRules:
+    """GitHub mode: the workflow `/plan`, `/apply` and `/destroy` dispatch, and who may apply."""
+
+    workflow: str = "dbvend.yml"
+    apply: ApplyRules = field(default_factory=ApplyRules)
+
+
+@dataclass(frozen=True)
 class Catalog:
     region: str
     state: StateBackend
@@ -141,6 +150,7 @@ class Catalog:
     tags: Mapping[str, str]
     alarms: Alarms
     policy: PolicyRules = PolicyRules()
+    github: GitHubRules = GitHubRules()
 
 
 @cache
@@ -259,7 +269,9 @@ class _Validator:
 
     def catalog(self, raw: Any) -> Catalog:
         top = self.mapping(
-            raw, (), ("version", "region", "state", "engines", "tags", "alarms", "environments", "policy")
+            raw,
+            (),
+            ("version", "region", "state", "engines", "tags", "alarms", "environments", "policy", "github"),
         )
         version = top.get("version", 1)
         if version != 1:
@@ -277,6 +289,54 @@ class _Validator:
             tags=self.tags(top.get("tags"), ("tags",)),
             alarms=self.alarms(top.get("alarms")),
             policy=self.policy(top.get("policy")),
+            github=self.github(top.get("github")),
+        )
+
+    def github(self, raw: Any) -> GitHubRules:
+        path: Path_ = ("github",)
+        spec = self.mapping(raw, path, ("workflow", "apply"))
+        workflow = self.get(
+            spec,
+            path,
+            "workflow",
+            _matching(re.compile(r"[A-Za-z0-9._-]{1,100}\.ya?ml")),
+            "must be a workflow file name in .github/workflows, such as dbvend.yml",
+            "dbvend.yml",
+        )
+        apply_path: Path_ = (*path, "apply")
+        rules = self.mapping(
+            spec.get("apply"),
+            apply_path,
+            (
+                "require_approval",
+                "required_checks",
+                "require_mergeable",
+                "approvers",
+                "approver_teams",
+                "allow_draft",
+            ),
+        )
+        names = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/()-]{0,99}")
+        logins = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+        checks = self.get(
+            rules, apply_path, "required_checks", _list_of(names, True), "must be check names", None
+        )
+        approvers = self.get(
+            rules, apply_path, "approvers", _list_of(logins, True), "must be GitHub logins", []
+        )
+        teams = self.get(
+            rules, apply_path, "approver_teams", _list_of(logins, True), "must be team slugs", []
+        )
+        return GitHubRules(
+            workflow=workflow,
+            apply=ApplyRules(
+                require_approval=self.get(rules, apply_path, "require_approval", _boolean, _BOOL, True),
+                required_checks=None if checks is None else tuple(checks),
+                require_mergeable=self.get(rules, apply_path, "require_mergeable", _boolean, _BOOL, True),
+                approvers=tuple(approvers) or None,
+                approver_teams=tuple(teams) or None,
+                allow_draft=self.get(rules, apply_path, "allow_draft", _boolean, _BOOL, False),
+            ),
         )
 
     def policy(self, raw: Any) -> PolicyRules:

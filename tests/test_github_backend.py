@@ -209,3 +209,78 @@ def test_github_mode_end_to_end_issue_to_pull_request_with_the_link_on_the_issue
     assert record.change_link == github.pull_request(record.change_id or 0)["html_url"]
     replies = [c["body"] for c in github.comments if c["issue_number"] == number]
     assert len(replies) == 1 and f"pull request [#{record.change_id}]" in replies[0]
+
+
+def comment_payload(number: int, login: str, body: str, comment_id: int = 900) -> dict[str, Any]:
+    """An issue_comment.created delivery on a pull request, shaped like GitHub's."""
+    return {
+        "action": "created",
+        "issue": {
+            "number": number,
+            "title": "dbvend: mysql database mydb123 in prod",
+            "state": "open",
+            "pull_request": {"url": f"https://api.github.com/repos/acme/infra/pulls/{number}"},
+            "user": {"login": "dbvend[bot]", "type": "Bot"},
+        },
+        "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": "User"}},
+        "repository": {"full_name": "acme/infra", "name": "infra", "owner": {"login": "acme"}},
+        "sender": {"login": login, "type": "User"},
+    }
+
+
+def test_apply_comments_are_authorized_then_dispatched_once(
+    tmp_path: Path, github: GitHubServer, gate: PolicyGate
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.api import build_services, create_app
+    from engine.settings import Settings
+    from tests.test_webhook import deliver
+
+    settings = Settings(
+        data=tmp_path / "data",
+        api_keys="k",
+        gitops="github",
+        github_api_url=github.url,
+        github_token="ghs_test",
+        github_repository="acme/infra",
+        github_webhook_secret="It's a Secret to Everybody",
+    )
+    services, _ = build_services(settings)
+    change = process_request(SEED, services.backend, gate, request_id="req-1").change
+    assert change is not None
+    github.set_permission("reader", "read")
+    github.set_permission("writer", "write")
+
+    def say(client: Any, login: str, body: str) -> dict[str, Any]:
+        made = github.add_comment(change.id, login, body)  # the comment exists on GitHub, then is delivered
+        said.append(made["id"])
+        answer: dict[str, Any] = deliver(
+            client, "issue_comment", comment_payload(change.id, login, body, made["id"])
+        ).json()
+        return answer
+
+    said: list[int] = []
+    with TestClient(create_app(services)) as client:
+        read = say(client, "reader", "/apply")
+        assert read["detail"] == "refused" and any("write" in r for r in read["reasons"])
+        unapproved = say(client, "writer", "/apply")
+        assert unapproved["detail"] == "refused" and any("approv" in r for r in unapproved["reasons"])
+        assert github.dispatches == []
+        github.add_review(change.id, "carol", "APPROVED")
+        github.set_check(github.pull_request(change.id)["head"]["sha"], "ci", "success")
+        github.set_mergeable(change.id, True, "clean")
+        applied = say(client, "writer", "/apply")
+        assert applied == {"detail": "dispatched", "command": "apply", "directory": "terraform/prod/mydb123"}
+        assert say(client, "writer", "/help")["detail"] == "replied"
+        assert say(client, "writer", "looks good")["detail"] == "not a command"
+    assert len(github.dispatches) == 1
+    assert github.dispatches[0]["inputs"] == {
+        "pr": str(change.id),
+        "directory": "terraform/prod/mydb123",
+        "command": "apply",
+    }
+    bodies = github.comment_bodies(change.id)
+    assert any("was not run for @reader" in b and "write" in b for b in bodies)
+    assert any("started by @writer" in b for b in bodies) and any("/plan" in b for b in bodies)
+    assert {r["comment_id"] for r in github.reactions} == set(said[:4])

@@ -11,7 +11,7 @@ from engine.api.auth import KeyStore, RateLimiter
 from engine.api.deps import MAX_BODY, ApiError, Services
 from engine.api.middleware import AccessLog, LimitBody
 from engine.errors import DbvendError
-from engine.gitops import GitOpsBackend, IssueReplies
+from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.gitops.local import LocalRepository
 from engine.ledger import Ledger
 from engine.settings import Settings
@@ -26,7 +26,7 @@ def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Se
         else:
             keys, new_key = KeyStore.load_or_generate(settings.data)
     settings.data.mkdir(parents=True, exist_ok=True)
-    backend, replies = build_backend(settings)
+    backend, replies, pulls = build_backend(settings)
     services = Services(
         settings=settings,
         ledger=Ledger.connect(settings.ledger_url),
@@ -34,17 +34,20 @@ def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Se
         keys=keys,
         limiter=RateLimiter(settings.rate_limit),
         replies=replies,
+        pulls=pulls,
     )
     return services, new_key
 
 
-def build_backend(settings: Settings) -> tuple[GitOpsBackend, IssueReplies | None]:
+def build_backend(
+    settings: Settings,
+) -> tuple[GitOpsBackend, IssueReplies | None, PullRequests | None]:
     """DBVEND_GITOPS=local (a git repository on this machine) or github (the App)."""
     if settings.gitops == "local":
-        return LocalRepository.open_or_create(settings.repo_path), None
+        return LocalRepository.open_or_create(settings.repo_path), None, None
     if settings.gitops != "github":
         raise DbvendError(f"DBVEND_GITOPS must be local or github, not {settings.gitops!r}")
-    from engine.gitops.github import GitHubIssueReplies, GitHubRepository, github_client
+    from engine.gitops.github import GitHubIssueReplies, GitHubPullRequests, GitHubRepository, github_client
 
     if not settings.github_repository:
         raise DbvendError("DBVEND_GITOPS=github needs DBVEND_GITHUB_REPOSITORY (owner/name)")
@@ -60,7 +63,8 @@ def build_backend(settings: Settings) -> tuple[GitOpsBackend, IssueReplies | Non
         repository=settings.github_repository,
     )
     repository = GitHubRepository(client, settings.github_repository)
-    return repository, GitHubIssueReplies(client, settings.github_repository)
+    full_name = settings.github_repository
+    return repository, GitHubIssueReplies(client, full_name), GitHubPullRequests(client, full_name)
 
 
 def create_app(services: Services) -> FastAPI:

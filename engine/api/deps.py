@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request
 
 from engine.api.auth import KeyStore, RateLimiter
 from engine.errors import FieldError
-from engine.gitops import GitOpsBackend, IssueReplies
+from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.ledger import Ledger
 from engine.settings import Settings
 
@@ -28,6 +28,7 @@ class Services:
     keys: KeyStore
     limiter: RateLimiter
     replies: IssueReplies | None = None  # GitHub mode: comments on the request's issue
+    pulls: PullRequests | None = None  # GitHub mode: pull-request comment commands
 
 
 class ApiError(Exception):

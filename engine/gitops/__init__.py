@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from engine.catalog import Catalog
 from engine.claim import Claim
+from engine.commands import PullRequestFacts
 from engine.render import RenderedRoot
 
 CHANGE_STATUSES = ("open", "merged", "closed")
+Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
 def branch_name(environment: str, identifier: str) -> str:
@@ -84,4 +86,24 @@ class IssueReplies(Protocol):
 
     def reply(self, issue_number: int, marker: str, body: str) -> None:
         """Post `body`, or edit dbvend's earlier comment carrying `marker` on that issue."""
+        ...
+
+
+class PullRequests(Protocol):
+    """What the pull-request comment commands need from GitHub."""
+
+    def react(self, comment_id: int, content: Reaction) -> None:
+        """React to a comment (dbvend says "eyes" on receipt)."""
+        ...
+
+    def comment(self, number: int, body: str) -> None:
+        """A new comment on the pull request."""
+        ...
+
+    def facts(self, number: int, commenter: str) -> tuple[PullRequestFacts, str]:
+        """The facts authorization needs, and the pull request's head branch."""
+        ...
+
+    def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
+        """Start the reusable workflow (workflow_dispatch)."""
         ...

@@ -32,8 +32,9 @@ from githubkit.throttling import BaseThrottler
 
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
 from engine.claim import Claim
+from engine.commands import CheckResult, PullRequestFacts, Review
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
-from engine.gitops import Change, branch_name
+from engine.gitops import Change, Reaction, branch_name
 from engine.render import RenderedRoot
 
 log = logging.getLogger("dbvend.github")
@@ -504,3 +505,66 @@ class GitHubIssueReplies:
             raise GitOpsError(
                 f"GitHub could not comment on #{issue_number}: {exc.response.status_code}"
             ) from None
+
+
+class GitHubPullRequests:
+    """Reactions, comments, the facts for authorization, and workflow dispatch on GitHub."""
+
+    def __init__(self, client: GitHub[Any], full_name: str) -> None:
+        self.client = client
+        self.owner, _, self.name = full_name.partition("/")
+
+    def react(self, comment_id: int, content: Reaction) -> None:
+        try:
+            self.client.rest.reactions.create_for_issue_comment(
+                self.owner, self.name, comment_id, content=content
+            )
+        except RequestFailed as exc:
+            log.warning("could not react to comment %d: %s", comment_id, exc.response.status_code)
+
+    def comment(self, number: int, body: str) -> None:
+        try:
+            self.client.rest.issues.create_comment(self.owner, self.name, number, body=body)
+        except RequestFailed as exc:
+            raise GitOpsError(f"GitHub could not comment on #{number}: {exc.response.status_code}") from None
+
+    def facts(self, number: int, commenter: str) -> tuple[PullRequestFacts, str]:
+        rest = self.client.rest
+        try:
+            level = rest.repos.get_collaborator_permission_level(self.owner, self.name, commenter).parsed_data
+            pull = rest.pulls.get(self.owner, self.name, number).parsed_data
+            reviews: Iterable[Any] = rest.paginate(
+                rest.pulls.list_reviews, owner=self.owner, repo=self.name, pull_number=number, per_page=100
+            )
+            found = [
+                Review(r.user.login if r.user else "", r.state, r.submitted_at or None, r.commit_id)
+                for r in reviews
+            ]
+            runs = rest.checks.list_for_ref(self.owner, self.name, pull.head.sha, per_page=100).parsed_data
+        except RequestFailed as exc:
+            raise GitOpsError(
+                f"GitHub could not read pull request #{number}: {exc.response.status_code}"
+            ) from None
+        role = getattr(level, "role_name", None) or level.permission
+        checks = [CheckResult(run.name, run.status, run.conclusion) for run in runs.check_runs]
+        facts = PullRequestFacts(
+            commenter=commenter,
+            permission=role if role in ("admin", "maintain", "write", "triage", "read") else level.permission,
+            author=pull.user.login if pull.user else "",
+            reviews=found,
+            checks=checks,
+            mergeable=pull.mergeable if isinstance(pull.mergeable, bool) else None,
+            mergeable_state=pull.mergeable_state,
+            draft=bool(pull.draft),
+            state=pull.state,
+            head_sha=pull.head.sha,
+        )
+        return facts, pull.head.ref
+
+    def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
+        try:
+            self.client.rest.actions.create_workflow_dispatch(
+                self.owner, self.name, workflow, ref=ref, inputs=inputs
+            )
+        except RequestFailed as exc:
+            raise GitOpsError(f"GitHub could not start {workflow}: {exc.response.status_code}") from None

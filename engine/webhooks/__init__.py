@@ -31,9 +31,9 @@ def ping(payload: dict[str, Any], _context: WebhookContext) -> dict[str, Any]:
 
 
 def _handlers() -> dict[str, Handler]:
-    from engine.webhooks import issues
+    from engine.webhooks import comments, issues
 
-    return {"ping": ping, "issues": issues.handle}
+    return {"ping": ping, "issues": issues.handle, "issue_comment": comments.handle}
 
 
 HANDLERS: dict[str, Handler] = _handlers()
