@@ -20,15 +20,27 @@ if TYPE_CHECKING:
     from engine.queue.local import InHand
 
 CHANNELS: Final = ("api", "issue", "comment", "cli")
-STATUSES: Final = ("accepted", "processing", "change_open", "merged", "closed", "rejected", "failed")
+STATUSES: Final = (
+    "accepted",
+    "processing",
+    "change_open",
+    "planned",
+    "applied",
+    "merged",
+    "closed",
+    "rejected",
+    "failed",
+)
 # A request holds its database's name from acceptance until it is refused, fails or is closed.
 RELEASING: Final = frozenset({"rejected", "failed", "closed"})
 # Where a status may go; a redelivered message never moves a request backwards.
 NEXT: Final[Mapping[str, frozenset[str]]] = {
     "accepted": frozenset({"processing", "change_open", "rejected", "failed"}),
     "processing": frozenset({"processing", "change_open", "rejected", "failed"}),
-    "change_open": frozenset({"merged", "closed"}),
-    "merged": frozenset(),
+    "change_open": frozenset({"planned", "applied", "merged", "closed"}),
+    "planned": frozenset({"planned", "applied", "merged", "closed"}),
+    "applied": frozenset({"merged", "closed"}),  # applied from the pull request, before its merge
+    "merged": frozenset({"applied"}),  # applied on merge
     "closed": frozenset(),
     "rejected": frozenset(),
     "failed": frozenset(),
@@ -348,6 +360,28 @@ class Ledger:
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
             )
             return True
+
+    def note(self, request_id: str, detail: str) -> None:
+        """An event in a request's history that does not change its status (a CI run, say)."""
+        with self.transaction() as connection:
+            row = connection.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one()
+            connection.execute(
+                request_events.insert().values(
+                    request_id=request_id, status=row.status, at=now_text(), detail=detail
+                )
+            )
+
+    def origin_of(self, request_id: str) -> dict[str, Any] | None:
+        """Where a request came from (its GitHub issue), as its first queue message says."""
+        with self.reading() as conn:
+            body = conn.execute(
+                sa.select(queue_messages.c.body)
+                .where(queue_messages.c.request_id == request_id)
+                .order_by(queue_messages.c.enqueued_at)
+                .limit(1)
+            ).scalar_one_or_none()
+        origin = json.loads(body).get("origin") if body else None
+        return origin if isinstance(origin, dict) else None
 
     def claim_delivery(self, delivery_id: str, event: str) -> bool:
         """Record a webhook delivery; False when it was recorded before (a redelivery)."""

@@ -202,3 +202,60 @@ def test_malformed_deliveries(client: TestClient) -> None:
     assert client.post("/github/webhook", content=body, headers=headers).status_code == 400
     no_event = {"X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": sign(b"{}")}
     assert client.post("/github/webhook", content=b"{}", headers=no_event).status_code == 400
+
+
+def test_merge_runs_and_checks_reach_the_ledger_and_the_issue(
+    client: TestClient, services: Services, gate: PolicyGate
+) -> None:
+    accepted = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM))).json()
+    request_id = accepted["request_id"]
+    worker = Worker(services.ledger, LocalQueue(services.ledger), services.backend, gate, None)
+    worker.replies = services.replies
+    assert worker.run_once()
+    replies: RecordedReplies = services.replies  # type: ignore[assignment]
+    pull = {"number": 1, "merged": True, "head": {"ref": "dbvend/dev/orders"}, "html_url": "https://x/pull/1"}
+    delivery = str(uuid.uuid4())
+    merged = deliver(
+        client, "pull_request", {"action": "closed", "number": 1, "pull_request": pull}, delivery
+    )
+    assert merged.json() == {"detail": "merged", "request_id": request_id}
+    assert "Pull request #1 was merged" in replies.comments[12]
+    replay = deliver(
+        client, "pull_request", {"action": "closed", "number": 1, "pull_request": pull}, delivery
+    )
+    assert "seen before" in replay.json()["detail"]
+    suite = {
+        "action": "completed",
+        "check_suite": {
+            "head_branch": "dbvend/dev/orders",
+            "head_sha": "abc123",
+            "conclusion": "success",
+            "app": {"name": "GitHub Actions"},
+            "pull_requests": [{"number": 1}],
+        },
+    }
+    assert deliver(client, "check_suite", suite).json()["requests"] == [request_id]
+    run = {
+        "action": "completed",
+        "workflow_run": {
+            "name": "dbvend",
+            "display_title": "dbvend apply #1",
+            "conclusion": "success",
+            "html_url": "https://github.com/acme/infra/actions/runs/7",
+        },
+    }
+    assert deliver(client, "workflow_run", run).json()["conclusion"] == "success"
+    assert "`/apply` on pull request #1: **success**" in replies.comments[12]
+    record = services.ledger.get(request_id)
+    assert record is not None and record.status == "applied"
+    assert [e.status for e in record.history] == [
+        "accepted",
+        "processing",
+        "change_open",
+        "merged",
+        "merged",
+        "applied",
+    ]
+    assert record.history[4].detail == "GitHub Actions success on abc123"
+    other = {"action": "completed", "workflow_run": {"display_title": "CI", "conclusion": "failure"}}
+    assert deliver(client, "workflow_run", other).json() == {"detail": "not a dbvend run"}

@@ -31,9 +31,16 @@ def ping(payload: dict[str, Any], _context: WebhookContext) -> dict[str, Any]:
 
 
 def _handlers() -> dict[str, Handler]:
-    from engine.webhooks import comments, issues
+    from engine.webhooks import comments, issues, pulls
 
-    return {"ping": ping, "issues": issues.handle, "issue_comment": comments.handle}
+    return {
+        "ping": ping,
+        "issues": issues.handle,
+        "issue_comment": comments.handle,
+        "pull_request": pulls.pull_request,
+        "workflow_run": pulls.workflow_run,
+        "check_suite": pulls.check_suite,
+    }
 
 
 HANDLERS: dict[str, Handler] = _handlers()
