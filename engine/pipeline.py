@@ -65,4 +65,5 @@ def process_request(
     outcome = prepare(claim, catalog, gate, terraform)
     description = describe_change(claim, outcome.cost, outcome.checks, outcome.policy)
     change = backend.open_change(outcome.rendered, claim, change_title(claim), description)
+    backend.report_checks(change, outcome.policy)
     return replace(outcome, change=change)

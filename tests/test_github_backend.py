@@ -51,8 +51,23 @@ def test_a_new_request_is_one_commit_and_one_pull_request_in_at_most_five_calls(
     outcome, calls = calls_during(github, lambda: process_request(SEED, repo, gate, request_id="req-1"))
     change = outcome.change
     assert change is not None and change.id == 1 and change.branch == "dbvend/prod/mydb123"
-    assert len(calls) == 5, calls  # dbvend.yaml, state, branch + commit, pull request, labels
-    assert [c[0] for c in calls] == ["POST", "POST", "POST", "POST", "POST"]
+    # dbvend.yaml, state, branch + commit, pull request, labels: the change in five calls;
+    # then the dbvend/policy check run on its head commit.
+    assert [path for _, path in calls] == [
+        "/graphql",
+        "/graphql",
+        "/graphql",
+        "/repos/acme/infra/pulls",
+        "/repos/acme/infra/issues/1/labels",
+        "/repos/acme/infra/check-runs",
+    ]
+    (run,) = github.check_runs
+    assert run["name"] == "dbvend/policy" and run["conclusion"] == "success"
+    assert run["head_sha"] == change.commit
+    notes = run["annotations"]
+    assert {a["annotation_level"] for a in notes} == {"notice"}  # the default skips, each with its reason
+    assert {a["path"] for a in notes} == {"terraform/prod/mydb123/main.tf"}
+    assert all(a["message"].startswith("Skipped by dbvend.yaml: ") for a in notes)
     assert github.log("dbvend/prod/mydb123")[0].endswith("dbvend: mysql database mydb123 in prod")
     assert len(github.log("dbvend/prod/mydb123")) == len(github.log("main")) + 1, "exactly one commit"
     main_tf = github.read_file("dbvend/prod/mydb123", "terraform/prod/mydb123/main.tf")
@@ -152,6 +167,25 @@ def test_the_app_authenticates_as_its_installation(tmp_path: Path) -> None:
         assert repo.catalog().environments["prod"].production
         assert ("POST", f"/app/installations/{server.installation_id}/access_tokens") in server.calls
         assert server.issued_tokens
+
+
+def test_more_than_50_findings_go_in_batches_of_50(github: GitHubServer, repo: GitHubRepository) -> None:
+    from engine.gitops import Change
+    from engine.policy import PolicyDecision, PolicyFinding
+
+    findings = tuple(
+        PolicyFinding(
+            f"CKV_X_{n}", "a check", "LOW", "aws_db_instance.this", "terraform/dev/x/main.tf", (1, 3), None
+        )
+        for n in range(120)
+    )
+    head = github.branch_sha("main") or ""
+    change = Change(1, "dbvend/dev/x", "open", "t", "r", "terraform/dev/x", head, head, "", "")
+    repo.report_checks(change, PolicyDecision("warn", warnings=findings))
+    (run,) = github.check_runs
+    assert run["conclusion"] == "neutral" and len(run["annotations"]) == 120
+    assert github.count("POST", r"/repos/acme/infra/check-runs") == 1
+    assert github.count("PATCH", r"/repos/acme/infra/check-runs/\d+") == 2
 
 
 def test_the_pacer_keeps_writes_under_the_limits() -> None:

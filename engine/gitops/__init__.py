@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from engine.catalog import Catalog
 from engine.claim import Claim
 from engine.commands import PullRequestFacts
+from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
 CHANGE_STATUSES = ("open", "merged", "closed")
@@ -78,6 +79,10 @@ class GitOpsBackend(Protocol):
 
     def read_file(self, ref: str, path: str) -> str | None:
         """A file's text at a ref (branch or commit), None when absent."""
+        ...
+
+    def report_checks(self, change: Change, decision: PolicyDecision) -> None:
+        """Show the policy gate's decision on the change's head commit where the store can."""
         ...
 
 

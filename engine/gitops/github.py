@@ -22,7 +22,7 @@ from collections.abc import Callable, Generator, Iterable
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpx
 from githubkit import GitHub
@@ -35,11 +35,14 @@ from engine.claim import Claim
 from engine.commands import CheckResult, PullRequestFacts, Review
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
 from engine.gitops import Change, Reaction, branch_name
+from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
 log = logging.getLogger("dbvend.github")
 
 MARKER: Final = "<!-- dbvend:request-id={} -->"
+POLICY_CHECK: Final = "dbvend/policy"
+ANNOTATIONS_PER_REQUEST: Final = 50
 _MARKER_RE: Final = re.compile(r"<!-- dbvend:request-id=([A-Za-z0-9._:-]{1,100}) -->")
 _TRAILER_RE: Final = re.compile(r"^Request-Id: (\S+)\s*$", re.MULTILINE)
 
@@ -245,6 +248,45 @@ class GitHubRepository:
                 time.sleep(0.2 * (attempt + 1))
         raise GitOpsError(f"{branch} kept changing under dbvend; try the request again")
 
+    def report_checks(self, change: Change, decision: PolicyDecision) -> None:
+        """A `dbvend/policy` check run on the head commit, every finding an annotation on its file
+        (GitHub takes 50 annotations per request: the first 50 with the run, the rest by updates)."""
+        annotations = policy_annotations(decision)
+        conclusion = {"pass": "success", "warn": "neutral", "fail": "failure"}[decision.result]
+        summary = (
+            f"{len(decision.failures)} failed, {len(decision.warnings)} warnings, "
+            f"{len(decision.skipped)} skipped by dbvend.yaml"
+        )
+        title = f"Policy gate: {decision.result}"
+        batches = [
+            annotations[i : i + ANNOTATIONS_PER_REQUEST]
+            for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
+        ] or [[]]
+        try:
+            run = self.client.rest.checks.create(
+                self.owner,
+                self.name,
+                data=cast(
+                    Any,
+                    {
+                        "name": POLICY_CHECK,
+                        "head_sha": change.commit,
+                        "status": "completed",
+                        "conclusion": conclusion,
+                        "output": {"title": title, "summary": summary, "annotations": batches[0]},
+                    },
+                ),
+            ).parsed_data
+            for batch in batches[1:]:
+                self.client.rest.checks.update(
+                    self.owner,
+                    self.name,
+                    run.id,
+                    data=cast(Any, {"output": {"title": title, "summary": summary, "annotations": batch}}),
+                )
+        except RequestFailed as exc:
+            raise self._error(f"report the policy check on {change.commit[:12]}", exc) from None
+
     def merge(self, change_id: int) -> Change:
         try:
             self.client.rest.pulls.merge(self.owner, self.name, change_id, merge_method="merge")
@@ -423,6 +465,24 @@ class GitHubRepository:
         except ValueError:
             message = response.text[:200]
         return GitOpsError(f"GitHub could not {what}: {response.status_code} {message}".rstrip())
+
+
+def policy_annotations(decision: PolicyDecision) -> list[dict[str, Any]]:
+    """Check-run annotations for the gate's findings: failures, warnings, and skips with their reason."""
+    rows = [(f, "failure", "") for f in decision.failures] + [(f, "warning", "") for f in decision.warnings]
+    rows += [(s.finding, "notice", f"Skipped by dbvend.yaml: {s.reason}") for s in decision.skipped]
+    return [
+        {
+            "path": finding.file,
+            "start_line": max(1, finding.lines[0]),
+            "end_line": max(1, finding.lines[0], finding.lines[1]),
+            "annotation_level": level,
+            "title": f"{finding.check_id} {finding.name}"[:255],
+            "message": (note or finding.guideline or finding.name or finding.check_id)[:64000],
+            "raw_details": f"resource: {finding.resource}",
+        }
+        for finding, level, note in rows
+    ]
 
 
 class _RefRace(Exception):

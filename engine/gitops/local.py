@@ -19,6 +19,7 @@ from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_ca
 from engine.claim import Claim, format_time
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
 from engine.gitops import Change, branch_name
+from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
 MAIN: Final = "main"
@@ -125,6 +126,9 @@ class LocalRepository:
 
     def read_file(self, ref: str, path: str) -> str | None:
         return self._read(f"{ref}:{path}")
+
+    def report_checks(self, change: Change, decision: PolicyDecision) -> None:
+        """A local repository has no checks API: the change's description carries the decision."""
 
     def changes(self, status: str | None = None) -> list[Change]:
         found = []
