@@ -139,6 +139,8 @@ class GitHubRules:
 
     workflow: str = "dbvend.yml"
     apply: ApplyRules = field(default_factory=ApplyRules)
+    issue_label: str = "database-request"  # an issue with this label is a request (the form sets it)
+    issue_title_prefix: str | None = None  # or: an issue whose title starts with this
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ class _Validator:
 
     def github(self, raw: Any) -> GitHubRules:
         path: Path_ = ("github",)
-        spec = self.mapping(raw, path, ("workflow", "apply"))
+        spec = self.mapping(raw, path, ("workflow", "apply", "issue_label", "issue_title_prefix"))
         workflow = self.get(
             spec,
             path,
@@ -327,7 +329,20 @@ class _Validator:
         teams = self.get(
             rules, apply_path, "approver_teams", _list_of(logins, True), "must be team slugs", []
         )
+        label = self.get(
+            spec,
+            path,
+            "issue_label",
+            _matching(re.compile(r"[^,\s][^,]{0,49}")),
+            "must be a label name (1-50 characters, no comma)",
+            "database-request",
+        )
+        prefix = self.get(
+            spec, path, "issue_title_prefix", _text_of(1, 100), "must be 1-100 characters", None
+        )
         return GitHubRules(
+            issue_label=label,
+            issue_title_prefix=prefix,
             workflow=workflow,
             apply=ApplyRules(
                 require_approval=self.get(rules, apply_path, "require_approval", _boolean, _BOOL, True),
@@ -592,6 +607,15 @@ def _list_of_mappings(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError(value)
     return value
+
+
+def _text_of(low: int, high: int) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not low <= len(value) <= high or not value.isprintable():
+            raise ValueError(value)
+        return value
+
+    return check
 
 
 def _text(value: Any) -> str:

@@ -39,8 +39,6 @@ class Settings(BaseSettings):
     github_installation_id: int | None = None  # found from the repository when unset
     github_token: str | None = None  # instead of the App: a token (development only)
     github_webhook_secret: str | None = None
-    github_issue_label: str = "database-request"
-    github_issue_title_prefix: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 

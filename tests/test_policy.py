@@ -235,3 +235,32 @@ def test_check_rendered_names_files_by_their_path_in_the_repository(gate: Policy
     assert decision.result == "fail"
     assert {f.file for f in decision.failures} == {"terraform/dev/x/main.tf"}
     assert policy_context(catalog)["environments"]["prod"]["production"] is True
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("workflow: dbvend.yml", "workflow: ../evil.sh", "github.workflow"),
+        ("require_approval: true", "require_approval: maybe", "github.apply.require_approval"),
+        ("approvers: []", "approvers: ['bad login!']", "github.apply.approvers"),
+        ("issue_label: database-request", "issue_label: 'a,b'", "github.issue_label"),
+    ],
+)
+def test_github_section_errors_name_the_key(old: str, new: str, key: str) -> None:
+    text = default_catalog_text()
+    assert old in text
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text.replace(old, new, 1))
+    assert caught.value.key == key
+
+
+def test_github_section_values() -> None:
+    text = default_catalog_text().replace("approvers: []", "approvers: [alice, bob-2]")
+    rules = parse_catalog(
+        text.replace("required_checks: null", "required_checks: [ci, dbvend/policy]")
+    ).github
+    assert rules.apply.approvers == ("alice", "bob-2") and rules.apply.required_checks == (
+        "ci",
+        "dbvend/policy",
+    )
+    assert rules.workflow == "dbvend.yml" and rules.issue_label == "database-request"

@@ -259,3 +259,16 @@ def test_merge_runs_and_checks_reach_the_ledger_and_the_issue(
     assert record.history[4].detail == "GitHub Actions success on abc123"
     other = {"action": "completed", "workflow_run": {"display_title": "CI", "conclusion": "failure"}}
     assert deliver(client, "workflow_run", other).json() == {"detail": "not a dbvend run"}
+
+
+def test_a_title_prefix_from_dbvend_yaml_marks_requests_too(client: TestClient, services: Services) -> None:
+    import subprocess
+
+    repo = services.backend.path  # type: ignore[attr-defined]
+    catalog = (repo / "dbvend.yaml").read_text()
+    (repo / "dbvend.yaml").write_text(
+        catalog.replace("issue_title_prefix: null", 'issue_title_prefix: "[database]"')
+    )
+    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "title prefix"], check=True)
+    answer = deliver(client, "issues", issue_payload("opened", render_issue_body(FORM), labels=()))
+    assert answer.json()["detail"] == "accepted"

@@ -1,7 +1,7 @@
 """`issues` opened / edited / reopened / labeled: a database request made with the issue form.
 
-An issue counts when it has the request label (DBVEND_GITHUB_ISSUE_LABEL, default
-`database-request`) or its title starts with the configured prefix. Its body is parsed as the
+An issue counts when it has the request label (dbvend.yaml `github.issue_label`, default
+`database-request`) or its title starts with `github.issue_title_prefix`. Its body is parsed as the
 form (engine.forms) and accepted like an API request (channel `issue`); dbvend answers with one
 comment, found again by a hidden marker and edited on every later delivery: the field errors,
 or the request's id and, once the worker has opened it, the pull request.
@@ -29,11 +29,11 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     repository = payload.get("repository") if isinstance(payload.get("repository"), dict) else None
     if action not in ACTIONS or issue is None or repository is None or issue.get("pull_request"):
         return {"detail": f"issues.{action}: nothing to do"}
-    settings = context.services.settings
+    rules = context.services.backend.catalog().github
     labels = {str(label.get("name")) for label in issue.get("labels") or [] if isinstance(label, dict)}
     title = str(issue.get("title") or "")
-    prefix = settings.github_issue_title_prefix
-    if settings.github_issue_label not in labels and not (prefix and title.startswith(prefix)):
+    prefix = rules.issue_title_prefix
+    if rules.issue_label not in labels and not (prefix and title.startswith(prefix)):
         return {"detail": "not a database request"}
     number = int(issue["number"])
     full_name = str(repository.get("full_name") or "")
