@@ -476,6 +476,7 @@ class GitHubServer:
         self.faults: list[Fault] = []
         self.issued_tokens: list[str] = []
         self.permissions: dict[str, str] = {}
+        self.teams: dict[str, dict[str, str]] = {}  # team slug -> login -> membership state
         self.pulls: dict[int, PullRequestRecord] = {}
         self.issues: dict[int, IssueRecord] = {}  # plain issues; pulls and issues share numbers
         self.labels: dict[str, dict[str, Any]] = {}
@@ -578,6 +579,13 @@ class GitHubServer:
             raise ValueError(f"permission must be one of {PERMISSIONS}")
         with self._lock:
             self.permissions[user] = permission
+
+    def add_team_member(self, team: str, user: str, state: str = "active") -> None:
+        """`user` belongs to team `team` of the owner organisation (state active or pending)."""
+        if state not in ("active", "pending"):
+            raise ValueError("state must be active or pending")
+        with self._lock:
+            self.teams.setdefault(team, {})[user] = state
 
     def add_review(self, pr_number: int, user: str, state: str, body: str = "") -> dict[str, Any]:
         if state not in REVIEW_STATES:
@@ -756,6 +764,11 @@ class GitHubServer:
             ("PATCH", repo + r"/issues/comments/(?P<comment_id>\d+)", self._update_comment),
             ("POST", repo + r"/issues/comments/(?P<comment_id>\d+)/reactions", self._create_reaction),
             ("GET", repo + "/collaborators/(?P<username>[^/]+)/permission", self._get_permission),
+            (
+                "GET",
+                r"/orgs/(?P<org>[^/]+)/teams/(?P<team>[^/]+)/memberships/(?P<username>[^/]+)",
+                self._get_team_membership,
+            ),
             ("POST", repo + "/check-runs", self._create_check_run),
             ("PATCH", repo + r"/check-runs/(?P<check_run_id>\d+)", self._update_check_run),
             ("GET", repo + "/commits/(?P<ref>.+)/check-runs", self._list_check_runs),
@@ -1585,6 +1598,20 @@ class GitHubServer:
                 "permission": LEGACY_PERMISSION.get(role, role),
                 "role_name": role,
                 "user": {**self._user_json(user), "permissions": flags, "role_name": role},
+            }
+        )
+
+    def _get_team_membership(self, call: _Call) -> Response:
+        """GET /orgs/{org}/teams/{team_slug}/memberships/{username}: 404 unless a member."""
+        org, team, user = call.params["org"], call.params["team"], call.params["username"]
+        members = {login.casefold(): state for login, state in self.teams.get(team, {}).items()}
+        if org.casefold() != self.owner.casefold() or user.casefold() not in members:
+            raise GitHubError(404, "Not Found")
+        return JSONResponse(
+            {
+                "url": f"{self.url}organizations/1/team/{_stable_id(team)}/memberships/{user}",
+                "role": "member",
+                "state": members[user.casefold()],
             }
         )
 

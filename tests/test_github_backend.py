@@ -262,14 +262,10 @@ def comment_payload(number: int, login: str, body: str, comment_id: int = 900) -
     }
 
 
-def test_apply_comments_are_authorized_then_dispatched_once(
-    tmp_path: Path, github: GitHubServer, gate: PolicyGate
-) -> None:
-    from fastapi.testclient import TestClient
-
-    from engine.api import build_services, create_app
+def github_services(tmp_path: Path, github: GitHubServer) -> Any:
+    """dbvend's services in GitHub mode against the fake GitHub (webhook secret as in test_webhook)."""
+    from engine.api import build_services
     from engine.settings import Settings
-    from tests.test_webhook import deliver
 
     settings = Settings(
         data=tmp_path / "data",
@@ -281,6 +277,18 @@ def test_apply_comments_are_authorized_then_dispatched_once(
         github_webhook_secret="It's a Secret to Everybody",
     )
     services, _ = build_services(settings)
+    return services
+
+
+def test_apply_comments_are_authorized_then_dispatched_once(
+    tmp_path: Path, github: GitHubServer, gate: PolicyGate
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.api import create_app
+    from tests.test_webhook import deliver
+
+    services = github_services(tmp_path, github)
     change = process_request(SEED, services.backend, gate, request_id="req-1").change
     assert change is not None
     github.set_permission("reader", "read")
@@ -318,3 +326,45 @@ def test_apply_comments_are_authorized_then_dispatched_once(
     assert any("was not run for @reader" in b and "write" in b for b in bodies)
     assert any("started by @writer" in b for b in bodies) and any("/plan" in b for b in bodies)
     assert {r["comment_id"] for r in github.reactions} == set(said[:4])
+
+
+def test_approver_teams_are_looked_up_for_the_approving_reviewers(
+    tmp_path: Path, github: GitHubServer, gate: PolicyGate
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.api import create_app
+    from tests.test_webhook import deliver
+
+    catalog = github.read_file("main", "dbvend.yaml")
+    assert catalog is not None and "approver_teams: []" in catalog
+    github.commit("main", {"dbvend.yaml": catalog.replace("approver_teams: []", "approver_teams: [dba]")})
+    services = github_services(tmp_path, github)
+    change = process_request(SEED, services.backend, gate, request_id="req-1").change
+    assert change is not None
+    github.set_permission("writer", "write")
+    github.set_check(github.pull_request(change.id)["head"]["sha"], "ci", "success")
+    github.set_mergeable(change.id, True, "clean")
+    github.add_review(change.id, "carol", "APPROVED")
+
+    def apply(client: Any) -> dict[str, Any]:
+        made = github.add_comment(change.id, "writer", "/apply")
+        payload = comment_payload(change.id, "writer", "/apply", made["id"])
+        answer: dict[str, Any] = deliver(client, "issue_comment", payload).json()
+        return answer
+
+    with TestClient(create_app(services)) as client:
+        outsider = apply(client)
+        assert outsider["detail"] == "refused"
+        assert "a member of team `dba`" in outsider["reasons"][0]
+        assert "`carol` approved but are not among the approvers" in outsider["reasons"][0]
+        github.fail("GET", r"/orgs/acme/teams/dba/memberships/carol", 403)
+        unreadable = apply(client)
+        assert "the team membership of `carol` is not known" in unreadable["reasons"][0]
+        github.add_team_member("dba", "carol", state="pending")
+        assert apply(client)["detail"] == "refused"  # an invitation is not a membership
+        github.add_team_member("dba", "carol")
+        assert apply(client)["detail"] == "dispatched"
+    assert len(github.dispatches) == 1
+    assert github.count("GET", r"/orgs/acme/teams/dba/memberships/carol$") == 4
+    assert github.count("GET", r"/orgs/.*/memberships/writer$") == 0  # only approvers are looked up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -105,8 +106,13 @@ class PullRequests(Protocol):
         """A new comment on the pull request."""
         ...
 
-    def facts(self, number: int, commenter: str) -> tuple[PullRequestFacts, str]:
-        """The facts authorization needs, and the pull request's head branch."""
+    def facts(self, number: int, commenter: str, teams: Collection[str] = ()) -> tuple[PullRequestFacts, str]:
+        """The facts authorization needs, and the pull request's head branch.
+
+        With `teams` (approver team slugs in the repository owner's organisation), the facts say
+        which of them each approving reviewer belongs to, for the reviewers whose membership
+        could be read.
+        """
         ...
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:

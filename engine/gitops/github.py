@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,7 +32,7 @@ from githubkit.throttling import BaseThrottler
 
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
 from engine.claim import Claim
-from engine.commands import CheckResult, PullRequestFacts, Review
+from engine.commands import CheckResult, PullRequestFacts, Review, standing_reviews
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
 from engine.gitops import Change, Reaction, branch_name
 from engine.policy import PolicyDecision
@@ -588,7 +588,7 @@ class GitHubPullRequests:
         except RequestFailed as exc:
             raise GitOpsError(f"GitHub could not comment on #{number}: {exc.response.status_code}") from None
 
-    def facts(self, number: int, commenter: str) -> tuple[PullRequestFacts, str]:
+    def facts(self, number: int, commenter: str, teams: Collection[str] = ()) -> tuple[PullRequestFacts, str]:
         rest = self.client.rest
         try:
             level = rest.repos.get_collaborator_permission_level(self.owner, self.name, commenter).parsed_data
@@ -607,19 +607,52 @@ class GitHubPullRequests:
             ) from None
         role = getattr(level, "role_name", None) or level.permission
         checks = [CheckResult(run.name, run.status, run.conclusion) for run in runs.check_runs]
+        author = pull.user.login if pull.user else ""
+        approvers = [
+            review.login
+            for login, review in standing_reviews(found).items()
+            if review.state.upper() == "APPROVED" and login != author.casefold()
+        ]
         facts = PullRequestFacts(
             commenter=commenter,
             permission=role if role in ("admin", "maintain", "write", "triage", "read") else level.permission,
-            author=pull.user.login if pull.user else "",
+            author=author,
             reviews=found,
             checks=checks,
             mergeable=pull.mergeable if isinstance(pull.mergeable, bool) else None,
             mergeable_state=pull.mergeable_state,
+            approver_teams=self.team_memberships(approvers, teams) if teams else {},
             draft=bool(pull.draft),
             state=pull.state,
             head_sha=pull.head.sha,
         )
         return facts, pull.head.ref
+
+    def team_memberships(self, logins: Iterable[str], teams: Collection[str]) -> dict[str, list[str]]:
+        """login -> the given teams (of the repository owner's organisation) the login is an active member of.
+
+        One call per login and team. A login whose membership could not be read (the App lacks the
+        organisation's members permission, or the owner is not an organisation) is left out, so
+        authorization says its membership is not known rather than that it is not a member.
+        """
+        found: dict[str, list[str]] = {}
+        for login in logins:
+            member_of: list[str] = []
+            for team in teams:
+                try:
+                    state = self.client.rest.teams.get_membership_for_user_in_org(
+                        self.owner, team, login
+                    ).parsed_data.state
+                except RequestFailed as exc:
+                    if exc.response.status_code == 404:  # not a member (or no such team)
+                        continue
+                    log.warning("team membership of %s in %s: %d", login, team, exc.response.status_code)
+                    break
+                if state == "active":
+                    member_of.append(team)
+            else:
+                found[login] = member_of
+        return found
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from engine.commands import Command, Ignore, Reply, authorize, parse_comment
+from engine.commands import WRITE_ONLY_COMMANDS, Command, Ignore, Reply, authorize, parse_comment
 from engine.description import md_escape
 from engine.webhooks import WebhookContext
 
@@ -32,7 +32,10 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     if pulls is None:
         return {"detail": "GitHub is not configured"}
     number, commenter = int(issue["number"]), str(author.get("login") or "")
-    facts, head = pulls.facts(number, commenter)
+    rules = context.services.backend.catalog().github
+    gated = isinstance(parsed, Command) and parsed.name not in WRITE_ONLY_COMMANDS
+    teams = (rules.apply.approver_teams or ()) if gated else ()  # looked up only when they matter
+    facts, head = pulls.facts(number, commenter, teams)
     if not head.startswith("dbvend/"):
         return {"detail": "not a dbvend pull request"}
     pulls.react(int(comment["id"]), "eyes")
@@ -40,7 +43,6 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         pulls.comment(number, parsed.text)
         return {"detail": "replied"}
     command: Command = parsed
-    rules = context.services.backend.catalog().github
     refusal = authorize(command, facts, rules.apply)
     if refusal is not None:
         pulls.comment(
