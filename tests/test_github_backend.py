@@ -246,20 +246,12 @@ def test_github_mode_end_to_end_issue_to_pull_request_with_the_link_on_the_issue
 
 
 def comment_payload(number: int, login: str, body: str, comment_id: int = 900) -> dict[str, Any]:
-    """An issue_comment.created delivery on a pull request, shaped like GitHub's."""
-    return {
-        "action": "created",
-        "issue": {
-            "number": number,
-            "title": "dbvend: mysql database mydb123 in prod",
-            "state": "open",
-            "pull_request": {"url": f"https://api.github.com/repos/acme/infra/pulls/{number}"},
-            "user": {"login": "dbvend[bot]", "type": "Bot"},
-        },
-        "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": "User"}},
-        "repository": {"full_name": "acme/infra", "name": "infra", "owner": {"login": "acme"}},
-        "sender": {"login": login, "type": "User"},
-    }
+    """An issue_comment.created delivery on dbvend's pull request, as GitHub sends it."""
+    from tests.github_payloads import issue_comment
+
+    return issue_comment(
+        "created", number, body, login, comment_id, title="dbvend: mysql database mydb123 in prod"
+    )
 
 
 def github_services(tmp_path: Path, github: GitHubServer) -> Any:

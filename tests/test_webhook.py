@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from githubkit.webhooks import parse_obj
 
 from engine.api import build_services, create_app
 from engine.api.deps import Services
@@ -21,6 +22,7 @@ from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.settings import Settings
+from tests import github_payloads as payloads
 from tests.conftest import repo_snapshot
 
 SECRET = "It's a Secret to Everybody"
@@ -61,7 +63,11 @@ def deliver(
     payload: dict[str, Any],
     delivery: str | None = None,
     signature: str | None = "sign",
+    validate: bool = True,
 ) -> Any:
+    """POST one delivery as GitHub does; the payload must first pass githubkit's webhook models."""
+    if validate:
+        parse_obj(event, payload)
     body = json.dumps(payload).encode()
     headers = {
         "X-GitHub-Event": event,
@@ -85,27 +91,11 @@ def test_github_documented_signature_example() -> None:
     assert not signature_matches(SECRET, b"Hello, World!", None)
 
 
-REPOSITORY = {"id": 1, "name": "infra", "full_name": "acme/infra", "owner": {"login": "acme"}}
-SENDER = {"login": "alice", "id": 7, "type": "User"}
-
-
 def issue_payload(
     action: str, body: str, number: int = 12, labels: tuple[str, ...] = ("database-request",)
-) -> dict:
-    return {
-        "action": action,
-        "issue": {
-            "number": number,
-            "title": "[database] orders",
-            "body": body,
-            "state": "open",
-            "labels": [{"id": i, "name": name} for i, name in enumerate(labels)],
-            "user": SENDER,
-        },
-        "repository": REPOSITORY,
-        "sender": SENDER,
-        "installation": {"id": 42},
-    }
+) -> dict[str, Any]:
+    """An `issues` delivery for a request made with the form (by alice, on acme/infra)."""
+    return payloads.issues(action, number, "[database] orders", body, labels=labels)
 
 
 FORM = {
@@ -135,11 +125,8 @@ def test_a_wrong_or_missing_signature_is_401_and_nothing_happens(
 
 
 def test_ping_and_unknown_events(client: TestClient) -> None:
-    assert (
-        deliver(client, "ping", {"zen": "Keep it logically awesome.", "hook_id": 5}).json()["detail"]
-        == "pong"
-    )
-    unknown = deliver(client, "star", {"action": "created"})
+    assert deliver(client, "ping", payloads.ping(hook_id=5)).json() == {"detail": "pong", "hook_id": 5}
+    unknown = deliver(client, "star", {"action": "created"}, validate=False)
     assert unknown.status_code == 204 and unknown.content == b""
 
 
@@ -213,37 +200,16 @@ def test_merge_runs_and_checks_reach_the_ledger_and_the_issue(
     worker.replies = services.replies
     assert worker.run_once()
     replies: RecordedReplies = services.replies  # type: ignore[assignment]
-    pull = {"number": 1, "merged": True, "head": {"ref": "dbvend/dev/orders"}, "html_url": "https://x/pull/1"}
+    merged_pull = payloads.pull_request("closed", 1, "dbvend/dev/orders", merged=True)
     delivery = str(uuid.uuid4())
-    merged = deliver(
-        client, "pull_request", {"action": "closed", "number": 1, "pull_request": pull}, delivery
-    )
+    merged = deliver(client, "pull_request", merged_pull, delivery)
     assert merged.json() == {"detail": "merged", "request_id": request_id}
     assert "Pull request #1 was merged" in replies.comments[12]
-    replay = deliver(
-        client, "pull_request", {"action": "closed", "number": 1, "pull_request": pull}, delivery
-    )
+    replay = deliver(client, "pull_request", merged_pull, delivery)
     assert "seen before" in replay.json()["detail"]
-    suite = {
-        "action": "completed",
-        "check_suite": {
-            "head_branch": "dbvend/dev/orders",
-            "head_sha": "abc123",
-            "conclusion": "success",
-            "app": {"name": "GitHub Actions"},
-            "pull_requests": [{"number": 1}],
-        },
-    }
+    suite = payloads.check_suite("completed", "dbvend/dev/orders", "abc123", "success", pull_numbers=(1,))
     assert deliver(client, "check_suite", suite).json()["requests"] == [request_id]
-    run = {
-        "action": "completed",
-        "workflow_run": {
-            "name": "dbvend",
-            "display_title": "dbvend apply #1",
-            "conclusion": "success",
-            "html_url": "https://github.com/acme/infra/actions/runs/7",
-        },
-    }
+    run = payloads.workflow_run("completed", "dbvend apply #1", "success")
     assert deliver(client, "workflow_run", run).json()["conclusion"] == "success"
     assert "`/apply` on pull request #1: **success**" in replies.comments[12]
     record = services.ledger.get(request_id)
@@ -257,7 +223,7 @@ def test_merge_runs_and_checks_reach_the_ledger_and_the_issue(
         "applied",
     ]
     assert record.history[4].detail == "GitHub Actions success on abc123"
-    other = {"action": "completed", "workflow_run": {"display_title": "CI", "conclusion": "failure"}}
+    other = payloads.workflow_run("completed", "CI", "failure", name="CI")
     assert deliver(client, "workflow_run", other).json() == {"detail": "not a dbvend run"}
 
 
