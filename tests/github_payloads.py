@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -39,16 +41,12 @@ REPO_PUSHED_AT = "2024-06-03T09:55:00Z"
 CREATED_AT = "2024-06-03T10:00:00Z"
 EVENT_AT = "2024-06-03T10:05:00Z"
 
-HOOK_EVENTS = ("check_suite", "issue_comment", "issues", "pull_request", "workflow_run")
-APP_PERMISSIONS = {
-    "actions": "write",
-    "checks": "write",
-    "contents": "write",
-    "issues": "write",
-    "metadata": "read",
-    "pull_requests": "write",
-    "statuses": "write",
-}
+# The App as github-app/app-manifest.json declares it: its permissions and the events it gets.
+MANIFEST: Payload = json.loads(
+    (Path(__file__).resolve().parent.parent / "github-app/app-manifest.json").read_text()
+)
+HOOK_EVENTS: tuple[str, ...] = tuple(MANIFEST["default_events"])
+APP_PERMISSIONS: dict[str, str] = dict(MANIFEST["default_permissions"])
 # Apps whose public identity is known; any other app name gets a stable made-up identity.
 KNOWN_APPS: dict[str, Payload] = {
     "GitHub Actions": {

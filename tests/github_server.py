@@ -49,6 +49,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tests.github_payloads import APP_PERMISSIONS
+
 HOST = "127.0.0.1"
 DOCS_URL = "https://docs.github.com/rest"
 WEB = "https://github.com"
@@ -72,14 +74,7 @@ CHECK_CONCLUSIONS = (
     "timed_out",
 )
 ANNOTATION_FIELDS = ("path", "start_line", "end_line", "annotation_level", "message")
-INSTALLATION_PERMISSIONS = {
-    "actions": "write",
-    "checks": "write",
-    "contents": "write",
-    "issues": "write",
-    "metadata": "read",
-    "pull_requests": "write",
-}
+INSTALLATION_PERMISSIONS = APP_PERMISSIONS  # what the manifest asks for
 INSTALLATION_EVENTS = ["check_run", "issue_comment", "pull_request", "pull_request_review", "push"]
 GRAPHQL_OPERATION = re.compile(r"\b(query|mutation)\s+(\w+)")
 JWT_SHAPE = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")

@@ -215,21 +215,11 @@ def test_github_mode_end_to_end_issue_to_pull_request_with_the_link_on_the_issue
     one reply comment on the issue ends with the pull request's link."""
     from fastapi.testclient import TestClient
 
-    from engine.api import build_services, create_app
+    from engine.api import create_app
     from engine.forms import render_issue_body
-    from engine.settings import Settings
     from tests.test_webhook import deliver, issue_payload
 
-    settings = Settings(
-        data=tmp_path / "data",
-        api_keys="k",
-        gitops="github",
-        github_api_url=github.url,
-        github_token="ghs_test",
-        github_repository="acme/infra",
-        github_webhook_secret="It's a Secret to Everybody",
-    )
-    services, _ = build_services(settings)
+    services = github_services(tmp_path, github)
     body = render_issue_body({"database_name": "orders", "database_engine": "postgres", "environment": "dev"})
     number = github.create_issue("[database] orders", body, user="alice")
     with TestClient(create_app(services)) as client:
