@@ -428,6 +428,8 @@ def _request_through_ledger(
         raise DbvendError(
             f"request {record.id} failed and is queued to be tried again by `dbvend serve`: {result}"
         ) from result
+    if result is None:
+        raise DbvendError(f"request {record.id} was settled by another consumer before this one")
     return result
 
 

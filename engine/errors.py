@@ -70,3 +70,7 @@ class GitOpsError(DbvendError):
 
 class ChangeNotFound(GitOpsError):
     """No change has that id."""
+
+
+class QueueUnavailable(DbvendError):
+    """The request could not be handed to the queue: it is failed (its name free), send it again."""

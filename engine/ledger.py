@@ -96,12 +96,14 @@ queue_messages = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("request_id", sa.String(64), index=True),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("state", sa.String(8), nullable=False),  # ready, done, dead
+    # ready, done, dead (the local queue); outbox, sent (sent on through SNS, engine.queue.sqs)
+    sa.Column("state", sa.String(8), nullable=False),
     sa.Column("visible_at", sa.Float, nullable=False),
     sa.Column("receive_count", sa.Integer, nullable=False, default=0),
     sa.Column("receipt", sa.String(64)),
     sa.Column("last_error", sa.Text),
     sa.Column("enqueued_at", sa.Float, nullable=False),
+    sa.Column("transport_id", sa.String(100)),  # SNS's MessageId once sent
     sa.Index("ix_queue_ready", "state", "visible_at"),
 )
 
@@ -260,11 +262,13 @@ class Ledger:
         message_body: Mapping[str, Any] | None = None,
         in_hand: InHand | None = None,
         origin: Mapping[str, Any] | None = None,
+        outbox: bool = False,
     ) -> tuple[RequestRecord, str]:
         """Record an accepted request and queue its message in one transaction.
 
         Returns the record and the queue message id (delivered to the caller at once with
-        `in_hand`, see engine.queue.local.enqueue). An idempotency key seen before for the
+        `in_hand`, see engine.queue.local.enqueue; with `outbox` kept for engine.queue.sqs to
+        send on through SNS once this transaction has committed). An idempotency key seen before for the
         same requester and body returns the first acceptance; Conflict when another request
         holds the database.
         """
@@ -306,7 +310,8 @@ class Ledger:
                 }
                 if origin is not None:
                     body["origin"] = dict(origin)
-                message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand)
+                state = "outbox" if outbox else "ready"
+                message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand, state=state)
         except sa.exc.IntegrityError:
             if new.idempotency_key is not None:
                 earlier = self._by_idempotency_key(new.requester, new.idempotency_key)

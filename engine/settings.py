@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     terraform: str = "terraform"  # DBVEND_TERRAFORM: the terraform executable (name or path)
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     api_keys: str | None = None  # DBVEND_API_KEYS: comma-separated; generated once when unset
+    api_key_hashes: str | None = None  # DBVEND_API_KEY_HASHES: their SHA-256 hex digests, instead
     rate_limit: int = Field(default=60, ge=1)  # requests per minute per API key
     visibility_timeout: float = Field(default=30.0, gt=0)  # seconds a received message stays hidden
     max_receives: int = Field(default=5, ge=1)  # deliveries before a message is dead-lettered
@@ -39,6 +40,14 @@ class Settings(BaseSettings):
     github_installation_id: int | None = None  # found from the repository when unset
     github_token: str | None = None  # instead of the App: a token (development only)
     github_webhook_secret: str | None = None
+    # AWS (engine.aws, github-app/template.yaml): the transport, and secrets from Secrets Manager.
+    queue: str = "local"  # DBVEND_QUEUE: local (the ledger database) or sqs (SNS -> SQS)
+    sns_topic_arn: str | None = None
+    sqs_queue_url: str | None = None
+    github_private_key_secret_arn: str | None = None
+    github_webhook_secret_secret_arn: str | None = None
+    api_key_hashes_secret_arn: str | None = None
+    database_url_secret_arn: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 
@@ -73,3 +82,7 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]
+
+    @property
+    def api_key_hash_list(self) -> list[str]:
+        return [digest.strip().lower() for digest in (self.api_key_hashes or "").split(",") if digest.strip()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,27 +18,47 @@ from engine.gitops.local import LocalRepository
 from engine.ledger import Ledger
 from engine.settings import Settings
 
+if TYPE_CHECKING:
+    from engine.queue.sqs import Outbox
+
 
 def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Services, str | None]:
     """The ledger, the GitOps backend, the keys; also a newly generated key (shown once) or None."""
     new_key = None
     if keys is None:
-        if settings.api_key_list:
+        if settings.api_key_hash_list:
+            keys = KeyStore(settings.api_key_hash_list)
+        elif settings.api_key_list:
             keys = KeyStore.from_keys(settings.api_key_list)
         else:
             keys, new_key = KeyStore.load_or_generate(settings.data)
     settings.data.mkdir(parents=True, exist_ok=True)
     backend, replies, pulls = build_backend(settings)
+    ledger = Ledger.connect(settings.ledger_url)
     services = Services(
         settings=settings,
-        ledger=Ledger.connect(settings.ledger_url),
+        ledger=ledger,
         backend=backend,
         keys=keys,
         limiter=RateLimiter(settings.rate_limit),
         replies=replies,
         pulls=pulls,
+        outbox=build_outbox(settings, ledger),
     )
     return services, new_key
+
+
+def build_outbox(settings: Settings, ledger: Ledger) -> Outbox | None:
+    """DBVEND_QUEUE=local (the ledger's own queue: None) or sqs (SNS -> SQS, engine.queue.sqs)."""
+    if settings.queue == "local":
+        return None
+    if settings.queue != "sqs":
+        raise DbvendError(f"DBVEND_QUEUE must be local or sqs, not {settings.queue!r}")
+    if not settings.sns_topic_arn:
+        raise DbvendError("DBVEND_QUEUE=sqs needs DBVEND_SNS_TOPIC_ARN")
+    from engine.queue.sqs import Outbox, SnsPublisher
+
+    return Outbox(ledger, SnsPublisher(settings.sns_topic_arn))
 
 
 def build_backend(

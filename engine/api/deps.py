@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import Depends, Header, Request
 
@@ -13,6 +13,9 @@ from engine.errors import FieldError
 from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.ledger import Ledger
 from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.queue.sqs import Outbox
 
 MAX_BODY: Final = 64 * 1024
 KEY_REFUSED: Final = "a valid x-api-key header is required"
@@ -29,6 +32,7 @@ class Services:
     limiter: RateLimiter
     replies: IssueReplies | None = None  # GitHub mode: comments on the request's issue
     pulls: PullRequests | None = None  # GitHub mode: pull-request comment commands
+    outbox: Outbox | None = None  # DBVEND_QUEUE=sqs: accepted requests go on through SNS
 
 
 class ApiError(Exception):

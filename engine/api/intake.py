@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from engine.api.deps import ApiError, Services, field_errors
-from engine.errors import Conflict, InvalidRequest
+from engine.errors import Conflict, InvalidRequest, QueueUnavailable
 from engine.intake import accept_request
 from engine.ledger import IdempotencyMismatch, RequestRecord
 
@@ -27,7 +27,7 @@ def accept_from_api(
         )
     try:
         record, message_id = accept_request(
-            body, "api", key_id, services.ledger, services.backend, idempotency_key
+            body, "api", key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
         )
     except InvalidRequest as exc:
         raise ApiError(422, "invalid request", field_errors(exc.errors)) from None
@@ -35,5 +35,7 @@ def accept_from_api(
         raise ApiError(409, str(exc)) from None
     except IdempotencyMismatch as exc:
         raise ApiError(422, str(exc), [{"field": "Idempotency-Key", "rule": str(exc)}]) from None
+    except QueueUnavailable as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     log.info("request accepted", extra={"request_id": record.id, "message_id": message_id, "key": key_id})
     return record, message_id

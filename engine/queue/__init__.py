@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -21,3 +24,15 @@ class Message:
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.body)
         return data
+
+
+class Settlement(Protocol):
+    """How the consumer settles a delivery: the local queue, or one Lambda batch from SQS."""
+
+    def ack(self, message: Message, connection: Connection | None = None) -> bool:
+        """Done with it: it is never delivered again."""
+        ...
+
+    def retry(self, message: Message, error: str, delay: float, connection: Connection | None = None) -> bool:
+        """Failed: deliver it again after `delay` seconds (or dead-letter it when out of receives)."""
+        ...

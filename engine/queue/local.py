@@ -28,8 +28,11 @@ def enqueue(
     request_id: str | None,
     now: float | None = None,
     in_hand: InHand | None = None,
+    state: str = "ready",
 ) -> str:
     """Queue a message inside the caller's transaction; returns its id.
+
+    State "outbox" keeps it out of the local queue, for engine.queue.sqs to send on.
 
     With `in_hand` the message is delivered to the caller at once (its first receive, with
     that receipt and visibility timeout): no other consumer can take it meanwhile, and it
@@ -52,7 +55,7 @@ def enqueue(
             id=message_id,
             request_id=request_id,
             body=json.dumps(dict(body), sort_keys=True),
-            state="ready",
+            state=state,
             visible_at=at,
             receive_count=0,
             enqueued_at=at,

@@ -15,10 +15,12 @@ from engine.gitops import Change, GitOpsBackend, IssueReplies
 from engine.ledger import Ledger
 from engine.pipeline import Outcome, process_request
 from engine.policy import PolicyFailed, PolicyGate
-from engine.queue import Message
+from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
 
 log = logging.getLogger("dbvend.worker")
+# Statuses in which a delivered message still has work to do; any later one was settled before.
+PENDING: Final = frozenset({"accepted", "processing"})
 # A refusal is final: delivering the message again would refuse it again.
 REFUSALS: Final = (InvalidRequest, CheckFailed, Conflict)
 RETRY_DELAYS: Final = (1.0, 5.0, 15.0, 60.0)
@@ -46,12 +48,16 @@ def change_link(change: Change) -> str:
 
 
 class Worker:
-    """Takes messages from the local queue and runs the pipeline for each, one at a time."""
+    """Runs the pipeline for each delivered message, one at a time, and settles it.
+
+    With the local queue it also takes the messages (run, run_once); in AWS the SQS consumer
+    (engine.aws) hands it each record of a batch with a settlement for that batch.
+    """
 
     def __init__(
         self,
         ledger: Ledger,
-        queue: LocalQueue,
+        queue: LocalQueue | Settlement,
         backend: GitOpsBackend,
         gate: PolicyGate,
         terraform: str | None,
@@ -76,21 +82,31 @@ class Worker:
 
     def run_once(self) -> bool:
         """Handle one message if there is one; True when one was handled."""
+        if not isinstance(self.queue, LocalQueue):
+            raise TypeError("Worker.run_once takes messages from the local queue only")
         message = self.queue.receive(on_dead=self._dead_letter)
         if message is None:
             return False
         self.handle(message)
         return True
 
-    def handle(self, message: Message) -> Outcome | Exception:
+    def handle(self, message: Message) -> Outcome | Exception | None:
         """Run the pipeline for one delivery and record what became of it.
 
         Returns the outcome, or the refusal or failure (recorded, and for a failure the message
-        given back to be delivered again later).
+        given back to be delivered again later); None when there was nothing left to do (a
+        redelivery of a request settled before, or a message whose request is not in the ledger:
+        both acknowledged, so they are not delivered again).
         """
         body = message.payload()
         request_id: str = body["request_id"]
         extra = {"request_id": request_id, "message_id": message.id, "receive_count": message.receive_count}
+        record = self.ledger.get(request_id)
+        if record is None or record.status not in PENDING:
+            why = "not in the ledger" if record is None else f"already {record.status}"
+            log.info("delivery %d acknowledged: request %s", message.receive_count, why, extra=extra)
+            self.queue.ack(message)
+            return None
         self.ledger.transition(request_id, "processing", f"delivery {message.receive_count}")
         try:
             outcome = process_request(

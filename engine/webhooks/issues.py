@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from engine.description import md_escape
-from engine.errors import Conflict, FieldError, InvalidRequest
+from engine.errors import Conflict, FieldError, InvalidRequest, QueueUnavailable
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
 from engine.ledger import IdempotencyMismatch
@@ -55,12 +55,14 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
             context.services.backend,
             idempotency_key=f"issue:{full_name}#{number}",
             origin=origin,
+            outbox=context.services.outbox,
         )
     except InvalidRequest as exc:
         return _reply(context, number, _errors_reply(list(exc.errors)), {"detail": "invalid request"})
-    except Conflict as exc:
+    except (Conflict, QueueUnavailable) as exc:
         text = f"{REPLY_MARKER}\n**dbvend could not take this request:** {md_escape(str(exc))}\n"
-        return _reply(context, number, text, {"detail": "conflict"})
+        detail = "conflict" if isinstance(exc, Conflict) else "not queued"
+        return _reply(context, number, text, {"detail": detail})
     except IdempotencyMismatch:
         text = (
             f"{REPLY_MARKER}\nThis issue's request was accepted before; edits made after that are not "
