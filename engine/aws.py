@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -35,7 +37,9 @@ SECRET_SETTINGS: Final = {
     "database_url": "database_url_secret_arn",
 }
 
-_lock = threading.Lock()
+LAMBDA_DATA: Final = Path("/tmp/dbvend-data")  # Lambda's only writable place
+
+_lock = threading.RLock()  # a build may need another (the API needs the settings)
 _cache: dict[str, Any] = {}
 
 
@@ -120,7 +124,10 @@ def settings() -> Settings:
         from engine.settings import Settings
 
         configure_logging()
-        return resolve_secrets(Settings())
+        # Lambda's file system is read-only but for /tmp; the data dir (nothing durable in AWS mode:
+        # the ledger is DATABASE_URL's) goes there unless DBVEND_DATA says otherwise.
+        defaults: dict[str, Any] = {} if os.environ.get("DBVEND_DATA") else {"data": LAMBDA_DATA}
+        return resolve_secrets(Settings(**defaults))
 
     value: Settings = _once("settings", build)
     return value

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -29,7 +30,9 @@ from engine.render import RenderedRoot
 log = logging.getLogger("dbvend.policy")
 
 PROJECT: Final = Path(__file__).resolve().parent.parent
-POLICIES: Final = PROJECT / "policies"
+# policies/ ships inside the package as engine.policies (pyproject's package-dir), so an installed
+# dbvend (the Lambda image, a wheel) has them too; checkov loads them from this directory.
+POLICIES: Final = Path(str(resources.files("engine.policies")))
 DEFAULT_CHECKOV: Final = PROJECT / ".tools" / "checkov"
 WORKER_SCRIPT: Final = Path(__file__).resolve().parent / "checkov_worker.py"
 CONTEXT_VARIABLE: Final = "DBVEND_POLICY_CONTEXT"

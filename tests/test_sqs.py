@@ -43,18 +43,19 @@ class Topology:
     """A topic, its queue (raw delivery, DLQ after 5 receives) and an observer queue that gets
     SNS's envelope (not raw), where SNS's own MessageId can be read."""
 
-    def __init__(self) -> None:
+    def __init__(self, suffix: str = "") -> None:
         self.sns = boto3.client("sns", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
-        self.topic_arn = self.sns.create_topic(Name="dbvend-requests")["TopicArn"]
-        self.dlq_url = self.sqs.create_queue(QueueName="dbvend-dlq")["QueueUrl"]
+        self.topic_arn = self.sns.create_topic(Name=f"dbvend-requests{suffix}")["TopicArn"]
+        self.dlq_url = self.sqs.create_queue(QueueName=f"dbvend-dlq{suffix}")["QueueUrl"]
         dlq_arn = self.arn(self.dlq_url)
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
         self.queue_url = self.sqs.create_queue(
-            QueueName="dbvend-requests", Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "30"}
+            QueueName=f"dbvend-requests{suffix}",
+            Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "30"},
         )["QueueUrl"]
         self.queue_arn = self.arn(self.queue_url)
-        self.observer_url = self.sqs.create_queue(QueueName="observer")["QueueUrl"]
+        self.observer_url = self.sqs.create_queue(QueueName=f"observer{suffix}")["QueueUrl"]
         self.sns.subscribe(
             TopicArn=self.topic_arn,
             Protocol="sqs",
@@ -302,3 +303,15 @@ def test_the_api_answers_503_when_the_queue_is_unreachable(topology: Topology, t
     assert "send it again" in answer.json()["detail"]
     record = services.ledger.latest("prod", "mydb123")
     assert record is not None and record.status == "failed" and services.ledger.count() == 1
+
+
+def test_in_lambda_the_data_dir_defaults_to_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DBVEND_DATA", raising=False)
+    aws.reset()
+    try:
+        assert aws.settings().data == aws.LAMBDA_DATA
+        aws.reset()
+        monkeypatch.setenv("DBVEND_DATA", str(tmp_path))
+        assert aws.settings().data == tmp_path
+    finally:
+        aws.reset()

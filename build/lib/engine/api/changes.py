@@ -1,0 +1,48 @@
+"""/v1/changes: the proposed changes, and merging one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from engine.api.deps import ApiError, KeyDep, ServicesDep
+from engine.errors import ChangeNotFound, GitOpsError
+from engine.gitops import CHANGE_STATUSES
+
+router = APIRouter(prefix="/v1/changes", tags=["changes"])
+log = logging.getLogger("dbvend.api")
+
+
+@router.get("")
+def list_changes(
+    services: ServicesDep, key_id: KeyDep, status: Annotated[str | None, Query(max_length=16)] = None
+) -> dict[str, Any]:
+    """Every change (a branch with one commit, to merge), optionally only open/merged/closed ones."""
+    if status is not None and status not in CHANGE_STATUSES:
+        raise ApiError(
+            422,
+            "invalid query",
+            [{"field": "status", "rule": f"must be one of {', '.join(CHANGE_STATUSES)}"}],
+        )
+    return {"items": [asdict(change) for change in services.backend.changes(status)]}
+
+
+@router.post("/{change_id}/merge")
+def merge_change(
+    services: ServicesDep, key_id: KeyDep, change_id: Annotated[int, Path(ge=1, le=2**31)]
+) -> dict[str, Any]:
+    """Merge an open change into main; its request becomes `merged`."""
+    try:
+        change = services.backend.merge(change_id)
+    except ChangeNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except GitOpsError as exc:
+        raise ApiError(409, str(exc)) from None
+    record = services.ledger.by_change(change.id)
+    if record is not None:
+        services.ledger.transition(record.id, "merged", f"change #{change.id} merged by {key_id}")
+    log.info("change merged", extra={"change_id": change.id, "request_id": record.id if record else None})
+    return asdict(change)

@@ -1,0 +1,148 @@
+"""/v1/databases: ask for a database, list them, read one (claim, status, cost, expiry)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from engine.api.deps import ApiError, BodyDep, KeyDep, ServicesDep
+from engine.api.intake import accept_from_api
+from engine.claim import parse_claim, root_path
+from engine.cost import estimate_monthly_cost
+from engine.errors import DbvendError
+from engine.ledger import STATUSES, RequestRecord
+
+router = APIRouter(prefix="/v1/databases", tags=["databases"])
+Environment = Annotated[str, Path(max_length=20, pattern=r"^[a-z][a-z0-9-]*$")]
+Identifier = Annotated[str, Path(max_length=63, pattern=r"^[A-Za-z][A-Za-z0-9-]*$")]
+
+
+@router.post("", status_code=202)
+def create_database(
+    services: ServicesDep,
+    key_id: KeyDep,
+    body: BodyDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Ask for a database with every field of the request; 202 with its status's location."""
+    record, message_id = accept_from_api(services, body, key_id, idempotency_key)
+    location = f"/v1/requests/{record.id}"
+    response.headers["Location"] = location
+    return {"request_id": record.id, "status": record.status, "message_id": message_id, "location": location}
+
+
+@router.get("")
+def list_databases(
+    services: ServicesDep,
+    key_id: KeyDep,
+    environment: Annotated[str | None, Query(max_length=20)] = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Requested databases, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    if status is not None and status not in STATUSES:
+        raise ApiError(
+            422, "invalid query", [{"field": "status", "rule": f"must be one of {', '.join(STATUSES)}"}]
+        )
+    rows = services.ledger.list_requests(environment, owner, status, limit + 1, _decode_cursor(cursor))
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {
+        "items": [_summary(record) for record in page],
+        "next_cursor": _encode_cursor(page[-1]) if more else None,
+    }
+
+
+@router.get("/{environment}/{identifier}")
+def get_database(
+    services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier
+) -> dict[str, Any]:
+    """One database: its claim, status, monthly cost estimate and expiry."""
+    identifier = identifier.lower()
+    record = services.ledger.holder(environment, identifier) or services.ledger.latest(
+        environment, identifier
+    )
+    root = f"{root_path(environment, identifier)}/request.json"
+    change = None
+    if record is not None and record.change_id is not None:
+        change = services.backend.change(record.change_id)
+        text = services.backend.read_file(change.commit, root)
+    else:
+        text = services.backend.read_file("main", root)
+    if text is None and record is None:
+        raise ApiError(404, f"no database {environment}/{identifier}")
+    answer: dict[str, Any] = {
+        "environment": environment,
+        "identifier": identifier,
+        "status": record.status if record is not None else "merged",
+        "request_id": record.id if record is not None else None,
+        "change": None
+        if change is None
+        else {
+            "id": change.id,
+            "status": change.status,
+            "branch": change.branch,
+            "link": record.change_link if record else None,
+        },
+        "claim": None,
+        "cost": None,
+        "expires_at": None,
+    }
+    if text is not None:
+        try:
+            claim = parse_claim(text)
+        except DbvendError as exc:
+            raise ApiError(500, f"the claim in {root} does not parse: {exc}") from None
+        cost = estimate_monthly_cost(claim)
+        answer |= {
+            "claim": json.loads(claim.to_json()),
+            "cost": {
+                "monthly_usd": cost.monthly_usd,
+                "lines": [asdict(line) for line in cost.lines],
+                "unpriced": list(cost.unpriced),
+                "source": cost.source,
+            },
+            "expires_at": claim.expires_at,
+        }
+    return answer
+
+
+def _summary(record: RequestRecord) -> dict[str, Any]:
+    return {
+        "environment": record.environment,
+        "identifier": record.identifier,
+        "database_name": record.database_name,
+        "engine": record.payload.get("database_engine"),
+        "owner": record.owner,
+        "status": record.status,
+        "request_id": record.id,
+        "change_id": record.change_id,
+        "change_link": record.change_link,
+        "created_at": record.created_at,
+    }
+
+
+def _encode_cursor(record: RequestRecord) -> str:
+    return base64.urlsafe_b64encode(f"{record.created_at}|{record.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        created, last_id = "", ""
+    if not created or not last_id:
+        raise ApiError(
+            422, "invalid query", [{"field": "cursor", "rule": "must be a next_cursor from a listing"}]
+        )
+    return created, last_id

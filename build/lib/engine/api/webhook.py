@@ -1,0 +1,86 @@
+"""POST /github/webhook: GitHub's deliveries, signature checked on the raw body before anything else.
+
+A delivery whose X-Hub-Signature-256 does not match the body under the webhook secret is 401
+and nothing is read from it. A delivery id seen before changes nothing (GitHub redelivers).
+Events without a handler are answered 204. The handlers, one small module per concern, are
+joined in engine.webhooks.HANDLERS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from engine.api.deps import ApiError, ServicesDep
+from engine.webhooks import HANDLERS, WebhookContext
+
+log = logging.getLogger("dbvend.webhook")
+router = APIRouter(tags=["github"])
+
+MAX_WEBHOOK_BODY: Final = 5 * 1024 * 1024
+_DELIVERY: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+_EVENT: Final = re.compile(r"[a-z_]{1,64}")
+
+
+def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
+    """X-Hub-Signature-256 is `sha256=` and the hex HMAC-SHA256 of the raw body; compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+@router.post("/github/webhook", status_code=200, response_model=None)
+async def github_webhook(
+    request: Request,
+    services: ServicesDep,
+    x_hub_signature_256: Annotated[str | None, Header()] = None,
+    x_github_event: Annotated[str | None, Header()] = None,
+    x_github_delivery: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A GitHub App delivery (issues, issue_comment, pull_request, workflow_run, check_suite, ping)."""
+    secret = services.settings.github_webhook_secret
+    if not secret:
+        log.error("a webhook arrived but DBVEND_GITHUB_WEBHOOK_SECRET is not set")
+        raise ApiError(503, "the GitHub webhook is not configured")
+    body = await request.body()
+    if not signature_matches(secret, body, x_hub_signature_256):
+        raise ApiError(401, "the signature does not match")
+    if not x_github_event or not _EVENT.fullmatch(x_github_event):
+        raise ApiError(400, "X-GitHub-Event is missing or malformed")
+    if not x_github_delivery or not _DELIVERY.fullmatch(x_github_delivery):
+        raise ApiError(400, "X-GitHub-Delivery is missing or malformed")
+    handler = HANDLERS.get(x_github_event)
+    if handler is None:
+        return Response(status_code=204)
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        raise ApiError(400, "the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the body is not a JSON object")
+    if not services.ledger.claim_delivery(x_github_delivery, x_github_event):
+        log.info("delivery seen before", extra={"delivery": x_github_delivery, "event": x_github_event})
+        return JSONResponse({"detail": "delivery seen before; nothing done"}, status_code=200)
+    context = WebhookContext(services=services, delivery=x_github_delivery, event=x_github_event)
+    try:
+        outcome = await _run(handler, payload, context)
+    except Exception:
+        services.ledger.release_delivery(x_github_delivery)  # GitHub's redelivery gets another go
+        raise
+    log.info("delivery handled", extra={"delivery": x_github_delivery, "event": x_github_event})
+    return JSONResponse(outcome, status_code=200)
+
+
+async def _run(handler: Any, payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    result: dict[str, Any] = await run_in_threadpool(handler, payload, context)
+    return result

@@ -1,0 +1,219 @@
+"""Lambda entry points: the API behind API Gateway (Mangum) and the SQS consumer.
+
+    api_handler       FastAPI app behind Mangum(app, lifespan="off"): REST API (v1) and HTTP API (v2)
+    consumer_handler  an SQS batch -> the pipeline per record; {"batchItemFailures": [...]}
+
+This module imports only the standard library. What the handlers need (FastAPI, Mangum, boto3
+clients, githubkit, the ledger's engine, checkov's warm worker) is built on a container's first
+invocation and kept for the next ones. Secrets come from Secrets Manager when their ARN is set
+(DBVEND_GITHUB_PRIVATE_KEY_SECRET_ARN, DBVEND_GITHUB_WEBHOOK_SECRET_SECRET_ARN,
+DBVEND_API_KEY_HASHES_SECRET_ARN, DBVEND_DATABASE_URL_SECRET_ARN), read once per container.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from engine.ledger import Ledger
+    from engine.policy import PolicyGate
+    from engine.queue.sqs import Outbox
+    from engine.queue.worker import Worker
+    from engine.settings import Settings
+
+log = logging.getLogger("dbvend.aws")
+
+# Setting -> the setting holding its secret's ARN.
+SECRET_SETTINGS: Final = {
+    "github_private_key": "github_private_key_secret_arn",
+    "github_webhook_secret": "github_webhook_secret_secret_arn",
+    "api_key_hashes": "api_key_hashes_secret_arn",
+    "database_url": "database_url_secret_arn",
+}
+
+_lock = threading.RLock()  # a build may need another (the API needs the settings)
+_cache: dict[str, Any] = {}
+
+
+def _once(name: str, build: Callable[[], Any]) -> Any:
+    """One `build()` per container (Lambda reuses a container for many invocations)."""
+    with _lock:
+        if name not in _cache:
+            _cache[name] = build()
+        return _cache[name]
+
+
+def reset() -> None:
+    """Forget what was built (a new container, as far as this module knows); for tests."""
+    with _lock:
+        for value in _cache.values():
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()
+        _cache.clear()
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def secret_value(name: str, raw: str) -> str:
+    """A setting's value from its secret's text.
+
+    database_url: a URL, {"url": ...}, or an RDS-managed secret's JSON (username, password, host,
+    port, dbname); api_key_hashes: comma-separated hex digests or {"sha256": [...]} (the file
+    `dbvend serve` keeps); others: the text itself, or {"value": ...}.
+    """
+    text = raw.strip()
+    data: Any = None
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    if not isinstance(data, dict):
+        return text
+    if name == "api_key_hashes" and isinstance(data.get("sha256"), list):
+        return ",".join(str(digest) for digest in data["sha256"])
+    if name == "database_url" and "url" not in data and {"username", "password", "host"} <= set(data):
+        from sqlalchemy.engine import URL
+
+        url = URL.create(
+            "postgresql+psycopg",
+            username=str(data["username"]),
+            password=str(data["password"]),
+            host=str(data["host"]),
+            port=int(data.get("port") or 5432),
+            database=str(data.get("dbname") or "postgres"),
+        )
+        return url.render_as_string(hide_password=False)
+    for key in ("url", "value"):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    return text
+
+
+def resolve_secrets(settings: Settings, client: Any = None) -> Settings:
+    """The settings with every secret whose ARN is set read from Secrets Manager."""
+    updates: dict[str, str] = {}
+    for name, arn_setting in SECRET_SETTINGS.items():
+        arn = getattr(settings, arn_setting)
+        if not arn:
+            continue
+        if client is None:
+            import boto3
+
+            client = boto3.client("secretsmanager")
+        raw = client.get_secret_value(SecretId=arn)["SecretString"]
+        updates[name] = secret_value(name, raw)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def settings() -> Settings:
+    """The container's settings: the environment, then the secrets (read once)."""
+
+    def build() -> Settings:
+        from engine.logs import configure_logging
+        from engine.settings import Settings
+
+        configure_logging()
+        return resolve_secrets(Settings())
+
+    value: Settings = _once("settings", build)
+    return value
+
+
+# -- the API ------------------------------------------------------------------------------------
+
+
+def api_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway (REST v1 or HTTP API v2) -> the FastAPI app, through Mangum."""
+
+    def build() -> Any:
+        from mangum import Mangum
+
+        from engine.api import build_services, create_app
+
+        services, _ = build_services(settings())
+        return Mangum(create_app(services), lifespan="off")
+
+    handler = _once("api", build)
+    answer: dict[str, Any] = handler(event, context)
+    return answer
+
+
+# -- the consumer -------------------------------------------------------------------------------
+
+
+class Consumer:
+    """What the consumer keeps per container: ledger, GitOps backend, policy gate, outbox."""
+
+    def __init__(self, config: Settings) -> None:
+        from engine.api import build_backend, build_outbox
+        from engine.ledger import Ledger
+
+        self.settings = config
+        self.ledger: Ledger = Ledger.connect(config.ledger_url)
+        self.backend, self.replies, _ = build_backend(config)
+        self.outbox: Outbox | None = build_outbox(config, self.ledger)
+        self.gate: PolicyGate = config.policy_gate()  # its checkov worker starts on the first scan
+        self._sqs: Any = None
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            import boto3
+
+            self._sqs = boto3.client("sqs")
+        return self._sqs
+
+    def worker(self, settlement: Any) -> Worker:
+        from engine.queue.worker import Worker
+
+        worker = Worker(self.ledger, settlement, self.backend, self.gate, self.settings.terraform_path)
+        worker.replies = self.replies
+        return worker
+
+    def handle_batch(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+        """Each record through the pipeline; the ones that failed are reported, nothing raised."""
+        from engine.queue.sqs import SqsBatch, batch_messages, queue_url_of
+        from engine.queue.worker import RETRY_DELAYS
+
+        if self.outbox is not None:
+            self.outbox.flush()  # messages whose sender died between commit and publish
+        records = {str(r.get("messageId")): r for r in event.get("Records") or []}
+        urls = {
+            message_id: self.settings.sqs_queue_url or queue_url_of(str(record.get("eventSourceARN")))
+            for message_id, record in records.items()
+            if self.settings.sqs_queue_url or record.get("eventSourceARN")
+        }
+        batch = SqsBatch(self.ledger, self.settings.max_receives, self.sqs, urls)
+        worker = self.worker(batch)
+        for message in batch_messages(event):
+            extra = {"message_id": message.id, "receive_count": message.receive_count}
+            try:
+                worker.handle(message)
+            except Exception as exc:  # a poison message, or the ledger unreachable: this record only
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("record failed: %s", error, extra=extra)
+                delay = RETRY_DELAYS[min(message.receive_count, len(RETRY_DELAYS)) - 1]
+                try:
+                    batch.retry(message, error, delay)
+                except Exception:  # the request cannot be marked failed either: still report it
+                    log.exception("could not record the failure", extra=extra)
+                    if message.id not in batch.failures:
+                        batch.failures.append(message.id)
+        return batch.response()
+
+    def close(self) -> None:
+        self.gate.close()
+        self.ledger.engine.dispose()
+
+
+def consumer_handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    """SQS event source (ReportBatchItemFailures): one bad record never fails the batch."""
+    consumer: Consumer = _once("consumer", lambda: Consumer(settings()))
+    return consumer.handle_batch(event)

@@ -1,0 +1,661 @@
+"""dbvend.yaml: environments, instance classes, limits and defaults, parsed raw then typed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import yaml
+
+from engine.commands import ApplyRules
+from engine.errors import CatalogError
+from engine.spec import ENGINES, SIZES, parse_ttl
+
+CATALOG_FILE: Final = "dbvend.yaml"
+_CLASS = re.compile(r"db\.[a-z0-9]+\.[a-z0-9]+")
+_TAG_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,256}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+_SG = re.compile(r"sg-[0-9a-f]{8,17}")
+_SUBNET = re.compile(r"subnet-[0-9a-f]{8,17}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
+_ENV = re.compile(r"[a-z][a-z0-9-]{0,19}")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
+_BOOL = "must be true or false"
+_CHECK_ID = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:[A-Za-z0-9_./:-]+")
+
+
+@dataclass(frozen=True)
+class EngineOffer:
+    name: str
+    versions: tuple[str, ...]
+
+    @property
+    def default_version(self) -> str:
+        return self.versions[0]
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    default_gb: int
+    min_gb: int
+    max_gb: int
+
+
+@dataclass(frozen=True)
+class TtlPolicy:
+    default: timedelta | None
+    max: timedelta | None
+
+
+@dataclass(frozen=True)
+class AuroraLimits:
+    min_acu: float
+    max_acu: float
+    max_readers: int
+
+
+@dataclass(frozen=True)
+class Network:
+    db_subnet_group: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    instance_classes: Mapping[str, str]
+    engines: tuple[str, ...]
+    storage: StorageLimits
+    ttl: TtlPolicy
+    multi_az: bool
+    backup_retention_days: int
+    deletion_protection: bool
+    final_snapshot: bool
+    aurora: AuroraLimits
+    network: Network
+    tags: Mapping[str, str] = field(default_factory=dict)
+    production: bool = False  # the policies' production rules apply (default: named prod)
+    # Instance classes the policy gate allows here (CKV_DBV_3); default: instance_classes' values.
+    allowed_instance_classes: tuple[str, ...] = ()
+
+    @property
+    def instance_class_allow_list(self) -> tuple[str, ...]:
+        return self.allowed_instance_classes or tuple(sorted(set(self.instance_classes.values())))
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    bucket: str
+    key_prefix: str
+    region: str
+
+
+@dataclass(frozen=True)
+class Alarms:
+    cpu_percent: int
+    connections: int
+    sns_topic_arn: str | None
+
+
+@dataclass(frozen=True)
+class PolicySkip:
+    """A check not to enforce: always with a reason; optionally until a date, in some environments."""
+
+    check_id: str
+    reason: str
+    expires: date | None = None  # the last day the skip applies
+    environments: tuple[str, ...] | None = None  # None: every environment
+
+    def applies(self, environment: str, today: date) -> bool:
+        in_scope = self.environments is None or environment in self.environments
+        return in_scope and (self.expires is None or today <= self.expires)
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """What a failed policy check means: a hard failure, a warning, or nothing (skipped)."""
+
+    default: str = "fail"  # for a failed check named nowhere below: fail or warn
+    fail: frozenset[str] = frozenset()
+    warn: frozenset[str] = frozenset()
+    skip: tuple[PolicySkip, ...] = ()
+
+    def check_ids(self) -> set[str]:
+        return set(self.fail) | set(self.warn) | {s.check_id for s in self.skip}
+
+
+@dataclass(frozen=True)
+class GitHubRules:
+    """GitHub mode: the workflow `/plan`, `/apply` and `/destroy` dispatch, and who may apply."""
+
+    workflow: str = "dbvend.yml"
+    apply: ApplyRules = field(default_factory=ApplyRules)
+    issue_label: str = "database-request"  # an issue with this label is a request (the form sets it)
+    issue_title_prefix: str | None = None  # or: an issue whose title starts with this
+
+
+@dataclass(frozen=True)
+class Catalog:
+    region: str
+    state: StateBackend
+    engines: Mapping[str, EngineOffer]
+    environments: Mapping[str, Environment]
+    tags: Mapping[str, str]
+    alarms: Alarms
+    policy: PolicyRules = PolicyRules()
+    github: GitHubRules = GitHubRules()
+
+
+@cache
+def default_catalog_text() -> str:
+    """The dbvend.yaml that `dbvend init` writes and that applies when a repo has none."""
+    return resources.files("engine.data").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read dbvend.yaml from a file; a missing file means the defaults."""
+    if not path.exists():
+        return parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
+    return parse_catalog(path.read_text(encoding="utf-8"), str(path))
+
+
+@lru_cache(maxsize=16)
+def parse_catalog(text: str, source: str = CATALOG_FILE) -> Catalog:
+    """Parse dbvend.yaml raw, then validate it into typed values (memoised: Catalog is frozen)."""
+    raw, lines = _load_yaml_with_lines(text, source)
+    if isinstance(raw, dict):
+        # A top-level section left out of the file keeps dbvend's default for it.
+        defaults, _ = _load_yaml_with_lines(default_catalog_text(), "built-in dbvend.yaml")
+        raw = {**{k: v for k, v in defaults.items() if k not in raw}, **raw}
+    return _Validator(lines, source).catalog(raw)
+
+
+# -- raw: YAML values plus the line of every key -------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def _load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError("", f"not valid YAML: {problem}", line, source) from None
+    lines: dict[Path_, int] = {}
+    if node is None:
+        return {}, lines
+    constructor = yaml.constructor.SafeConstructor()
+
+    def build(node: yaml.Node, path: Path_) -> Any:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = constructor.construct_object(key_node)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in out:
+                    raise CatalogError(
+                        _dotted((*path, key)), "is given twice", key_node.start_mark.line + 1, source
+                    )
+                out[key] = build(value_node, (*path, key))
+                lines[(*path, key)] = key_node.start_mark.line + 1
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return constructor.construct_object(node)
+
+    return build(node, ()), lines
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+
+
+# -- typed: every value checked, every error naming its key and line ----------------------
+
+T = TypeVar("T")
+
+
+class _Validator:
+    def __init__(self, lines: dict[Path_, int], source: str) -> None:
+        self.lines, self.source = lines, source
+
+    def error(self, path: Path_, rule: str) -> CatalogError:
+        line = None
+        for i in range(len(path), -1, -1):
+            if path[:i] in self.lines:
+                line = self.lines[path[:i]]
+                break
+        return CatalogError(_dotted(path), rule, line, self.source)
+
+    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.error(path, "must be a mapping of keys to values")
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    raise self.error((*path, key), f"is not a known key (known: {', '.join(allowed)})")
+        return value
+
+    def get(
+        self,
+        raw: dict[str, Any],
+        path: Path_,
+        key: str,
+        kind: Callable[[Any], T],
+        rule: str,
+        default: Any = ...,
+    ) -> T:
+        if key not in raw or (raw[key] is None and default is not ...):
+            if default is ...:
+                raise self.error((*path, key), "is required")
+            return default  # type: ignore[no-any-return]
+        try:
+            return kind(raw[key])
+        except (TypeError, ValueError):
+            raise self.error((*path, key), rule) from None
+
+    def catalog(self, raw: Any) -> Catalog:
+        top = self.mapping(
+            raw,
+            (),
+            ("version", "region", "state", "engines", "tags", "alarms", "environments", "policy", "github"),
+        )
+        version = top.get("version", 1)
+        if version != 1:
+            raise self.error(("version",), "must be 1 (the only format this dbvend reads)")
+        region = self.get(
+            top, (), "region", _matching(_REGION), "must be an AWS region such as us-east-1", "us-east-1"
+        )
+        engines = self.engines(top.get("engines"))
+        environments = self.environments(top.get("environments"), engines)
+        return Catalog(
+            region=region,
+            state=self.state(top.get("state"), region),
+            engines=engines,
+            environments=environments,
+            tags=self.tags(top.get("tags"), ("tags",)),
+            alarms=self.alarms(top.get("alarms")),
+            policy=self.policy(top.get("policy")),
+            github=self.github(top.get("github")),
+        )
+
+    def github(self, raw: Any) -> GitHubRules:
+        path: Path_ = ("github",)
+        spec = self.mapping(raw, path, ("workflow", "apply", "issue_label", "issue_title_prefix"))
+        workflow = self.get(
+            spec,
+            path,
+            "workflow",
+            _matching(re.compile(r"[A-Za-z0-9._-]{1,100}\.ya?ml")),
+            "must be a workflow file name in .github/workflows, such as dbvend.yml",
+            "dbvend.yml",
+        )
+        apply_path: Path_ = (*path, "apply")
+        rules = self.mapping(
+            spec.get("apply"),
+            apply_path,
+            (
+                "require_approval",
+                "required_checks",
+                "require_mergeable",
+                "approvers",
+                "approver_teams",
+                "allow_draft",
+            ),
+        )
+        names = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/()-]{0,99}")
+        logins = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+        checks = self.get(
+            rules, apply_path, "required_checks", _list_of(names, True), "must be check names", None
+        )
+        approvers = self.get(
+            rules, apply_path, "approvers", _list_of(logins, True), "must be GitHub logins", []
+        )
+        teams = self.get(
+            rules, apply_path, "approver_teams", _list_of(logins, True), "must be team slugs", []
+        )
+        label = self.get(
+            spec,
+            path,
+            "issue_label",
+            _matching(re.compile(r"[^,\s][^,]{0,49}")),
+            "must be a label name (1-50 characters, no comma)",
+            "database-request",
+        )
+        prefix = self.get(
+            spec, path, "issue_title_prefix", _text_of(1, 100), "must be 1-100 characters", None
+        )
+        return GitHubRules(
+            issue_label=label,
+            issue_title_prefix=prefix,
+            workflow=workflow,
+            apply=ApplyRules(
+                require_approval=self.get(rules, apply_path, "require_approval", _boolean, _BOOL, True),
+                required_checks=None if checks is None else tuple(checks),
+                require_mergeable=self.get(rules, apply_path, "require_mergeable", _boolean, _BOOL, True),
+                approvers=tuple(approvers) or None,
+                approver_teams=tuple(teams) or None,
+                allow_draft=self.get(rules, apply_path, "allow_draft", _boolean, _BOOL, False),
+            ),
+        )
+
+    def policy(self, raw: Any) -> PolicyRules:
+        path: Path_ = ("policy",)
+        spec = self.mapping(raw, path, ("default", "fail", "warn", "skip"))
+        default = self.get(spec, path, "default", _one_of(("fail", "warn")), "must be fail or warn", "fail")
+        rule = "must be a list of check ids such as CKV_AWS_16"
+        fail = self.get(spec, path, "fail", _list_of(_CHECK_ID, True), rule, [])
+        warn = self.get(spec, path, "warn", _list_of(_CHECK_ID, True), rule, [])
+        skips = self.get(spec, path, "skip", _list_of_mappings, "must be a list of {id, reason}", [])
+        seen: dict[str, Path_] = {}
+        for key, ids in (("fail", fail), ("warn", warn)):
+            for i, check_id in enumerate(ids):
+                if check_id in seen:
+                    raise self.error((*path, key, i), f"{check_id} is listed twice in policy")
+                seen[check_id] = (*path, key, i)
+        parsed = []
+        for i, item in enumerate(skips):
+            skip = self.skip(item, (*path, "skip", i))
+            if skip.check_id in seen:
+                raise self.error((*path, "skip", i, "id"), f"{skip.check_id} is listed twice in policy")
+            seen[skip.check_id] = (*path, "skip", i)
+            parsed.append(skip)
+        return PolicyRules(default, frozenset(fail), frozenset(warn), tuple(parsed))
+
+    def skip(self, raw: Any, path: Path_) -> PolicySkip:
+        spec = self.mapping(raw, path, ("id", "reason", "expires", "environments"))
+        check_id = self.get(spec, path, "id", _matching(_CHECK_ID), "must be a check id such as CKV_AWS_16")
+        reason = self.get(spec, path, "reason", _text, "must say why the check is skipped (a sentence)")
+        expires = self.get(spec, path, "expires", _date, "must be a date such as 2027-06-30", None)
+        # Environment names are not checked against environments: (the built-in skips name dev
+        # and staging); a name that matches none only makes the check apply, the safe side.
+        envs = self.get(spec, path, "environments", _list_of(_ENV), "must be a list of environments", None)
+        return PolicySkip(check_id, reason, expires, None if envs is None else tuple(envs))
+
+    def state(self, raw: Any, region: str) -> StateBackend:
+        path: Path_ = ("state",)
+        state = self.mapping(raw, path, ("bucket", "key_prefix", "region"))
+        bucket = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+        return StateBackend(
+            bucket=self.get(state, path, "bucket", _matching(bucket), "must be an S3 bucket name"),
+            key_prefix=self.get(
+                state,
+                path,
+                "key_prefix",
+                _matching(re.compile(r"[A-Za-z0-9._/-]{1,200}")),
+                "must be an S3 key prefix: letters, digits, . _ / -",
+                "dbvend",
+            ).strip("/"),
+            region=self.get(state, path, "region", _matching(_REGION), "must be an AWS region", region),
+        )
+
+    def engines(self, raw: Any) -> dict[str, EngineOffer]:
+        engines = self.mapping(raw, ("engines",), ENGINES)
+        if not engines:
+            raise self.error(("engines",), f"must offer at least one of {', '.join(ENGINES)}")
+        offers = {}
+        for name, value in engines.items():
+            path: Path_ = ("engines", name)
+            spec = self.mapping(value, path, ("versions",))
+            versions = self.get(
+                spec,
+                path,
+                "versions",
+                _list_of(_VERSION),
+                'must be a non-empty list of versions such as "16.4" (quote them)',
+            )
+            offers[name] = EngineOffer(name, tuple(versions))
+        return offers
+
+    def environments(self, raw: Any, engines: Mapping[str, EngineOffer]) -> dict[str, Environment]:
+        envs = self.mapping(raw, ("environments",), None)
+        if not envs:
+            raise self.error(("environments",), "must name at least one environment")
+        return {name: self.environment(name, value, engines) for name, value in envs.items()}
+
+    def environment(self, name: str, raw: Any, engines: Mapping[str, EngineOffer]) -> Environment:
+        path: Path_ = ("environments", name)
+        if not _ENV.fullmatch(name):
+            raise self.error(path, "environment names are 1-20 lower-case letters, digits, hyphens")
+        env = self.mapping(
+            raw,
+            path,
+            (
+                "instance_classes",
+                "engines",
+                "storage_gb",
+                "ttl",
+                "multi_az",
+                "backup_retention_days",
+                "deletion_protection",
+                "final_snapshot",
+                "aurora",
+                "network",
+                "tags",
+                "production",
+                "allowed_instance_classes",
+            ),
+        )
+        classes = self.mapping(env.get("instance_classes"), (*path, "instance_classes"), SIZES)
+        for size, cls in classes.items():
+            if not isinstance(cls, str) or not _CLASS.fullmatch(cls):
+                raise self.error(
+                    (*path, "instance_classes", size), "must be an instance class such as db.t3.micro"
+                )
+        if not classes:
+            raise self.error((*path, "instance_classes"), "must map at least one size to a class")
+        allowed = self.get(env, path, "engines", _list_of(None), "must be a list of engines", list(engines))
+        for i, engine in enumerate(allowed):
+            if engine not in engines:
+                raise self.error((*path, "engines", i), f"{engine!r} is not offered under engines:")
+        return Environment(
+            name=name,
+            instance_classes=dict(classes),
+            engines=tuple(allowed),
+            storage=self.storage(env.get("storage_gb"), (*path, "storage_gb")),
+            ttl=self.ttl(env.get("ttl"), (*path, "ttl")),
+            multi_az=self.get(env, path, "multi_az", _boolean, _BOOL, False),
+            backup_retention_days=self.get(
+                env,
+                path,
+                "backup_retention_days",
+                _int_between(0, 35),
+                "must be a whole number of days, 0 to 35",
+                7,
+            ),
+            deletion_protection=self.get(env, path, "deletion_protection", _boolean, _BOOL, False),
+            final_snapshot=self.get(env, path, "final_snapshot", _boolean, _BOOL, True),
+            aurora=self.aurora(env.get("aurora"), (*path, "aurora")),
+            network=self.network(env.get("network"), (*path, "network")),
+            tags=self.tags(env.get("tags"), (*path, "tags")),
+            production=self.get(env, path, "production", _boolean, _BOOL, name == "prod"),
+            allowed_instance_classes=tuple(
+                self.get(
+                    env,
+                    path,
+                    "allowed_instance_classes",
+                    _list_of(_CLASS),
+                    "must be a list of instance classes such as db.t3.micro",
+                    [],
+                )
+            ),
+        )
+
+    def storage(self, raw: Any, path: Path_) -> StorageLimits:
+        spec = self.mapping(raw, path, ("default", "min", "max"))
+        gb = _int_between(20, 65536)
+        rule = "must be a whole number of GB, 20 to 65536"
+        low = self.get(spec, path, "min", gb, rule, 20)
+        high = self.get(spec, path, "max", gb, rule, max(low, 100))
+        default = self.get(spec, path, "default", gb, rule, low)
+        if not low <= default <= high:
+            raise self.error((*path, "default"), f"must lie between min ({low}) and max ({high})")
+        return StorageLimits(default, low, high)
+
+    def ttl(self, raw: Any, path: Path_) -> TtlPolicy:
+        spec = self.mapping(raw, path, ("default", "max"))
+        rule = "must be a TTL such as 12h or 7d, or none"
+        high = self.get(spec, path, "max", _ttl, rule, None)
+        default = self.get(spec, path, "default", _ttl, rule, high)
+        if high is not None and (default is None or default > high):
+            raise self.error((*path, "default"), "must not be longer than max")
+        return TtlPolicy(default, high)
+
+    def aurora(self, raw: Any, path: Path_) -> AuroraLimits:
+        spec = self.mapping(raw, path, ("min_acu", "max_acu", "max_readers"))
+        rule = "must be a number of ACUs, 0.5 to 256 in steps of 0.5"
+        low = self.get(spec, path, "min_acu", _acu, rule, 0.5)
+        high = self.get(spec, path, "max_acu", _acu, rule, max(low, 4.0))
+        if low > high:
+            raise self.error((*path, "min_acu"), "must not exceed max_acu")
+        readers = self.get(spec, path, "max_readers", _int_between(0, 15), "must be 0 to 15", 1)
+        return AuroraLimits(low, high, readers)
+
+    def network(self, raw: Any, path: Path_) -> Network:
+        spec = self.mapping(raw, path, ("db_subnet_group", "security_group_ids", "subnet_ids"))
+        return Network(
+            db_subnet_group=self.get(
+                spec, path, "db_subnet_group", _matching(_NAME), "must be a DB subnet group name", None
+            ),
+            security_group_ids=tuple(
+                self.get(
+                    spec, path, "security_group_ids", _list_of(_SG, True), "must be a list of sg-... ids", []
+                )
+            ),
+            subnet_ids=tuple(
+                self.get(
+                    spec, path, "subnet_ids", _list_of(_SUBNET, True), "must be a list of subnet-... ids", []
+                )
+            ),
+        )
+
+    def tags(self, raw: Any, path: Path_) -> dict[str, str]:
+        tags = self.mapping(raw, path, None)
+        for key, value in tags.items():
+            if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
+                raise self.error((*path, key), "must be a tag key: letters, digits, spaces, _ . : / = + @ -")
+            if not isinstance(value, str) or not _TAG_VALUE.fullmatch(value):
+                raise self.error((*path, key), "must be a tag value (a string; quote numbers)")
+        return dict(tags)
+
+    def alarms(self, raw: Any) -> Alarms:
+        path: Path_ = ("alarms",)
+        spec = self.mapping(raw, path, ("cpu_percent", "connections", "sns_topic_arn"))
+        return Alarms(
+            cpu_percent=self.get(spec, path, "cpu_percent", _int_between(1, 100), "must be 1 to 100", 80),
+            connections=self.get(
+                spec,
+                path,
+                "connections",
+                _int_between(1, 100000),
+                "must be a whole number of connections",
+                500,
+            ),
+            sns_topic_arn=self.get(
+                spec, path, "sns_topic_arn", _matching(_ARN), "must be an SNS topic ARN", None
+            ),
+        )
+
+
+def _matching(pattern: re.Pattern[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.isascii() or not pattern.fullmatch(value):
+            raise ValueError(value)
+        return value
+
+    return check
+
+
+def _list_of(pattern: re.Pattern[str] | None, empty_ok: bool = False) -> Callable[[Any], list[str]]:
+    def check(value: Any) -> list[str]:
+        if not isinstance(value, list) or (not value and not empty_ok):
+            raise ValueError(value)
+        if pattern is not None:
+            return [_matching(pattern)(item) for item in value]
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError(value)
+        return value
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(value)
+        return str(value)
+
+    return check
+
+
+def _list_of_mappings(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(value)
+    return value
+
+
+def _text_of(low: int, high: int) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not low <= len(value) <= high or not value.isprintable():
+            raise ValueError(value)
+        return value
+
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or len(value.strip()) < 10 or len(value) > 500:
+        raise ValueError(value)
+    return " ".join(value.split())
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return date.fromisoformat(value)
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(value)
+    return value
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(value)
+        return value
+
+    return check
+
+
+def _acu(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(value)
+    if not 0.5 <= value <= 256 or (value * 2) % 1:
+        raise ValueError(value)
+    return float(value)
+
+
+def _ttl(value: Any) -> timedelta | None:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return parse_ttl(value)

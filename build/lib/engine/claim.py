@@ -1,0 +1,167 @@
+"""The claim: a request resolved against the catalog; request.json, the source of truth."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from engine.catalog import Catalog
+from engine.errors import FieldError, InvalidRequest
+from engine.spec import DatabaseRequest, format_ttl, parse_request, parse_ttl
+
+CLAIM_SCHEMA: Final = 1
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Everything main.tf is rendered from; rendering needs nothing else."""
+
+    request: DatabaseRequest
+    request_id: str
+    accepted_at: str  # ISO 8601, UTC, seconds
+    expires_at: str | None
+    ttl: str
+    engine_family: str  # postgres | mysql
+    engine_version: str
+    instance_class: str
+    storage_gb: int | None
+    multi_az: bool
+    backup_retention_days: int
+    deletion_protection: bool
+    final_snapshot: bool
+    region: str
+    min_acu: float | None
+    max_acu: float | None
+    readers: int
+    proxy: bool
+    db_subnet_group: str | None
+    security_group_ids: tuple[str, ...]
+    subnet_ids: tuple[str, ...]
+    state_bucket: str
+    state_key: str
+    state_region: str
+    alarm_cpu_percent: int
+    alarm_connections: int
+    alarm_topic_arn: str | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def environment(self) -> str:
+        return self.request.environment
+
+    @property
+    def identifier(self) -> str:
+        return self.request.identifier
+
+    @property
+    def is_aurora(self) -> bool:
+        return self.request.is_aurora
+
+    @property
+    def root(self) -> str:
+        """The database's Terraform root inside the infrastructure repository."""
+        return root_path(self.environment, self.identifier)
+
+    def to_json(self) -> str:
+        """request.json: same claim, same bytes."""
+        body = asdict(self)
+        body["request"] = self.request.as_dict()
+        body = {"schema": CLAIM_SCHEMA, **body}
+        return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def root_path(environment: str, identifier: str) -> str:
+    return f"terraform/{environment}/{identifier}"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def resolve_claim(
+    request: DatabaseRequest, catalog: Catalog, request_id: str, accepted_at: datetime
+) -> Claim:
+    """Fill every default from the catalog; the request was validated against it already."""
+    if not _REQUEST_ID.fullmatch(request_id):
+        raise InvalidRequest([FieldError("request_id", "must be 1-64 letters, digits, hyphens")])
+    env = catalog.environments[request.environment]
+    offer = catalog.engines[request.database_engine]
+    ttl = parse_ttl(request.ttl) if request.ttl is not None else env.ttl.default
+    expires = format_time(accepted_at + ttl) if ttl is not None else None
+    aurora = request.is_aurora
+    min_acu = request.min_acu if request.min_acu is not None else env.aurora.min_acu
+    max_acu = request.max_acu if request.max_acu is not None else max(env.aurora.max_acu, min_acu)
+    default_readers = min(1, env.aurora.max_readers) if env.multi_az else 0
+    tags = {**catalog.tags, **env.tags}
+    if request.team:
+        tags["team"] = request.team
+    tags.update(
+        {
+            "owner": request.owner or "unassigned",
+            "environment": request.environment,
+            "request-id": request_id,
+            "managed-by": "dbvend",
+        }
+    )
+    if expires is not None:
+        tags["expires-at"] = expires
+    prefix = catalog.state.key_prefix
+    return Claim(
+        request=request,
+        request_id=request_id,
+        accepted_at=format_time(accepted_at),
+        expires_at=expires,
+        ttl=format_ttl(ttl),
+        engine_family="mysql" if request.database_engine.endswith("mysql") else "postgres",
+        engine_version=request.engine_version or offer.default_version,
+        instance_class="db.serverless" if aurora else env.instance_classes[request.size],
+        storage_gb=None if aurora else request.storage_gb or env.storage.default_gb,
+        multi_az=False if aurora else env.multi_az,
+        backup_retention_days=env.backup_retention_days,
+        deletion_protection=env.deletion_protection,
+        final_snapshot=env.final_snapshot,
+        region=catalog.region,
+        min_acu=min_acu if aurora else None,
+        max_acu=max_acu if aurora else None,
+        readers=(request.readers if request.readers is not None else default_readers) if aurora else 0,
+        proxy=bool(request.proxy) if aurora else False,
+        db_subnet_group=env.network.db_subnet_group,
+        security_group_ids=env.network.security_group_ids,
+        subnet_ids=env.network.subnet_ids,
+        state_bucket=catalog.state.bucket,
+        state_key=f"{prefix}/{request.environment}/{request.identifier}/terraform.tfstate",
+        state_region=catalog.state.region,
+        alarm_cpu_percent=catalog.alarms.cpu_percent,
+        alarm_connections=catalog.alarms.connections,
+        alarm_topic_arn=catalog.alarms.sns_topic_arn,
+        tags=dict(sorted(tags.items())),
+    )
+
+
+def parse_claim(text: str) -> Claim:
+    """request.json back into a Claim; the request inside is validated again."""
+    try:
+        body: dict[str, Any] = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest([FieldError("request.json", f"not valid JSON: {exc}")]) from None
+    if not isinstance(body, dict) or body.pop("schema", None) != CLAIM_SCHEMA:
+        raise InvalidRequest([FieldError("request.json", f"must be a claim of schema {CLAIM_SCHEMA}")])
+    request = parse_request(body.pop("request", None) or {})
+    try:
+        for key in ("security_group_ids", "subnet_ids"):
+            body[key] = tuple(body[key])
+        return Claim(request=request, **body)
+    except (TypeError, KeyError) as exc:
+        raise InvalidRequest([FieldError("request.json", f"malformed claim: {exc}")]) from None
+
+
+def claim_from_raw(
+    raw: Mapping[str, object], catalog: Catalog, request_id: str, accepted_at: datetime
+) -> Claim:
+    """The whole front half: raw fields -> validated request -> claim."""
+    return resolve_claim(parse_request(raw, catalog), catalog, request_id, accepted_at)

@@ -1,0 +1,466 @@
+"""The `dbvend` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from engine.catalog import CATALOG_FILE, load_catalog
+from engine.claim import claim_from_raw
+from engine.errors import CatalogError, DbvendError, InvalidRequest
+from engine.gitops.local import LocalRepository, init_layout
+from engine.pipeline import Outcome, new_request_id, prepare, process_request
+from engine.policy import PolicyDecision, PolicyGate
+from engine.settings import Settings
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = "Exit codes: 0 done, 2 invalid input, 3 refused by a check, 4 conflict, 1 other errors."
+
+
+def request_options(command: F) -> F:
+    """The fields of a DatabaseRequest as options (shared by `render` and `request`)."""
+    options = [
+        click.option("--name", "database_name", required=True, help="Database name (letters, digits, _)."),
+        click.option(
+            "--engine",
+            "database_engine",
+            required=True,
+            help="postgres, mysql, aurora-postgresql or aurora-mysql.",
+        ),
+        click.option("--env", "environment", required=True, help="Environment from dbvend.yaml."),
+        click.option("--identifier", help="RDS identifier; derived from the name when absent."),
+        click.option("--engine-version", help="Engine version offered in dbvend.yaml."),
+        click.option("--size", help="small, medium or large (default small)."),
+        click.option("--storage-gb", type=int, help="Allocated storage (RDS engines only)."),
+        click.option("--ttl", help="Time to live: 12h, 7d or none (default from dbvend.yaml)."),
+        click.option("--owner", help="Owner's login or e-mail (tagged)."),
+        click.option("--team", help="Owning team (tagged)."),
+        click.option("--reason", help="Why the database is needed."),
+        click.option("--min-acu", type=float, help="Aurora: minimum capacity units."),
+        click.option("--max-acu", type=float, help="Aurora: maximum capacity units."),
+        click.option("--readers", type=int, help="Aurora: number of reader instances."),
+        click.option("--proxy/--no-proxy", default=None, help="Aurora: put an RDS Proxy in front."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def request_fields(params: dict[str, Any]) -> dict[str, Any]:
+    fields = (
+        "database_name",
+        "database_engine",
+        "environment",
+        "identifier",
+        "engine_version",
+        "size",
+        "storage_gb",
+        "ttl",
+        "owner",
+        "team",
+        "reason",
+        "min_acu",
+        "max_acu",
+        "readers",
+        "proxy",
+    )
+    return {k: params[k] for k in fields if params.get(k) is not None}
+
+
+def reports_errors(command: F) -> F:
+    """Turn dbvend's errors into a readable message and their exit code."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InvalidRequest as exc:
+            err.print("[bold red]invalid request[/]")
+            for error in exc.errors:
+                err.print(f"  [bold]{error.field}[/]: {error.rule}", markup=True)
+            sys.exit(exc.exit_code)
+        except DbvendError as exc:
+            err.print(f"[bold red]error:[/] {click.style(str(exc), bold=False)}", markup=True)
+            sys.exit(exc.exit_code)
+
+    return run  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="dbvend")
+def main() -> None:
+    """dbvend: self-service databases as reviewed, policy-checked Terraform changes.
+
+    Settings come from the environment: DBVEND_DATA (data dir, default ./dbvend-data)
+    and DBVEND_REPO (the local GitOps repository, default $DBVEND_DATA/repo).
+    """
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@reports_errors
+def init(directory: Path) -> None:
+    """Write dbvend.yaml and the layout into a repository (created when DIRECTORY is not one)."""
+    if not (directory / ".git").exists():
+        LocalRepository.open_or_create(directory)
+        out.print(f"created a git repository at {directory} with dbvend.yaml and a first commit")
+        return
+    written = init_layout(directory)
+    if written:
+        out.print("wrote " + ", ".join(written) + f" in {directory}; review and commit them")
+    else:
+        out.print(f"{directory} already has the dbvend layout; nothing written")
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@request_options
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write <env>/<identifier>/ files into.",
+)
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="dbvend.yaml to use (default: ./dbvend.yaml, else the built-in defaults).",
+)
+@reports_errors
+def render(out_dir: Path, catalog_path: Path | None, **params: Any) -> None:
+    """Render and check a request's Terraform into a directory, without committing anything."""
+    from datetime import UTC, datetime
+
+    settings = Settings()
+    catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
+    claim = claim_from_raw(request_fields(params), catalog, new_request_id(), datetime.now(UTC))
+    with settings.policy_gate() as gate:
+        outcome = prepare(claim, catalog, gate, settings.terraform_path)
+    for name, text in outcome.rendered.files.items():
+        target = out_dir / outcome.rendered.relative(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    _print_checks(outcome.checks)
+    _print_policy(outcome.policy)
+    out.print(f"wrote {out_dir / outcome.rendered.root}/ (estimated ${outcome.cost.monthly_usd:,.2f}/month)")
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@request_options
+@click.option("--json", "as_json", is_flag=True, help="Print the change as JSON.")
+@reports_errors
+def request(as_json: bool, **params: Any) -> None:
+    """Request a database: validate, render, check, commit on a branch and open a change.
+
+    When there is a ledger (DATABASE_URL, or one `dbvend serve` made in the data dir) the request
+    is recorded there too, with channel "cli", as the API would record it.
+    """
+    settings = Settings()
+    repo = LocalRepository.open_or_create(settings.repo_path)
+    with settings.policy_gate() as gate:
+        if settings.has_ledger:
+            outcome = _request_through_ledger(settings, repo, gate, request_fields(params))
+        else:
+            outcome = process_request(request_fields(params), repo, gate, terraform=settings.terraform_path)
+    change = outcome.change
+    assert change is not None
+    if as_json:
+        click.echo(change.to_json(), nl=False)
+        return
+    _print_checks(outcome.checks)
+    _print_policy(outcome.policy)
+    out.print(
+        f"[bold green]change #{change.id}[/] opened on branch [bold]{change.branch}[/] "
+        f"({change.commit[:12]}); estimated ${outcome.cost.monthly_usd:,.2f}/month"
+    )
+    out.print(f"merge it with: dbvend merge {change.id}")
+
+
+@main.group()
+def policy() -> None:
+    """The policy gate: checkov with dbvend.yaml's decisions and the organisation's policies."""
+
+
+@policy.command("check", epilog="Exit codes: 0 pass (or warnings only), 3 a policy failed, 1 other errors.")
+@click.argument("directories", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A plan as `terraform show -json` writes it (repeatable).",
+)
+@click.option("--env", "environment", help="Environment of the plans (default: from each root's claim/path).")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="dbvend.yaml to decide with (default: ./dbvend.yaml, else the built-in defaults).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@reports_errors
+def policy_check(
+    directories: tuple[Path, ...],
+    plans: tuple[Path, ...],
+    environment: str | None,
+    catalog_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Check Terraform roots (DIRECTORIES) or plans (--plan) against the policy gate."""
+    from datetime import UTC, datetime
+
+    from engine.policy import decide, policy_context, root_environment, unknown_check_ids
+
+    if not directories and not plans:
+        raise click.UsageError("give at least one directory or --plan PLAN.json")
+    catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
+    today = datetime.now(UTC).date()
+    decisions: dict[str, PolicyDecision] = {}
+    with Settings().policy_gate() as gate:
+        unknown = unknown_check_ids(catalog.policy, gate.known())
+        if unknown:
+            raise CatalogError("policy", f"unknown check ids: {', '.join(unknown)}")
+        context = policy_context(catalog)
+        for directory in directories:
+            env = environment or root_environment(directory) or ""
+            decisions[str(directory)] = decide(gate.scan(directory, context), catalog.policy, env, today)
+        for plan in plans:
+            scan = gate.scan_plan(plan, context)
+            decisions[str(plan)] = decide(scan, catalog.policy, environment or "", today)
+    if as_json:
+        click.echo(json.dumps({target: d.as_dict() for target, d in decisions.items()}, indent=2))
+    else:
+        for target, decision in decisions.items():
+            out.print(f"[bold]{target}[/]", markup=True, end=": ")
+            _print_policy(decision)
+            for finding in decision.failures:
+                where = f"{finding.file} lines {finding.lines[0]}-{finding.lines[1]}"
+                out.print(
+                    f"  FAIL {finding.check_id} {finding.name} ({finding.resource}, {where})", markup=False
+                )
+                if finding.guideline:
+                    out.print(f"       {finding.guideline}", markup=False)
+            for note in decision.notes:
+                out.print(f"  note: {note}", markup=False)
+    if any(d.result == "fail" for d in decisions.values()):
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--status", type=click.Choice(["open", "merged", "closed"]), help="Only changes in this state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@reports_errors
+def changes(status: str | None, as_json: bool) -> None:
+    """List the changes dbvend has proposed in the local repository."""
+    found = LocalRepository.open_or_create(Settings().repo_path).changes(status)
+    if as_json:
+        click.echo(json.dumps([json.loads(c.to_json()) for c in found], indent=2))
+        return
+    table = Table("id", "status", "branch", "request id", "created")
+    for change in found:
+        table.add_row(str(change.id), change.status, change.branch, change.request_id, change.created_at)
+    out.print(table if found else "no changes")
+
+
+@main.command()
+@click.argument("change_id", metavar="CHANGE", type=int)
+@reports_errors
+def merge(change_id: int) -> None:
+    """Merge an open change into main (what merging its pull request does on GitHub)."""
+    settings = Settings()
+    change = LocalRepository.open_or_create(settings.repo_path).merge(change_id)
+    _record_in_ledger(settings, change.id, "merged")
+    out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
+
+
+@main.command()
+@click.argument("change_id", metavar="CHANGE", type=int)
+@reports_errors
+def close(change_id: int) -> None:
+    """Close an open change without merging it (its branch is deleted)."""
+    settings = Settings()
+    change = LocalRepository.open_or_create(settings.repo_path).close(change_id)
+    _record_in_ledger(settings, change.id, "closed")
+    out.print(f"closed change #{change.id}; {change.branch} deleted")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1; DBVEND_HOST).")
+@click.option("--port", type=int, help="Port to listen on (default 8080; DBVEND_PORT).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data dir (DBVEND_DATA).")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), help="GitOps repository (DBVEND_REPO)."
+)
+@reports_errors
+def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path | None) -> None:
+    """Run the REST API and the queue worker on the embedded default, until stopped.
+
+    SIGINT or SIGTERM stops taking calls and lets the worker finish the message in hand.
+    """
+    import threading
+
+    from engine.api import build_services, create_app
+    from engine.logs import configure_logging
+    from engine.queue.local import LocalQueue
+    from engine.queue.worker import Worker
+
+    overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging()
+    services, new_key = build_services(settings)
+    if new_key is not None:
+        click.echo(
+            f"API key (shown once; only its hash is kept in {settings.data / 'api-keys.json'}):\n  {new_key}",
+            err=True,
+        )
+    queue = LocalQueue(services.ledger, settings.visibility_timeout, settings.max_receives)
+    gate = settings.policy_gate()
+    gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
+    worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
+    worker.replies = services.replies
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
+    thread.start()
+    config = uvicorn.Config(
+        create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join()
+        gate.close()
+
+    try:
+        _Server(config, stop_worker).run()
+    finally:
+        stop_worker()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, stopping the worker (after the message in hand) once the HTTP side has stopped.
+
+    uvicorn re-raises SIGTERM/SIGINT when it returns, so that must happen inside its shutdown.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        await asyncio.to_thread(self.on_stop)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the request as JSON.")
+@reports_errors
+def status(request_id: str, as_json: bool) -> None:
+    """A request's status and history from the ledger."""
+    from engine.ledger import Ledger
+
+    record = Ledger.connect(Settings().ledger_url).get(request_id)
+    if record is None:
+        raise DbvendError(f"no request {request_id} in the ledger")
+    if as_json:
+        click.echo(json.dumps(record.as_dict(), indent=2))
+        return
+    out.print(f"request {record.id}: [bold]{record.status}[/] ({record.environment}/{record.identifier})")
+    table = Table("status", "at", "detail")
+    for event in record.history:
+        table.add_row(event.status, event.at, event.detail or "")
+    out.print(table)
+    if record.change_link:
+        out.print(f"change: {record.change_link}")
+    if record.policy is not None:
+        policy = record.policy
+        counts = f"{len(policy.get('warnings', []))} warnings, {len(policy.get('skipped', []))} skipped"
+        out.print(f"policy gate: {policy.get('result')} ({counts})", markup=False)
+    for error in record.errors:
+        out.print("error: " + ", ".join(f"{k}: {v}" for k, v in error.items()), markup=False, soft_wrap=True)
+
+
+def _request_through_ledger(
+    settings: Settings, repo: LocalRepository, gate: PolicyGate, fields: dict[str, Any]
+) -> Outcome:
+    """Accept the request like the API does, then be its consumer at once.
+
+    The message is queued already in this process's hands, so a running `dbvend serve` does not
+    take it; if this process dies, it comes back to that worker after the visibility timeout.
+    """
+    import getpass
+
+    from engine.intake import accept_request
+    from engine.ledger import Ledger
+    from engine.queue.local import InHand, LocalQueue
+    from engine.queue.worker import REFUSALS, Worker
+
+    try:
+        requester = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid
+        requester = "cli"
+    ledger = Ledger.connect(settings.ledger_url)
+    queue = LocalQueue(ledger, settings.visibility_timeout, settings.max_receives)
+    in_hand = InHand(visibility_timeout=settings.visibility_timeout)
+    record, message_id = accept_request(fields, "cli", requester, ledger, repo, in_hand=in_hand)
+    message = queue.in_hand(message_id, in_hand)
+    if message is None:
+        raise DbvendError(f"request {record.id} was recorded but its message is gone from the queue")
+    result = Worker(ledger, queue, repo, gate, settings.terraform_path).handle(message)
+    if isinstance(result, REFUSALS):
+        raise result
+    if isinstance(result, Exception):
+        raise DbvendError(
+            f"request {record.id} failed and is queued to be tried again by `dbvend serve`: {result}"
+        ) from result
+    if result is None:
+        raise DbvendError(f"request {record.id} was settled by another consumer before this one")
+    return result
+
+
+def _record_in_ledger(settings: Settings, change_id: int, status: str) -> None:
+    """Tell the ledger, when there is one, that a request's change was merged or closed."""
+    from engine.ledger import Ledger
+
+    if not settings.has_ledger:
+        return
+    ledger = Ledger.connect(settings.ledger_url)
+    record = ledger.by_change(change_id)
+    if record is not None:
+        ledger.transition(record.id, status, f"change #{change_id} {status} with dbvend {status[:-1]}")
+
+
+def _print_policy(decision: PolicyDecision) -> None:
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}[decision.result]
+    out.print(f"policy gate: [bold {colour}]{decision.result}[/]", end="")
+    out.print(f" ({len(decision.warnings)} warnings, {len(decision.skipped)} skipped by dbvend.yaml)")
+    for finding in decision.warnings:
+        line = f"  warning: {finding.check_id} {finding.name} ({finding.resource})"
+        out.print(line, markup=False, soft_wrap=True)
+
+
+def _print_checks(checks: list[Any]) -> None:
+    table = Table("check", "result", "detail")
+    colour = {"pass": "green", "fail": "red", "skip": "yellow"}
+    for check in checks:
+        table.add_row(check.name, f"[{colour[check.status]}]{check.status}[/]", check.detail)
+    out.print(table)
+
+
+if __name__ == "__main__":
+    main()

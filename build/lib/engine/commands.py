@@ -1,0 +1,369 @@
+"""Pull-request comment commands (/plan, /apply, /destroy, /extend, /help): parsing and authorization."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from engine.spec import parse_ttl
+
+COMMANDS: Final = ("plan", "apply", "destroy", "extend", "help")
+# Commands that only need write permission on an open pull request; every other command
+# (apply, destroy and anything added later) also needs approval, green checks and no conflicts.
+WRITE_ONLY_COMMANDS: Final = frozenset({"plan", "extend"})
+WRITE_PERMISSIONS: Final = frozenset({"admin", "maintain", "write"})
+PERMISSIONS: Final = ("admin", "maintain", "write", "triage", "read", "none")
+# "/atlantis apply" and friends are meant for another bot on the same repository: stay quiet.
+OTHER_BOTS: Final = frozenset({"atlantis", "digger", "terrateam", "spacelift", "env0", "tfc", "terraform"})
+
+HELP_TEXT: Final = """\
+**dbvend commands** — write one as the first line of a comment, on its own:
+
+| Command | What it does |
+| --- | --- |
+| `/plan` | plan this pull request's Terraform again |
+| `/apply` | apply the plan; needs an approval from someone other than the author, \
+passing checks and no merge conflicts |
+| `/destroy` | destroy the databases this pull request manages; needs the same as `/apply` |
+| `/extend <duration>` | push the database's expiry back by hours or days: `/extend 12h`, `/extend 7d` |
+| `/help` | show this message |
+
+Commands are lower case and take no Terraform flags: dbvend always plans and applies \
+the whole pull request. All commands need write permission on the repository."""
+
+EXTEND_USAGE: Final = "Usage: `/extend <duration>` in hours or days, such as `/extend 12h` or `/extend 7d`."
+
+# The first word of a command-shaped line: "/apply", "/Apply", "/aply!". Paths such as
+# "/etc/hosts" and prose such as "/ not a command" are not command-shaped and are ignored.
+_COMMAND_WORD = re.compile(r"/([A-Za-z][A-Za-z0-9_.!?-]{0,39})")
+_ECHOABLE = re.compile(r"[A-Za-z0-9_.+-]{1,20}")
+
+# GitHub review states that change where a reviewer stands. A later COMMENTED review leaves an
+# approval (or a request for changes) standing, as GitHub's own review decision does; PENDING
+# reviews are unsubmitted drafts.
+_STANDING_STATES: Final = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
+_PASSING: Final = frozenset({"success", "neutral", "skipped"})
+
+
+# -- Parsing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command to run: `name` is one of COMMANDS; `/extend` carries its duration."""
+
+    name: str
+    argument: str | None = None
+    extension: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Not a command to run, but something to tell the commenter (help, usage, refusal to parse)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """The comment is not for dbvend: say nothing."""
+
+
+def parse_comment(body: str) -> Command | Reply | Ignore:
+    """A pull-request comment -> the command on its first line, a reply, or Ignore.
+
+    Only the first line counts. Commands are lower case: `/Apply` gets a "did you mean"
+    reply rather than running, so a capitalised word never applies anything by surprise.
+    """
+    lines = body.strip().splitlines()
+    words = lines[0].split() if lines else []
+    match = _COMMAND_WORD.fullmatch(words[0]) if words else None
+    if match is None:
+        return Ignore()  # prose, quotes ("> /apply"), code ("`/apply`", "```"), paths
+    name, arguments = match[1], words[1:]
+    if name.lower() in OTHER_BOTS:
+        return Ignore()
+    if name == "help":
+        return Reply(HELP_TEXT)
+    if name not in COMMANDS:
+        return Reply(_unknown_command_text(name))
+    if name == "extend":
+        return _parse_extend(arguments)
+    if arguments:
+        return Reply(_no_arguments_text(name))
+    return Command(name)
+
+
+def _unknown_command_text(name: str) -> str:
+    # 0.7 rather than difflib's 0.6, so "/deploy" is not answered with "did you mean /destroy?".
+    close = difflib.get_close_matches(name.lower(), COMMANDS, n=1, cutoff=0.7)
+    text = f"`/{name}` is not a dbvend command."
+    if close:
+        case = " Commands are lower case." if close[0] == name.lower() else ""
+        text += f" Did you mean `/{close[0]}`?{case}"
+    return f"{text}\n\n{HELP_TEXT}"
+
+
+def _no_arguments_text(name: str) -> str:
+    return (
+        f"`/{name}` takes no arguments, so dbvend did nothing. Terraform flags such as `-target` or"
+        f" `-var` are never passed through: dbvend always works on the whole pull request, as reviewed."
+        f" Comment `/{name}` on its own."
+    )
+
+
+def _parse_extend(arguments: Sequence[str]) -> Command | Reply:
+    if len(arguments) != 1:
+        return Reply(f"`/extend` takes exactly one duration. {EXTEND_USAGE}")
+    text = arguments[0]
+    try:
+        extension = parse_ttl(text)
+    except ValueError:
+        # Echo only what cannot be markdown, a mention or a link.
+        shown = f"`{text}`" if _ECHOABLE.fullmatch(text) else "That"
+        return Reply(f"{shown} is not a duration. {EXTEND_USAGE}")
+    if extension is None:
+        return Reply(f"`none` is not an extension: say how long to extend by. {EXTEND_USAGE}")
+    return Command("extend", text, extension)
+
+
+# -- Authorization ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Review:
+    """One submitted pull-request review, as GitHub lists them (oldest first).
+
+    `commit_id` is the commit reviewed; with PullRequestFacts.head_sha it tells a stale approval.
+    """
+
+    login: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED (PENDING is ignored)
+    submitted_at: datetime | None = None
+    commit_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check run on the head commit (pass the latest run per name, as GitHub's filter=latest does).
+
+    Commit statuses fit too: status "completed" with conclusion success/failure/error, or "pending".
+    """
+
+    name: str
+    status: str  # queued, in_progress, completed, ...
+    conclusion: str | None = None  # success, failure, neutral, skipped, cancelled, timed_out, ...
+
+
+@dataclass(frozen=True)
+class PullRequestFacts:
+    """What GitHub says about the pull request and the commenter, gathered at the edge."""
+
+    commenter: str
+    permission: str  # the commenter's: admin, maintain, write, triage, read, none
+    author: str
+    reviews: Sequence[Review] = ()
+    checks: Sequence[CheckResult] = ()
+    mergeable: bool | None = None  # None: GitHub is still computing it
+    mergeable_state: str | None = None  # clean, dirty, blocked, behind, unstable, unknown, ...
+    approver_teams: Mapping[str, Collection[str]] = field(default_factory=dict)  # login -> team slugs
+    draft: bool = False
+    state: str = "open"  # open or closed
+    head_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyRules:
+    """What /apply and /destroy need beyond write permission (from dbvend.yaml, or these defaults).
+
+    required_checks None means every check present must pass (success, neutral or skipped);
+    named checks must each be present and have concluded success. approvers and approver_teams,
+    when given, narrow who may approve (either list qualifies) and imply an approval is required.
+    """
+
+    require_approval: bool = True
+    required_checks: tuple[str, ...] | None = None
+    require_mergeable: bool = True
+    approvers: tuple[str, ...] | None = None
+    approver_teams: tuple[str, ...] | None = None
+    own_check_name: str = "dbvend/apply"
+    allow_draft: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The command will not run; `reasons` lists every requirement not met."""
+
+    command: str
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        """The reasons as a comment for the commenter."""
+        listed = "\n".join(f"- {reason}" for reason in self.reasons)
+        return f"dbvend did not run `/{self.command}`:\n{listed}"
+
+
+def authorize(command: Command, facts: PullRequestFacts, rules: ApplyRules) -> Refusal | None:
+    """None when the commenter may run the command on this pull request, else every reason not."""
+    reasons = _permission_reasons(facts)
+    if command.name not in WRITE_ONLY_COMMANDS:
+        if facts.draft and not rules.allow_draft:
+            reasons.append("the pull request is a draft: mark it ready for review first")
+        reasons += _review_reasons(facts, rules)
+        reasons += _check_reasons(facts, rules)
+        reasons += _mergeable_reasons(facts, rules)
+    return Refusal(command.name, tuple(reasons)) if reasons else None
+
+
+def _permission_reasons(facts: PullRequestFacts) -> list[str]:
+    reasons = []
+    permission = facts.permission.lower()
+    if permission not in WRITE_PERMISSIONS:
+        has = permission if permission in PERMISSIONS else "none"
+        reasons.append(
+            f"{_code(facts.commenter)} needs write permission on this repository (has {has} permission)"
+        )
+    if facts.state.lower() != "open":
+        reasons.append("the pull request is closed: commands run on open pull requests only")
+    return reasons
+
+
+def standing_reviews(reviews: Sequence[Review]) -> dict[str, Review]:
+    """Each reviewer's latest review that approved, requested changes or was dismissed.
+
+    Keyed by lower-cased login (GitHub logins ignore case). Reviews are ordered by submitted_at
+    when all have one, else taken in the order given.
+    """
+    ordered = list(reviews)
+    stamps = [review.submitted_at for review in ordered]
+    if all(stamp is not None for stamp in stamps):
+        ordered = [review for _, review in sorted(enumerate(ordered), key=lambda pair: _stamp(pair[1]))]
+    standing: dict[str, Review] = {}
+    for review in ordered:
+        if review.state.upper() in _STANDING_STATES:
+            standing[review.login.casefold()] = review
+    return standing
+
+
+def _stamp(review: Review) -> datetime:
+    assert review.submitted_at is not None
+    return review.submitted_at
+
+
+def _review_reasons(facts: PullRequestFacts, rules: ApplyRules) -> list[str]:
+    if not (rules.require_approval or rules.approvers or rules.approver_teams):
+        return []
+    standing = standing_reviews(facts.reviews)
+    reasons = []
+    blockers = [r.login for r in standing.values() if r.state.upper() == "CHANGES_REQUESTED"]
+    if blockers:
+        reasons.append(
+            f"changes were requested by {_codes(blockers)}: they need to approve,"
+            " or have their review dismissed"
+        )
+    author = facts.author.casefold()
+    approvals = [r for login, r in standing.items() if r.state.upper() == "APPROVED" and login != author]
+    stale = [r.login for r in approvals if _is_stale(r, facts.head_sha)]
+    fresh = [r for r in approvals if not _is_stale(r, facts.head_sha)]
+    qualifying = [r for r in fresh if _may_approve(r.login, facts, rules)]
+    if qualifying:
+        return reasons
+    who = _who_may_approve(rules)
+    needed = f"needs an approving review from {who} other than the author {_code(facts.author)}"
+    notes = []
+    if author in standing and standing[author].state.upper() == "APPROVED":
+        notes.append("the author's own approval does not count")
+    if stale:
+        notes.append(f"the approval of {_codes(stale)} is for an earlier commit")
+    others = [r.login for r in fresh]  # approved, but not among the approvers the rules name
+    teams = {login.casefold() for login in facts.approver_teams}
+    unknown = [login for login in others if rules.approver_teams and login.casefold() not in teams]
+    if others:
+        notes.append(f"{_codes(others)} approved but are not among the approvers")
+    if unknown:
+        notes.append(f"the team membership of {_codes(unknown)} is not known")
+    reasons.append(needed + "".join(f"; {note}" for note in notes))
+    return reasons
+
+
+def _is_stale(review: Review, head_sha: str | None) -> bool:
+    return head_sha is not None and review.commit_id is not None and review.commit_id != head_sha
+
+
+def _may_approve(login: str, facts: PullRequestFacts, rules: ApplyRules) -> bool:
+    if rules.approvers is None and rules.approver_teams is None:
+        return True
+    users = {user.casefold() for user in rules.approvers or ()}
+    wanted = {team.casefold() for team in rules.approver_teams or ()}
+    teams = {
+        team.casefold()
+        for member, slugs in facts.approver_teams.items()
+        if member.casefold() == login.casefold()
+        for team in slugs
+    }
+    return login.casefold() in users or bool(wanted & teams)
+
+
+def _who_may_approve(rules: ApplyRules) -> str:
+    who = []
+    if rules.approvers:
+        who.append(f"one of {_codes(rules.approvers)}")
+    if rules.approver_teams:
+        who.append(f"a member of team {_codes(rules.approver_teams)}")
+    return " or ".join(who) if who else "someone"
+
+
+def _check_reasons(facts: PullRequestFacts, rules: ApplyRules) -> list[str]:
+    # dbvend's own apply check is pending while /apply runs, and failed after an apply that failed;
+    # counting it would deadlock when it is itself a required check (a known trap in Atlantis).
+    own = rules.own_check_name
+    checks = [check for check in facts.checks if check.name != own]
+    if rules.required_checks is None:
+        names, passing = list(dict.fromkeys(check.name for check in checks)), _PASSING
+    else:
+        names, passing = [n for n in dict.fromkeys(rules.required_checks) if n != own], frozenset({"success"})
+    missing, running, failed = [], [], []
+    for name in names:
+        # Every run reported under one name must pass: a failure is never hidden by a success.
+        runs = [check for check in checks if check.name == name]
+        if not runs:
+            missing.append(name)
+        elif any(run.status.lower() != "completed" for run in runs):
+            running.append(name)
+        elif any((run.conclusion or "").lower() not in passing for run in runs):
+            conclusions = sorted({(run.conclusion or "no conclusion").lower() for run in runs} - passing)
+            failed.append(f"{name} ({', '.join(conclusions)})")
+    reasons = []
+    if failed:
+        reasons.append(f"checks did not pass: {_codes(failed)}")
+    if running:
+        reasons.append(f"checks are still running: {_codes(running)}")
+    if missing:
+        reasons.append(f"required checks have not reported: {_codes(missing)}")
+    return reasons
+
+
+def _mergeable_reasons(facts: PullRequestFacts, rules: ApplyRules) -> list[str]:
+    # Only "dirty" means conflicts. "blocked" and "unstable" are what dbvend's own pending check
+    # causes, and "behind" is a branch-protection setting of its own, so none of them refuse here.
+    if not rules.require_mergeable:
+        return []
+    if facts.mergeable is False or (facts.mergeable_state or "").lower() == "dirty":
+        return ["the pull request has merge conflicts with its base branch: resolve them first"]
+    if facts.mergeable is None:
+        return ["GitHub is still computing mergeability, try again in a minute"]
+    return []
+
+
+def _code(text: str) -> str:
+    """Text from GitHub (logins, check names) as inline code that cannot break out of it."""
+    return "`" + " ".join(text.replace("`", "'").split())[:100] + "`"
+
+
+def _codes(texts: Collection[str]) -> str:
+    return ", ".join(_code(text) for text in texts)

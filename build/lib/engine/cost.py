@@ -1,0 +1,74 @@
+"""Monthly cost estimate of a claim from the price table shipped in the package."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from engine.claim import Claim
+
+
+@dataclass(frozen=True)
+class CostLine:
+    item: str
+    monthly_usd: float
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """USD per month; `unpriced` names what the table has no price for."""
+
+    lines: tuple[CostLine, ...]
+    unpriced: tuple[str, ...]
+    source: str
+
+    @property
+    def monthly_usd(self) -> float:
+        return round(sum(line.monthly_usd for line in self.lines), 2)
+
+
+@cache
+def price_table() -> dict[str, Any]:
+    text = resources.files("engine.data").joinpath("prices.json").read_text(encoding="utf-8")
+    table: dict[str, Any] = json.loads(text)
+    return table
+
+
+def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) -> CostEstimate:
+    """Instance hours, storage GB-months, Aurora ACU-hours at minimum capacity, proxy."""
+    prices = prices or price_table()
+    hours = prices["hours_per_month"]
+    lines: list[CostLine] = []
+    unpriced: list[str] = []
+    if claim.is_aurora:
+        assert claim.min_acu is not None
+        instances = 1 + claim.readers
+        acu_hours = claim.min_acu * instances * hours
+        lines.append(
+            CostLine(
+                f"{instances} x Aurora Serverless v2 at {claim.min_acu:g} ACU (minimum)",
+                acu_hours * prices["aurora_acu_hour"],
+            )
+        )
+        if claim.proxy:
+            proxy_acu = max(prices["proxy_minimum_acu"], claim.min_acu * instances)
+            lines.append(
+                CostLine(f"RDS Proxy ({proxy_acu:g} ACU)", proxy_acu * hours * prices["proxy_acu_hour"])
+            )
+        unpriced.append("Aurora storage and I/O (billed by use)")
+    else:
+        copies = 2 if claim.multi_az else 1
+        hourly = prices["instance_hourly"][claim.engine_family].get(claim.instance_class)
+        label = f"{claim.instance_class}{' Multi-AZ' if claim.multi_az else ''}"
+        if hourly is None:
+            unpriced.append(f"instance class {claim.instance_class}")
+        else:
+            lines.append(CostLine(label, hourly * copies * hours))
+        assert claim.storage_gb is not None
+        storage = claim.storage_gb * copies * prices["storage_gb_month"]["gp3"]
+        lines.append(CostLine(f"{claim.storage_gb} GB gp3 storage", storage))
+    rounded = tuple(CostLine(line.item, round(line.monthly_usd, 2)) for line in lines)
+    return CostEstimate(rounded, tuple(unpriced), prices["source"])

@@ -1,0 +1,105 @@
+"""The markdown description of a change: the claim, its monthly cost, the checks that ran."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from engine.claim import Claim
+from engine.cost import CostEstimate
+from engine.hcl import CheckResult
+from engine.policy import PolicyDecision
+
+MARKER = "<!-- dbvend:change -->"
+# Inside a table cell only these can start markup, a link, an HTML tag or an entity, or end the cell.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|<>~&])")
+_STATUS = {"pass": "pass", "fail": "FAIL", "skip": "skipped"}
+
+
+def md_escape(text: str) -> str:
+    """Text that markdown shows as written: no links, no markup, no table breaks."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def change_title(claim: Claim) -> str:
+    return f"dbvend: {claim.request.database_engine} database {claim.identifier} in {claim.environment}"
+
+
+def claim_rows(claim: Claim) -> list[tuple[str, str]]:
+    """The claim as field/value rows: what was asked, then what the catalog resolved."""
+    rows = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in claim.request.as_dict().items()]
+    rows += [
+        ("request_id", claim.request_id),
+        ("engine_version", claim.engine_version),
+        ("instance_class", claim.instance_class),
+        ("ttl", claim.ttl),
+        ("expires_at", claim.expires_at or "never"),
+    ]
+    if claim.is_aurora:
+        rows += [
+            ("acu", f"{claim.min_acu:g} to {claim.max_acu:g}"),
+            ("readers", str(claim.readers)),
+            ("proxy", json.dumps(claim.proxy)),
+        ]
+    else:
+        rows += [("storage_gb", str(claim.storage_gb)), ("multi_az", json.dumps(claim.multi_az))]
+    rows += [
+        ("backup_retention_days", str(claim.backup_retention_days)),
+        ("deletion_protection", json.dumps(claim.deletion_protection)),
+        ("final_snapshot", json.dumps(claim.final_snapshot)),
+    ]
+    return list(dict(rows).items())  # a resolved value replaces the requested one in place
+
+
+def describe_change(
+    claim: Claim, cost: CostEstimate, checks: list[CheckResult], policy: PolicyDecision
+) -> str:
+    """The change's description, the same for the local backend and a GitHub pull request."""
+    lines = [
+        MARKER,
+        f"## {md_escape(change_title(claim))}",
+        "",
+        f"Terraform root: `{claim.root}`",
+        "",
+        "| field | value |",
+        "|---|---|",
+        *(f"| {key} | {md_escape(value)} |" for key, value in claim_rows(claim)),
+        "",
+        f"### Estimated monthly cost: ${cost.monthly_usd:,.2f}",
+        "",
+        "| item | USD per month |",
+        "|---|---:|",
+        *(f"| {md_escape(line.item)} | {line.monthly_usd:,.2f} |" for line in cost.lines),
+        "",
+    ]
+    if cost.unpriced:
+        lines += [f"Not included: {md_escape(', '.join(cost.unpriced))}.", ""]
+    lines += [
+        f"_{md_escape(cost.source)}._",
+        "",
+        "### Checks",
+        "",
+        "| check | result | detail |",
+        "|---|---|---|",
+        *(f"| {c.name} | {_STATUS[c.status]} | {md_escape(c.detail)} |" for c in checks),
+        "",
+        *policy_section(policy),
+    ]
+    return "\n".join(lines)
+
+
+def policy_section(policy: PolicyDecision) -> list[str]:
+    """The policy gate's decision: its result, then every finding that failed, warned or was skipped."""
+    lines = [f"### Policy gate: {policy.result}", ""]
+    rows = [(f, "FAIL", "") for f in policy.failures] + [(f, "warn", "") for f in policy.warnings]
+    rows += [(s.finding, "skipped", s.reason) for s in policy.skipped]
+    if rows:
+        lines += ["| check | result | resource | note |", "|---|---|---|---|"]
+        for finding, result, note in rows:
+            check = md_escape(f"{finding.check_id} {finding.name}")
+            lines.append(f"| {check} | {result} | {md_escape(finding.resource)} | {md_escape(note)} |")
+        lines.append("")
+    else:
+        lines += ["Every check passed.", ""]
+    lines += [f"_{md_escape(note)}._" for note in policy.notes]
+    return lines

@@ -1,0 +1,421 @@
+"""The local GitOps backend: a real git repository, a branch and a commit per change."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
+from engine.claim import Claim, format_time
+from engine.errors import ChangeNotFound, Conflict, GitOpsError
+from engine.gitops import Change, branch_name
+from engine.policy import PolicyDecision
+from engine.render import RenderedRoot
+
+MAIN: Final = "main"
+AUTHOR: Final = {
+    "GIT_AUTHOR_NAME": "dbvend",
+    "GIT_AUTHOR_EMAIL": "dbvend@localhost",
+    "GIT_COMMITTER_NAME": "dbvend",
+    "GIT_COMMITTER_EMAIL": "dbvend@localhost",
+}
+GITIGNORE: Final = ".terraform/\n*.tfplan\n*.tfstate\n*.tfstate.backup\n"
+
+
+def layout_files() -> dict[str, str]:
+    """What `dbvend init` writes into an infrastructure repository."""
+    return {
+        CATALOG_FILE: default_catalog_text(),
+        "terraform/README.md": (
+            "One directory per database: terraform/<env>/<identifier>/ holds request.json\n"
+            "(the claim, written by dbvend) and main.tf (generated from it; never edit by hand).\n"
+        ),
+        ".gitignore": GITIGNORE,
+        ".github/ISSUE_TEMPLATE/database.yml": issue_form_text(),
+    }
+
+
+def issue_form_text() -> str:
+    """The GitHub issue form for database requests (workflows/ISSUE_TEMPLATE/database.yml)."""
+    from importlib import resources
+
+    form = resources.files("engine.workflows").joinpath("ISSUE_TEMPLATE", "database.yml")
+    return form.read_text(encoding="utf-8")
+
+
+def init_layout(directory: Path) -> list[str]:
+    """Write the layout files that are missing; returns the paths written."""
+    written = []
+    for relative, text in layout_files().items():
+        target = directory / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(relative)
+    return written
+
+
+class LocalRepository:
+    """A git repository used as the GitOps store; writes go through git's plumbing.
+
+    Branches and commits are made without touching the working tree or index,
+    so a user's own checkout of the repository is never disturbed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.git_dir = Path(self._git("rev-parse", "--absolute-git-dir").strip())
+        self.state = self.git_dir / "dbvend"
+        (self.state / "changes").mkdir(parents=True, exist_ok=True)
+        (self.state / "requests").mkdir(exist_ok=True)
+        self._catalog: tuple[tuple[object, ...], Catalog] | None = None
+
+    @classmethod
+    def open_or_create(cls, path: Path) -> LocalRepository:
+        """Open the repository, creating it with dbvend.yaml and a first commit when missing."""
+        if not (path / ".git").exists() and not _is_git_dir(path):
+            path.mkdir(parents=True, exist_ok=True)
+            _run(["git", "init", "-q", "-b", MAIN, str(path)])
+            init_layout(path)
+            _run(["git", "-C", str(path), "add", "-A"])
+            _run(
+                [
+                    "git",
+                    "-C",
+                    str(path),
+                    "commit",
+                    "-q",
+                    "--no-verify",
+                    "--no-gpg-sign",
+                    "-m",
+                    "dbvend: initialise the repository",
+                ],
+                env=AUTHOR,
+            )
+        repo = cls(path)
+        if repo._rev(f"refs/heads/{MAIN}") is None:
+            raise GitOpsError(f"{path} has no '{MAIN}' branch; dbvend proposes changes against {MAIN}")
+        return repo
+
+    # -- reading -------------------------------------------------------------------------
+
+    def catalog(self) -> Catalog:
+        """dbvend.yaml on main, read and parsed once per version of main."""
+        stamp = self._main_stamp()
+        cached = self._catalog
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        text = self._read(f"{MAIN}:{CATALOG_FILE}")
+        if text is None:
+            catalog = parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
+        else:
+            catalog = parse_catalog(text, f"{CATALOG_FILE} on {MAIN}")
+        if stamp is not None:  # main moving meanwhile only makes the next call read again
+            self._catalog = (stamp, catalog)
+        return catalog
+
+    def read_file(self, ref: str, path: str) -> str | None:
+        return self._read(f"{ref}:{path}")
+
+    def report_checks(self, change: Change, decision: PolicyDecision) -> None:
+        """A local repository has no checks API: the change's description carries the decision."""
+
+    def changes(self, status: str | None = None) -> list[Change]:
+        found = []
+        for item in (self.state / "changes").glob("*.json"):
+            change = Change.from_json(item.read_text(encoding="utf-8"))
+            if status is None or change.status == status:
+                found.append(change)
+        return sorted(found, key=lambda c: c.id)
+
+    def change(self, change_id: int) -> Change:
+        item = self.state / "changes" / f"{change_id}.json"
+        if not item.exists():
+            raise ChangeNotFound(f"no change #{change_id} in {self.path}")
+        return Change.from_json(item.read_text(encoding="utf-8"))
+
+    def check_absent(self, claim: Claim) -> None:
+        _, branch, on_main = self._batch_check(claim)
+        self._refuse_conflict(claim, branch, on_main)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
+        """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change.
+
+        Idempotent on the request id: a redelivered request gets the change it made before,
+        also when a crash came between making the branch and recording the change.
+        """
+        with self._locked():
+            main, branch_sha, on_main = self._batch_check(claim)
+            existing = self._refuse_conflict(claim, branch_sha, on_main)
+            if existing is not None:
+                return existing
+            assert main is not None
+            branch = branch_name(claim.environment, claim.identifier)
+            if branch_sha is not None:  # made by this request before a crash: record it now
+                recorded = [c for c in self.changes("open") if c.request_id == claim.request_id]
+                if recorded:  # recorded before requests/ pointers existed
+                    return recorded[0]
+                commit, base = branch_sha, self._git("rev-parse", f"{branch_sha}^").strip()
+            else:
+                tree = self._tree_with(main, rendered)
+                message = f"{title}\n\nRequest-Id: {claim.request_id}\n"
+                commit = self._git(
+                    "commit-tree", "--no-gpg-sign", tree, "-p", main, "-F", "-", input=message, env=AUTHOR
+                ).strip()
+                self._git("update-ref", f"refs/heads/{branch}", commit, "")
+                base = main
+            change = Change(
+                id=self._next_id(),
+                branch=branch,
+                status="open",
+                title=title,
+                request_id=claim.request_id,
+                root=rendered.root,
+                commit=commit,
+                base=base,
+                description=description,
+                created_at=format_time(datetime.now(UTC)),
+            )
+            self._save(change)
+            return change
+
+    def change_of_request(self, request_id: str) -> Change | None:
+        """The change a request made, whatever its status."""
+        pointer = self.state / "requests" / _request_key(request_id)
+        return self.change(int(pointer.read_text())) if pointer.exists() else None
+
+    def merge(self, change_id: int) -> Change:
+        """Merge an open change into main (a merge commit), then delete its branch."""
+        with self._locked():
+            change = self.change(change_id)
+            if change.status != "open":
+                raise GitOpsError(f"change #{change_id} is {change.status}, not open")
+            head = self._rev(f"refs/heads/{change.branch}")
+            main = self._rev(f"refs/heads/{MAIN}")
+            if head is None or main is None:
+                raise GitOpsError(f"branch {change.branch} of change #{change_id} is gone")
+            merged = _run(
+                ["git", "-C", str(self.path), "merge-tree", "--write-tree", main, head], check=False
+            )
+            if merged.returncode != 0:
+                raise GitOpsError(f"change #{change_id} conflicts with {MAIN}: {merged.stdout.strip()[:500]}")
+            tree = merged.stdout.split()[0]
+            message = f"Merge change #{change.id}: {change.title}\n\nRequest-Id: {change.request_id}\n"
+            commit = self._git(
+                "commit-tree",
+                "--no-gpg-sign",
+                tree,
+                "-p",
+                main,
+                "-p",
+                head,
+                "-F",
+                "-",
+                input=message,
+                env=AUTHOR,
+            ).strip()
+            self._git("update-ref", f"refs/heads/{MAIN}", commit, main)
+            self._git("update-ref", "-d", f"refs/heads/{change.branch}", head)
+            change = change.merged(format_time(datetime.now(UTC)), commit)
+            self._save(change)
+            self._sync_checkout(main, commit)
+            # Plumbing never packs; let git do its usual housekeeping when loose objects pile up.
+            _run(["git", "-C", str(self.path), "gc", "--auto", "--quiet"], check=False)
+            return change
+
+    def close(self, change_id: int) -> Change:
+        """Abandon an open change: its branch is deleted, the database may be requested again."""
+        with self._locked():
+            change = self.change(change_id)
+            if change.status != "open":
+                raise GitOpsError(f"change #{change_id} is {change.status}, not open")
+            head = self._rev(f"refs/heads/{change.branch}")
+            if head is not None:
+                self._git("update-ref", "-d", f"refs/heads/{change.branch}", head)
+            change = replace(change, status="closed")
+            self._save(change)
+            return change
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _batch_check(self, claim: Claim) -> tuple[str | None, str | None, bool]:
+        """main's commit, the branch's commit, whether main holds the root: one git call."""
+        branch = branch_name(claim.environment, claim.identifier)
+        queries = [
+            f"refs/heads/{MAIN}",
+            f"refs/heads/{branch}",
+            f"refs/heads/{MAIN}:{claim.root}/request.json",
+        ]
+        out = self._git("cat-file", "--batch-check", input="\n".join(queries) + "\n").splitlines()
+        shas = [None if line.endswith(" missing") else line.split()[0] for line in out]
+        return shas[0], shas[1], shas[2] is not None
+
+    def _refuse_conflict(self, claim: Claim, branch_sha: str | None, on_main: bool) -> Change | None:
+        """Conflict unless the database is free or held by this very request.
+
+        Returns this request's change when it has one; None when the database is free, or
+        when the branch is this request's own with no change recorded yet (a crash between).
+        """
+        where = f"{claim.environment}/{claim.identifier}"
+        mine = self.change_of_request(claim.request_id)
+        if mine is not None:  # a redelivery: whatever became of its change, it is not made twice
+            return mine
+        if branch_sha is not None:
+            branch = branch_name(claim.environment, claim.identifier)
+            if self._request_of(branch_sha) == claim.request_id:
+                return None
+            change = next((c for c in self.changes("open") if c.branch == branch), None)
+            which = f"change #{change.id}" if change else f"branch {branch}"
+            raise Conflict(f"database {where} is already requested in open {which}")
+        if on_main:
+            raise Conflict(f"database {where} already exists on {MAIN} ({claim.root})")
+        return None
+
+    def _request_of(self, commit: str) -> str | None:
+        """The Request-Id trailer of a commit dbvend made."""
+        message = self._git("cat-file", "commit", commit)
+        for line in reversed(message.splitlines()):
+            if line.startswith("Request-Id: "):
+                return line.removeprefix("Request-Id: ").strip()
+        return None
+
+    def _tree_with(self, base: str, rendered: RenderedRoot) -> str:
+        """base's tree with the root's files added, built in a scratch index and work tree."""
+        with tempfile.TemporaryDirectory(prefix="dbvend-") as scratch:
+            work = Path(scratch)
+            for name, text in rendered.files.items():
+                target = work / rendered.relative(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            index = work / ".index"
+            shutil.copyfile(self._index_of(base), index)
+            env = {"GIT_INDEX_FILE": str(index)}
+            paths = [rendered.relative(name) for name in rendered.files]
+            self._git("--work-tree", str(work), "update-index", "--add", "--", *paths, env=env)
+            return self._git("write-tree", env=env).strip()
+
+    def _index_of(self, commit: str) -> Path:
+        """An index of `commit`'s tree, kept between requests (called under the lock).
+
+        Reading main's tree costs time in proportion to the databases on main. The index is
+        kept instead: when main has moved since, only the paths that differ are applied to
+        it, so a request costs the same with ten databases on main or ten thousand.
+        """
+        index, marker = self.state / "main.index", self.state / "main.index.commit"
+        cached = marker.read_text().strip() if marker.exists() and index.exists() else None
+        if cached == commit:
+            return index
+        env = {"GIT_INDEX_FILE": str(index)}
+        marker.unlink(missing_ok=True)  # an update cut short must not pass for a good index
+        if cached is None or self._rev(f"{cached}^{{commit}}") is None:
+            self._git("read-tree", commit, env=env)
+        else:
+            # Raw diff lines are ":old-mode new-mode old-sha new-sha status\tpath"; mode 0 removes.
+            diff = self._git("diff-tree", "-r", "--no-renames", "-z", cached, commit)
+            fields = diff.split("\0")
+            entries = [
+                f"{meta.split()[1]} {meta.split()[3]}\t{path}"
+                for meta, path in zip(fields[0::2], fields[1::2], strict=False)
+                if meta.startswith(":")
+            ]
+            if entries:
+                self._git("update-index", "-z", "--index-info", input="\0".join(entries) + "\0", env=env)
+                # Rebuild the cached trees the update invalidated (git saves them in the index),
+                # or each request's write-tree would rehash every directory added since.
+                self._git("write-tree", env=env)
+        _write_atomically(marker, f"{commit}\n")
+        return index
+
+    def _sync_checkout(self, old: str, new: str) -> None:
+        """When main is checked out here, bring the working tree along (if it is clean)."""
+        if _is_git_dir(self.path):
+            return
+        head = _run(["git", "-C", str(self.path), "symbolic-ref", "-q", "HEAD"], check=False)
+        if head.stdout.strip() == f"refs/heads/{MAIN}":
+            _run(["git", "-C", str(self.path), "read-tree", "-m", "-u", old, new], check=False)
+
+    def _next_id(self) -> int:
+        counter = self.state / "last-change-id"
+        last = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(f"{last + 1}\n")
+        return last + 1
+
+    def _save(self, change: Change) -> None:
+        target = self.state / "changes" / f"{change.id}.json"
+        _write_atomically(target, change.to_json())
+        pointer = self.state / "requests" / _request_key(change.request_id)
+        if not pointer.exists():
+            _write_atomically(pointer, f"{change.id}\n")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.state / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _rev(self, ref: str) -> str | None:
+        done = _run(["git", "-C", str(self.path), "rev-parse", "-q", "--verify", ref], check=False)
+        return done.stdout.strip() or None
+
+    def _main_stamp(self) -> tuple[object, ...] | None:
+        """Identity of main's ref files: git replaces a ref file (lock, then rename) whenever it
+        moves the ref, so a new inode or time means main moved. None where refs live elsewhere
+        (a linked worktree, the reftable format): then nothing is cached."""
+        if (self.git_dir / "commondir").exists() or (self.git_dir / "reftable").exists():
+            return None
+        stamp: list[object] = []
+        for ref_file in (self.git_dir / "refs" / "heads" / MAIN, self.git_dir / "packed-refs"):
+            try:
+                info = ref_file.stat()
+            except FileNotFoundError:
+                stamp.append(None)
+            else:
+                stamp.append((info.st_ino, info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
+
+    def _read(self, spec: str) -> str | None:
+        done = _run(["git", "-C", str(self.path), "cat-file", "blob", spec], check=False)
+        return done.stdout if done.returncode == 0 else None
+
+    def _git(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
+        return _run(["git", "-C", str(self.path), *args], input=input, env=env).stdout
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    partial = target.with_suffix(".tmp")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, target)
+
+
+def _request_key(request_id: str) -> str:
+    """A file name for any request id."""
+    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+
+
+def _is_git_dir(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir()
+
+
+def _run(
+    argv: Sequence[str], input: str | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run(argv, input=input, capture_output=True, text=True, env=full_env, check=False)
+    if check and done.returncode != 0:
+        raise GitOpsError(f"git failed: {' '.join(argv[3:])}: {done.stderr.strip()[:500]}")
+    return done

@@ -1,0 +1,537 @@
+"""The request ledger: every request, its status history and its change (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from engine.errors import Conflict, DbvendError
+
+if TYPE_CHECKING:
+    from engine.queue.local import InHand
+
+CHANNELS: Final = ("api", "issue", "comment", "cli")
+STATUSES: Final = (
+    "accepted",
+    "processing",
+    "change_open",
+    "planned",
+    "applied",
+    "merged",
+    "closed",
+    "rejected",
+    "failed",
+)
+# A request holds its database's name from acceptance until it is refused, fails or is closed.
+RELEASING: Final = frozenset({"rejected", "failed", "closed"})
+# Where a status may go; a redelivered message never moves a request backwards.
+NEXT: Final[Mapping[str, frozenset[str]]] = {
+    "accepted": frozenset({"processing", "change_open", "rejected", "failed"}),
+    "processing": frozenset({"processing", "change_open", "rejected", "failed"}),
+    "change_open": frozenset({"planned", "applied", "merged", "closed"}),
+    "planned": frozenset({"planned", "applied", "merged", "closed"}),
+    "applied": frozenset({"merged", "closed"}),  # applied from the pull request, before its merge
+    "merged": frozenset({"applied"}),  # applied on merge
+    "closed": frozenset(),
+    "rejected": frozenset(),
+    "failed": frozenset(),
+}
+
+metadata = sa.MetaData()
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("requester", sa.String(200), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("environment", sa.String(32), nullable=False),
+    sa.Column("identifier", sa.String(64), nullable=False),
+    sa.Column("database_name", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("holds", sa.String(100), unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("change_id", sa.Integer),
+    sa.Column("change_link", sa.String(500)),
+    sa.Column("errors", sa.Text),
+    sa.Column("policy", sa.Text),  # the policy gate's decision, JSON (revision 0002)
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.UniqueConstraint("requester", "idempotency_key", name="uq_requests_idempotency"),
+    sa.Index("ix_requests_listing", "environment", "created_at"),
+)
+
+request_events = sa.Table(
+    "request_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.String(32), nullable=False),
+)
+
+queue_messages = sa.Table(
+    "queue_messages",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(64), index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    # ready, done, dead (the local queue); outbox, sent (sent on through SNS, engine.queue.sqs)
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("visible_at", sa.Float, nullable=False),
+    sa.Column("receive_count", sa.Integer, nullable=False, default=0),
+    sa.Column("receipt", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("enqueued_at", sa.Float, nullable=False),
+    sa.Column("transport_id", sa.String(100)),  # SNS's MessageId once sent
+    sa.Index("ix_queue_ready", "state", "visible_at"),
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    status: str
+    at: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """A request as the ledger knows it."""
+
+    id: str
+    channel: str
+    requester: str
+    payload: dict[str, Any]
+    environment: str
+    identifier: str
+    database_name: str
+    owner: str | None
+    status: str
+    change_id: int | None
+    change_link: str | None
+    errors: list[Any]
+    created_at: str
+    updated_at: str
+    history: list[Event] = field(default_factory=list)
+    policy: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.id,
+            "channel": self.channel,
+            "requester": self.requester,
+            "request": self.payload,
+            "environment": self.environment,
+            "identifier": self.identifier,
+            "database_name": self.database_name,
+            "owner": self.owner,
+            "status": self.status,
+            "change_id": self.change_id,
+            "change_link": self.change_link,
+            "errors": self.errors,
+            "policy": self.policy,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "history": [{"status": e.status, "at": e.at, "detail": e.detail} for e in self.history],
+        }
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """What the front door knows when it accepts a request."""
+
+    id: str
+    channel: str
+    requester: str
+    payload: Mapping[str, Any]
+    environment: str
+    identifier: str
+    database_name: str
+    owner: str | None = None
+    idempotency_key: str | None = None
+
+
+class IdempotencyMismatch(DbvendError):
+    """An idempotency key reused for a different request."""
+
+    exit_code = 2
+
+
+_READING: Final = "dbvend_reading"
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """An engine for the ledger URL; SQLite gets WAL and transactions that take the write lock first."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # IMMEDIATE: a writer waits for the lock up front instead of failing half-way. Readers
+        # (Ledger.reading) begin deferred: under WAL they never wait for a writer.
+        reading = connection.get_execution_options().get(_READING, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on a new database)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Ledger:
+    """Requests, their history, and (in the same database) the local queue's messages."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite has one writer at a time and every writing transaction takes its lock up front. Its
+        # busy handler polls with growing sleeps, so threads of one process queueing there see
+        # long tails; they queue on a lock of ours instead (other processes still meet the
+        # busy timeout). PostgreSQL needs no such thing.
+        sqlite = engine.dialect.name == "sqlite"
+        self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+
+    @classmethod
+    def connect(cls, url: str) -> Ledger:
+        engine = create_ledger_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A writing transaction: committed at the end, rolled back on an exception."""
+        with self._serial, self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only; it never waits for a writer."""
+        with self.engine.connect() as connection:
+            yield connection.execution_options(**{_READING: True})
+
+    # -- writing -------------------------------------------------------------------------
+
+    def accept(
+        self,
+        new: NewRequest,
+        message_body: Mapping[str, Any] | None = None,
+        in_hand: InHand | None = None,
+        origin: Mapping[str, Any] | None = None,
+        outbox: bool = False,
+    ) -> tuple[RequestRecord, str]:
+        """Record an accepted request and queue its message in one transaction.
+
+        Returns the record and the queue message id (delivered to the caller at once with
+        `in_hand`, see engine.queue.local.enqueue; with `outbox` kept for engine.queue.sqs to
+        send on through SNS once this transaction has committed). An idempotency key seen before for the
+        same requester and body returns the first acceptance; Conflict when another request
+        holds the database.
+        """
+        from engine.queue.local import enqueue
+
+        if new.idempotency_key is not None:
+            earlier = self._by_idempotency_key(new.requester, new.idempotency_key)
+            if earlier is not None:
+                return self._replay(earlier, new)
+        at = now_text()
+        holds = f"{new.environment}/{new.identifier}"
+        try:
+            with self.transaction() as connection:
+                connection.execute(
+                    requests.insert().values(
+                        id=new.id,
+                        channel=new.channel,
+                        requester=new.requester,
+                        payload=json.dumps(dict(new.payload), sort_keys=True),
+                        environment=new.environment,
+                        identifier=new.identifier,
+                        database_name=new.database_name,
+                        owner=new.owner,
+                        holds=holds,
+                        status="accepted",
+                        idempotency_key=new.idempotency_key,
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+                connection.execute(
+                    request_events.insert().values(request_id=new.id, status="accepted", at=at)
+                )
+                body = {
+                    "request_id": new.id,
+                    "channel": new.channel,
+                    "accepted_at": at,
+                    "request": new.payload,
+                }
+                if origin is not None:
+                    body["origin"] = dict(origin)
+                state = "outbox" if outbox else "ready"
+                message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand, state=state)
+        except sa.exc.IntegrityError:
+            if new.idempotency_key is not None:
+                earlier = self._by_idempotency_key(new.requester, new.idempotency_key)
+                if earlier is not None:
+                    return self._replay(earlier, new)
+            holder = self.holder(new.environment, new.identifier)
+            if holder is None:
+                raise
+            raise Conflict(
+                f"database {holds} is already requested (request {holder.id}, {holder.status})"
+            ) from None
+        record = self.get(new.id)
+        assert record is not None
+        return record, message_id
+
+    def transition(
+        self,
+        request_id: str,
+        status: str,
+        detail: str | None = None,
+        *,
+        change_id: int | None = None,
+        change_link: str | None = None,
+        errors: list[Any] | None = None,
+        policy: Mapping[str, Any] | None = None,
+        connection: Connection | None = None,
+    ) -> bool:
+        """Move a request to `status` (recorded with a time); False when that would go backwards."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._using(connection) as conn:
+            row = conn.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one_or_none()
+            if row is None:
+                raise DbvendError(f"no request {request_id} in the ledger")
+            if status not in NEXT[row.status]:
+                return False
+            at = now_text()
+            values: dict[str, Any] = {"status": status, "updated_at": at}
+            if status in RELEASING:
+                values["holds"] = None
+            if change_id is not None:
+                values["change_id"] = change_id
+            if change_link is not None:
+                values["change_link"] = change_link
+            if errors is not None:
+                values["errors"] = json.dumps(errors)
+            if policy is not None:
+                values["policy"] = json.dumps(policy)
+            conn.execute(requests.update().where(requests.c.id == request_id).values(**values))
+            conn.execute(
+                request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
+            )
+            return True
+
+    def note(self, request_id: str, detail: str) -> None:
+        """An event in a request's history that does not change its status (a CI run, say)."""
+        with self.transaction() as connection:
+            row = connection.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one()
+            connection.execute(
+                request_events.insert().values(
+                    request_id=request_id, status=row.status, at=now_text(), detail=detail
+                )
+            )
+
+    def origin_of(self, request_id: str) -> dict[str, Any] | None:
+        """Where a request came from (its GitHub issue), as its first queue message says."""
+        with self.reading() as conn:
+            body = conn.execute(
+                sa.select(queue_messages.c.body)
+                .where(queue_messages.c.request_id == request_id)
+                .order_by(queue_messages.c.enqueued_at)
+                .limit(1)
+            ).scalar_one_or_none()
+        origin = json.loads(body).get("origin") if body else None
+        return origin if isinstance(origin, dict) else None
+
+    def claim_delivery(self, delivery_id: str, event: str) -> bool:
+        """Record a webhook delivery; False when it was recorded before (a redelivery)."""
+        try:
+            with self.transaction() as connection:
+                connection.execute(
+                    webhook_deliveries.insert().values(id=delivery_id, event=event, received_at=now_text())
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def release_delivery(self, delivery_id: str) -> None:
+        """Forget a delivery whose handling failed, so that GitHub's redelivery is handled."""
+        with self.transaction() as connection:
+            connection.execute(webhook_deliveries.delete().where(webhook_deliveries.c.id == delivery_id))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        with self.reading() as conn:
+            row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).one_or_none()
+            if row is None:
+                return None
+            events = conn.execute(
+                sa.select(request_events)
+                .where(request_events.c.request_id == request_id)
+                .order_by(request_events.c.id)
+            ).all()
+        return _record(row, [Event(e.status, e.at, e.detail) for e in events])
+
+    def holder(self, environment: str, identifier: str) -> RequestRecord | None:
+        """The request that holds a database's name now, if any."""
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(requests).where(requests.c.holds == f"{environment}/{identifier}")
+            ).one_or_none()
+        return None if row is None else _record(row, [])
+
+    def latest(self, environment: str, identifier: str) -> RequestRecord | None:
+        """The newest request for a database, whatever became of it."""
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(requests)
+                .where(requests.c.environment == environment, requests.c.identifier == identifier)
+                .order_by(requests.c.created_at.desc(), requests.c.id.desc())
+                .limit(1)
+            ).one_or_none()
+        return None if row is None else _record(row, [])
+
+    def by_change(self, change_id: int) -> RequestRecord | None:
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(requests).where(requests.c.change_id == change_id).limit(1)
+            ).one_or_none()
+        return None if row is None else _record(row, [])
+
+    def list_requests(
+        self,
+        environment: str | None = None,
+        owner: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        after: tuple[str, str] | None = None,
+    ) -> list[RequestRecord]:
+        """Newest first; `after` is the (created_at, id) of the last row of the previous page."""
+        query = sa.select(requests)
+        if environment is not None:
+            query = query.where(requests.c.environment == environment)
+        if owner is not None:
+            query = query.where(requests.c.owner == owner)
+        if status is not None:
+            query = query.where(requests.c.status == status)
+        if after is not None:
+            created, last_id = after
+            query = query.where(
+                sa.or_(
+                    requests.c.created_at < created,
+                    sa.and_(requests.c.created_at == created, requests.c.id < last_id),
+                )
+            )
+        query = query.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(limit)
+        with self.reading() as conn:
+            return [_record(row, []) for row in conn.execute(query)]
+
+    def ping(self) -> bool:
+        try:
+            with self.reading() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def count(self) -> int:
+        with self.reading() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one())
+
+    # -- inside --------------------------------------------------------------------------
+
+    @contextmanager
+    def _using(self, connection: Connection | None) -> Iterator[Connection]:
+        if connection is not None:
+            yield connection
+        else:
+            with self.transaction() as conn:
+                yield conn
+
+    def _by_idempotency_key(self, requester: str, key: str) -> RequestRecord | None:
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(requests).where(
+                    requests.c.requester == requester, requests.c.idempotency_key == key
+                )
+            ).one_or_none()
+        return None if row is None else _record(row, [])
+
+    def _replay(self, earlier: RequestRecord, new: NewRequest) -> tuple[RequestRecord, str]:
+        if earlier.payload != json.loads(json.dumps(dict(new.payload), sort_keys=True)):
+            raise IdempotencyMismatch("Idempotency-Key was used before for a different request")
+        with self.reading() as conn:
+            message_id = conn.execute(
+                sa.select(queue_messages.c.id)
+                .where(queue_messages.c.request_id == earlier.id)
+                .order_by(queue_messages.c.enqueued_at)
+                .limit(1)
+            ).scalar_one()
+        return earlier, str(message_id)
+
+
+def _record(row: Any, history: list[Event]) -> RequestRecord:
+    return RequestRecord(
+        id=row.id,
+        channel=row.channel,
+        requester=row.requester,
+        payload=json.loads(row.payload),
+        environment=row.environment,
+        identifier=row.identifier,
+        database_name=row.database_name,
+        owner=row.owner,
+        status=row.status,
+        change_id=row.change_id,
+        change_link=row.change_link,
+        errors=json.loads(row.errors) if row.errors else [],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        history=history,
+        policy=json.loads(row.policy) if row.policy else None,
+    )

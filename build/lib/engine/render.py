@@ -1,0 +1,161 @@
+"""Claim -> files of one Terraform root, via the jinja2 templates in terraform/templates/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+import jinja2
+
+from engine.claim import Claim
+
+MASTER_USERNAME: Final = "dbadmin"
+LOG_EXPORTS: Final = {
+    "postgres": ("postgresql", "upgrade"),
+    "mysql": ("error", "general", "slowquery"),
+    "aurora-postgresql": ("postgresql",),
+    "aurora-mysql": ("audit", "error", "general", "slowquery"),
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+class HclText(str):
+    """Text already safe to place in HCL: an escaped literal or dbvend's own expression."""
+
+
+def hcl_string(value: str) -> str:
+    """A quoted HCL string literal whose content is exactly `value`, never a template."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    out = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
+    # HCL reads ${ and %{ inside quotes as interpolation and directives; $${ / %%{ are literal.
+    return '"' + out.replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def hcl(value: Any) -> HclText:
+    """Any claim value as an HCL literal (the only way values reach a template)."""
+    if isinstance(value, HclText):
+        return value
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError, naming what is missing
+    if value is None:
+        return HclText("null")
+    if isinstance(value, bool):
+        return HclText("true" if value else "false")
+    if isinstance(value, int):
+        return HclText(str(value))
+    if isinstance(value, float):
+        return HclText(str(int(value)) if value.is_integer() else repr(value))
+    if isinstance(value, str):
+        return HclText(hcl_string(value))
+    if isinstance(value, list | tuple):
+        return HclText("[" + ", ".join(hcl(item) for item in value) + "]")
+    raise TypeError(f"no HCL literal for {type(value).__name__}")
+
+
+def hcl_map(value: Mapping[str, Any], indent: int) -> HclText:
+    """A multi-line HCL map, keys quoted and '=' aligned as terraform fmt aligns them."""
+    if not value:
+        return HclText("{}")
+    keys = {key: hcl_string(key) for key in value}
+    width = max(len(k) for k in keys.values())
+    pad = " " * (indent + 2)
+    lines = [f"{pad}{k.ljust(width)} = {hcl(value[key])}" for key, k in keys.items()]
+    return HclText("{\n" + "\n".join(lines) + "\n" + " " * indent + "}")
+
+
+def _only_escaped(value: Any) -> Any:
+    """jinja2 finalize: a template may print escaped HCL and integers, nothing raw."""
+    if isinstance(value, HclText) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"template printed an unescaped {type(value).__name__}: use the hcl filter")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.files("engine.templates"))),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # HCL, not HTML: every value goes through the hcl filter instead
+        finalize=_only_escaped,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["hcl"] = hcl
+    env.filters["hcl_map"] = hcl_map
+    return env
+
+
+@dataclass(frozen=True)
+class RenderedRoot:
+    """The files of one database root, by path relative to the repository."""
+
+    root: str
+    files: Mapping[str, str]
+
+    def relative(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+
+def render_main_tf(claim: Claim) -> str:
+    """main.tf for a claim: same claim, same bytes."""
+    context = {
+        "claim": claim,
+        "master_username": MASTER_USERNAME,
+        "log_exports": LOG_EXPORTS[claim.request.database_engine],
+        "final_snapshot_identifier": f"{claim.identifier}-final" if claim.final_snapshot else None,
+        "instances": _cluster_instances(claim) if claim.is_aurora else [],
+        "alarms": _alarms(claim),
+        "alarm_actions": [claim.alarm_topic_arn] if claim.alarm_topic_arn else [],
+        "dimension": HclText("DBClusterIdentifier" if claim.is_aurora else "DBInstanceIdentifier"),
+        "dimension_value": HclText(
+            "aws_rds_cluster.this.cluster_identifier"
+            if claim.is_aurora
+            else "aws_db_instance.this.identifier"
+        ),
+    }
+    text = _environment().get_template("main.tf.j2").render(context)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+def render_claim(claim: Claim) -> RenderedRoot:
+    """The claim and the Terraform generated from it."""
+    return RenderedRoot(
+        root=claim.root,
+        files={"request.json": claim.to_json(), "main.tf": render_main_tf(claim)},
+    )
+
+
+def _cluster_instances(claim: Claim) -> list[dict[str, Any]]:
+    writer = {"name": "writer", "identifier": f"{claim.identifier}-writer", "promotion_tier": 0}
+    readers = [
+        {"name": f"reader_{n}", "identifier": f"{claim.identifier}-reader-{n}", "promotion_tier": 1}
+        for n in range(1, claim.readers + 1)
+    ]
+    return [writer, *readers]
+
+
+def _alarms(claim: Claim) -> list[dict[str, Any]]:
+    where = f"{claim.environment}/{claim.identifier}"
+    prefix = f"dbvend-{claim.environment}-{claim.identifier}"
+    return [
+        {
+            "name": "cpu",
+            "alarm_name": f"{prefix}-cpu",
+            "description": f"CPU of {where} above {claim.alarm_cpu_percent}% for 15 minutes",
+            "metric": "CPUUtilization",
+            "threshold": claim.alarm_cpu_percent,
+        },
+        {
+            "name": "connections",
+            "alarm_name": f"{prefix}-connections",
+            "description": f"Connections to {where} above {claim.alarm_connections} for 15 minutes",
+            "metric": "DatabaseConnections",
+            "threshold": claim.alarm_connections,
+        },
+    ]

@@ -1,0 +1,1 @@
+"""Workflow files dbvend installs into an infrastructure repository (dbvend init)."""
