@@ -212,8 +212,24 @@ def create_ledger_engine(url: str) -> Engine:
     return engine
 
 
+# The newest revision in engine/migrations/versions (a test keeps the two in step). A ledger
+# already there is opened without importing Alembic: ~90 ms of every Lambda cold start.
+SCHEMA_HEAD: Final = "0004"
+
+
+def schema_version(engine: Engine) -> str | None:
+    """The ledger's Alembic revision; None for a new database."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        value = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (creates it on a new database)."""
+    if schema_version(engine) == SCHEMA_HEAD:
+        return
     from alembic import command
     from alembic.config import Config
 

@@ -281,3 +281,15 @@ def test_readers_do_not_wait_for_a_writer_and_writers_take_turns(ledger: Ledger)
     assert order == ["first", "second"]
     record = ledger.get("req-1")
     assert record is not None and record.owner == "slow" and record.status == "processing"
+
+
+def test_schema_head_is_the_newest_migration(tmp_path: Path) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(ledger_module.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == ledger_module.SCHEMA_HEAD
+    fresh = Ledger.connect(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    assert ledger_module.schema_version(fresh.engine) == ledger_module.SCHEMA_HEAD
+    fresh.engine.dispose()
