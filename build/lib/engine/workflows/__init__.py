@@ -1,1 +1,0 @@
-"""Workflow files dbvend installs into an infrastructure repository (dbvend init)."""
