@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +17,7 @@ from engine.gitops.local import LocalRepository
 from engine.policy import PolicyGate
 from engine.settings import Settings
 from tests.postgres_server import PostgresServer
+from tests.server import free_port
 
 ACCEPTED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -88,3 +93,30 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The SQLAlchemy URL of a new, empty database, dropped after the test."""
     with postgres_server.temporary_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server process (moto[server]) on a free port: its endpoint URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,202 @@
+"""engine.terraform with the real terraform CLI: terraform_data roots, the S3 backend on a moto server.
+
+No provider can be downloaded on these machines (DESIGN.md §5); `terraform_data` and the
+`local-exec` provisioner are built into terraform, and the S3 backend (native lockfile
+locking) talks to moto as it would to S3.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from engine.terraform import LockHeld, Terraform, TerraformError, lock_in, scrub
+
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+
+ROOT_TF = """
+terraform {
+  backend "s3" {}
+}
+
+variable "size" {
+  type    = string
+  default = "small"
+}
+
+variable "hold" {
+  type    = number
+  default = 0
+}
+
+resource "terraform_data" "database" {
+  input = var.size
+
+  provisioner "local-exec" {
+    command = "sleep ${var.hold}"
+  }
+}
+
+output "size" {
+  value = terraform_data.database.output
+}
+"""
+
+
+@pytest.fixture
+def backend(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    bucket = f"state-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    yield {"bucket": bucket, "key": "dev/orders/terraform.tfstate", "endpoint": moto_server}
+
+
+def backend_file(root: Path, backend: dict[str, str]) -> None:
+    """The S3 backend's settings for moto, as a -backend-config file (endpoints is an HCL object)."""
+    (root / "backend.hcl").write_text(
+        f"""bucket = "{backend["bucket"]}"
+key = "{backend["key"]}"
+region = "us-east-1"
+use_lockfile = true
+use_path_style = true
+endpoints = {{ s3 = "{backend["endpoint"]}" }}
+skip_credentials_validation = true
+skip_requesting_account_id = true
+skip_metadata_api_check = true
+skip_region_validation = true
+"""
+    )
+
+
+def make_root(tmp_path: Path, name: str = "orders") -> Path:
+    root = tmp_path / "terraform" / "dev" / name
+    root.mkdir(parents=True)
+    (root / "main.tf").write_text(ROOT_TF)
+    return root
+
+
+def init(terraform: Terraform, root: Path, backend: dict[str, str]) -> None:
+    backend_file(root, backend)
+    assert terraform.init(root, backend_file="backend.hcl").exit_code == 0
+
+
+def test_plan_show_apply_destroy_through_the_s3_backend(tmp_path: Path, backend: dict[str, str]) -> None:
+    terraform = Terraform(plugin_cache=tmp_path / "plugin-cache")
+    root = make_root(tmp_path)
+    init(terraform, root, backend)
+    planned = terraform.plan(root)
+    assert planned.changes and planned.lock is None and planned.plan_file is not None
+    plan = terraform.show_json(root, planned.plan_file)
+    assert plan["format_version"].startswith("1.")
+    (change,) = plan["resource_changes"]
+    assert change["address"] == "terraform_data.database" and change["change"]["actions"] == ["create"]
+    applied = terraform.apply(root, planned.plan_file)
+    assert applied.ok
+    assert terraform.plan(root).changes is False, "applied: nothing left to do"
+    s3 = boto3.client("s3", endpoint_url=backend["endpoint"], region_name="us-east-1")
+    state = s3.get_object(Bucket=backend["bucket"], Key=backend["key"])["Body"].read()
+    assert b"terraform_data" in state
+    stale = terraform.plan(root)  # a plan made, then the state moves under it: apply refuses
+    (root / "main.tf").write_text(ROOT_TF.replace('default = "small"', 'default = "large"'))
+    moved = terraform.plan(root)
+    assert moved.changes and moved.plan_file is not None
+    assert terraform.apply(root, moved.plan_file).ok
+    assert stale.plan_file is not None
+    with pytest.raises(TerraformError, match="apply failed") as failed:
+        terraform.apply(root, stale.plan_file)
+    assert "Saved plan is stale" in str(failed.value)
+    destroyed = terraform.plan(root, destroy=True)
+    assert destroyed.changes and destroyed.plan_file is not None
+    actions = [
+        c["change"]["actions"] for c in terraform.show_json(root, destroyed.plan_file)["resource_changes"]
+    ]
+    assert actions == [["delete"]]
+    assert terraform.destroy(root).ok
+    assert b"terraform_data" not in s3.get_object(Bucket=backend["bucket"], Key=backend["key"])["Body"].read()
+
+
+def test_a_lock_held_by_another_process_is_reported_as_such(tmp_path: Path, backend: dict[str, str]) -> None:
+    terraform = Terraform()
+    root = make_root(tmp_path)
+    init(terraform, root, backend)
+    other = subprocess.Popen(
+        ["terraform", "apply", "-auto-approve", "-input=false", "-no-color", "-var", "hold=6"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        s3 = boto3.client("s3", endpoint_url=backend["endpoint"], region_name="us-east-1")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            listed = s3.list_objects_v2(Bucket=backend["bucket"]).get("Contents", [])
+            if any(item["Key"].endswith(".tflock") for item in listed):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the other apply never took the lock")
+        held = terraform.plan(root)
+        assert held.lock is not None and held.plan_file is None and not held.changes
+        assert held.lock.operation == "OperationTypeApply" and held.lock.who
+        assert "held by" in held.lock.describe() and "for apply" in held.lock.describe()
+        assert terraform.destroy(root).lock is not None
+    finally:
+        output, _ = other.communicate(timeout=60)
+    assert other.returncode == 0, output
+    assert terraform.plan(root).lock is None
+
+
+def test_failures_are_clear_and_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-hunter2")
+    root = tmp_path / "broken"
+    root.mkdir()
+    (root / "main.tf").write_text('variable "password" {\n  default = "hunter2-hunter2"\n}\nresource {\n')
+    terraform = Terraform()
+    with pytest.raises(TerraformError, match=r"terraform init failed in .*broken") as failed:
+        terraform.init(root)
+    assert "hunter2" not in str(failed.value)
+
+
+def test_lock_info_parsing_and_scrubbing() -> None:
+    output = """
+Error: Error acquiring the state lock
+
+Error message: operation error S3: PutObject, https response error StatusCode: 412
+Lock Info:
+  ID:        6f1c0a52-1a2b-4c3d-9e8f-0123456789ab
+  Path:      state/dev/orders/terraform.tfstate
+  Operation: OperationTypePlan
+  Who:       runner@ci-7
+  Version:   1.11.4
+  Created:   2026-11-23 10:00:00.123 +0000 UTC
+  Info:
+"""
+    assert lock_in(output) == LockHeld(
+        "6f1c0a52-1a2b-4c3d-9e8f-0123456789ab",
+        "state/dev/orders/terraform.tfstate",
+        "OperationTypePlan",
+        "runner@ci-7",
+        "1.11.4",
+        "2026-11-23 10:00:00.123 +0000 UTC",
+    )
+    assert lock_in("Error: Invalid reference") is None
+    text = (
+        'password = "p@ss" AKIAABCDEFGHIJKLMNOP https://user:pw@host/x ghs_'
+        + "a" * 36
+        + "\n-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\nmaster_password: s3cr3t"
+    )
+    cleaned = scrub(text, {"GITHUB_TOKEN": "tok-0123456789", "HOME": "/root"})
+    for secret in ("p@ss", "AKIAABCDEFGHIJKLMNOP", "user:pw", "ghs_a", "BEGIN RSA", "s3cr3t"):
+        assert secret not in cleaned, secret
+    assert scrub("deploying tok-0123456789", {"GITHUB_TOKEN": "tok-0123456789"}) == "deploying [redacted]"
+    assert scrub("instance_class = db.t3.micro", {}) == "instance_class = db.t3.micro"
