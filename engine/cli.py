@@ -462,5 +462,13 @@ def _print_checks(checks: list[Any]) -> None:
     out.print(table)
 
 
+def _register() -> None:
+    from engine.cli_ci import ci
+
+    main.add_command(ci)
+
+
+_register()
+
 if __name__ == "__main__":
     main()

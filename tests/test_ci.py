@@ -1,0 +1,132 @@
+"""`dbvend ci`: the changed roots between two commits of a real git repository, hand edits refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.catalog import default_catalog_text, parse_catalog
+from engine.ci import changed_roots, check_generated, read_files, roots_in
+from engine.claim import claim_from_raw
+from engine.cli import main
+from engine.render import render_claim
+
+ENVS = ("dev", "staging", "prod")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def write_root(repo: Path, name: str, env: str, size: str = "small") -> str:
+    catalog = parse_catalog(default_catalog_text())
+    raw = {"database_name": name, "database_engine": "postgres", "environment": env, "size": size}
+    claim = claim_from_raw(raw, catalog, f"req-{name}", datetime(2026, 11, 23, tzinfo=UTC))
+    rendered = render_claim(claim)
+    directory = repo / "terraform" / env / claim.request.identifier
+    directory.mkdir(parents=True, exist_ok=True)
+    for file_name, text in rendered.files.items():
+        (directory / file_name).write_text(text)
+    return f"terraform/{env}/{claim.request.identifier}"
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[str]]:
+    """A repository of 500 database roots, committed once: (repo, base commit, roots)."""
+    repo = tmp_path_factory.mktemp("fleet")
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "terraform").mkdir()
+    (repo / "terraform" / "README.md").write_text("roots live here\n")
+    roots = [write_root(repo, f"db{n:03d}", ENVS[n % 3]) for n in range(500)]
+    return repo, commit(repo, "500 databases"), roots
+
+
+def test_roots_in_paths() -> None:
+    paths = [
+        "terraform/dev/orders/main.tf",
+        "terraform/dev/orders/request.json",
+        "terraform/prod/billing/main.tf",
+        "terraform/README.md",
+        "terraform/dev/orders/modules/x.tf",  # deeper than a root's own files
+        "docs/terraform/dev/x/main.tf",
+        "terraform/Dev/Upper/main.tf",
+    ]
+    assert roots_in(paths) == ["terraform/dev/orders", "terraform/prod/billing"]
+
+
+def test_of_500_roots_only_the_changed_one_is_selected(fleet: tuple[Path, str, list[str]]) -> None:
+    repo, base, roots = fleet
+    assert changed_roots(repo, base, base).changed == ()
+    git(repo, "checkout", "-q", "-b", "resize", base)
+    changed = write_root(repo, "db007", ENVS[7 % 3], size="large")
+    assert changed == roots[7]
+    head = commit(repo, "db007 to large")
+    found = changed_roots(repo, base, head)
+    assert found.changed == (changed,) and found.removed == ()
+    assert check_generated(repo, head, found.changed) == []
+    runner = CliRunner()
+    listed = runner.invoke(
+        main, ["ci", "roots", "--repo", str(repo), "--base", base, "--head", head, "--json"]
+    )
+    assert listed.exit_code == 0 and json.loads(listed.output) == {"changed": [changed], "removed": []}
+    git(repo, "checkout", "-q", "main")
+
+
+def test_a_removed_root_is_told_apart(fleet: tuple[Path, str, list[str]]) -> None:
+    repo, base, roots = fleet
+    git(repo, "checkout", "-q", "-b", "remove", base)
+    git(repo, "rm", "-rq", roots[3])
+    head = commit(repo, "remove db003")
+    assert changed_roots(repo, base, head).removed == (roots[3],)
+    git(repo, "checkout", "-q", "main")
+
+
+def test_hand_edits_are_refused_with_the_diff(fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    repo, base, roots = fleet
+    git(repo, "checkout", "-q", "-b", "hand-edit", base)
+    main_tf = repo / roots[11] / "main.tf"
+    main_tf.write_text(main_tf.read_text().replace("deletion_protection", "# deletion_protection", 1))
+    (repo / "terraform" / "dev" / "stray").mkdir(parents=True)
+    (repo / "terraform" / "dev" / "stray" / "main.tf").write_text('resource "x" "y" {}\n')
+    head = commit(repo, "edit by hand")
+    found = changed_roots(repo, base, head)
+    assert found.changed == ("terraform/dev/stray", roots[11])
+    mismatches = {m.directory: m for m in check_generated(repo, head, found.changed)}
+    assert "request.json is missing" in mismatches["terraform/dev/stray"].reason
+    edited = mismatches[roots[11]]
+    assert "differs" in edited.reason and "+  # deletion_protection" in edited.diff
+    summary = tmp_path / "summary.md"
+    result = CliRunner().invoke(
+        main,
+        ["ci", "check-generated", "--repo", str(repo), "--base", base, "--head", head],
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.exit_code == 3, result.output
+    assert "2 edited" in summary.read_text() and "```diff" in summary.read_text()
+    git(repo, "checkout", "-q", "main")
+
+
+def test_read_files_in_one_batch(fleet: tuple[Path, str, list[str]]) -> None:
+    repo, base, roots = fleet
+    files = read_files(repo, base, [f"{roots[0]}/main.tf", "terraform/none/x/main.tf", "terraform/README.md"])
+    assert files["terraform/none/x/main.tf"] is None and files["terraform/README.md"] == "roots live here\n"
+    assert (files[f"{roots[0]}/main.tf"] or "").startswith("# Generated by dbvend")
+
+
+def test_bad_refs_are_a_clear_error(fleet: tuple[Path, str, list[str]]) -> None:
+    repo, _, _ = fleet
+    result = CliRunner().invoke(
+        main, ["ci", "roots", "--repo", str(repo), "--base", "nope", "--head", "HEAD"]
+    )
+    assert result.exit_code == 1 and "git diff" in result.output
