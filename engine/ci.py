@@ -8,16 +8,25 @@ grow with the number of databases in the repository: one `git diff --name-only` 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final
 
+from engine.catalog import Catalog
 from engine.claim import parse_claim
+from engine.cost import estimate_monthly_cost
+from engine.description import md_escape
 from engine.errors import DbvendError, InvalidRequest
+from engine.policy import PolicyDecision, PolicyGate, decide, policy_context
 from engine.render import render_claim
+from engine.summary import PlanSummary, RootReport, code_block, count_line, summarize_plan
+from engine.terraform import Terraform, TerraformError
 
 ROOT_OF: Final = re.compile(r"^(terraform/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*)/[^/]+$")
 
@@ -124,3 +133,143 @@ def check_generated(repo: Path, head: str, roots: Sequence[str]) -> list[Mismatc
                 Mismatch(root, "main.tf differs from what dbvend renders from request.json", diff)
             )
     return mismatches
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def plan_roots(
+    repo: Path,
+    roots: Sequence[str],
+    terraform: Terraform,
+    gate: PolicyGate | None,
+    catalog: Catalog,
+    parallel: int = 4,
+    backend_file: str | None = None,
+    today: date | None = None,
+) -> list[RootReport]:
+    """Plan each root: every `init` first, one at a time (the shared plugin cache is written then),
+    then at most `parallel` plans at once. Each root's report carries its plan summary, policy
+    result on the plan and cost estimate, or its error, or the lock that stopped it."""
+    initialised: list[str] = []
+    reports: dict[str, RootReport] = {}
+    for root in roots:
+        try:
+            terraform.init(repo / root, backend_file=backend_file)
+            initialised.append(root)
+        except TerraformError as exc:
+            reports[root] = RootReport(root, None, error=str(exc))
+    day = today or datetime.now(UTC).date()
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        planned = pool.map(lambda root: _plan_one(repo, root, terraform, gate, catalog, day), initialised)
+        for report in planned:
+            reports[report.directory] = report
+    return [reports[root] for root in roots]
+
+
+def _plan_one(
+    repo: Path, root: str, terraform: Terraform, gate: PolicyGate | None, catalog: Catalog, today: date
+) -> RootReport:
+    directory = repo / root
+    cost = _monthly_cost(directory)
+    try:
+        result = terraform.plan(directory)
+        if result.lock is not None:
+            return RootReport(root, None, monthly_cost=cost, locked_by=result.lock.describe())
+        assert result.plan_file is not None
+        plan = terraform.show_json(directory, result.plan_file)
+        summary = summarize_plan(plan)
+    except (TerraformError, ValueError) as exc:
+        return RootReport(root, None, error=str(exc), monthly_cost=cost)
+    policy = None
+    if gate is not None:
+        plan_json = directory / "dbvend.tfplan.json"
+        plan_json.write_text(json.dumps(plan), encoding="utf-8")
+        environment = root.split("/")[1]
+        decision = decide(
+            gate.scan_plan(plan_json, policy_context(catalog)), catalog.policy, environment, today
+        )
+        policy = policy_line(decision)
+    return RootReport(root, summary, monthly_cost=cost, policy=policy)
+
+
+def policy_line(decision: PolicyDecision) -> str:
+    if decision.result == "fail":
+        return "fail: " + ", ".join(sorted({f.check_id for f in decision.failures}))
+    if decision.result == "warn":
+        return f"warn: {len(decision.warnings)} warnings"
+    return "pass"
+
+
+def _monthly_cost(directory: Path) -> float | None:
+    claim_file = directory / "request.json"
+    if not claim_file.is_file():
+        return None
+    try:
+        return estimate_monthly_cost(parse_claim(claim_file.read_text(encoding="utf-8"))).monthly_usd
+    except InvalidRequest:
+        return None
+
+
+# -- applying ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What became of one root's apply or destroy."""
+
+    directory: str
+    ok: bool
+    detail: str
+    changes: PlanSummary | None = None
+
+
+def apply_roots(
+    repo: Path,
+    roots: Sequence[str],
+    terraform: Terraform,
+    destroy: bool = False,
+    backend_file: str | None = None,
+) -> list[ApplyReport]:
+    """Plan and apply each root in turn (a saved plan, so what is applied is what was planned);
+    with `destroy`, plan -destroy and apply that. One at a time: applies are not raced."""
+    reports = []
+    for root in roots:
+        directory = repo / root
+        try:
+            terraform.init(directory, backend_file=backend_file)
+            planned = terraform.plan(directory, destroy=destroy)
+            if planned.lock is not None:
+                reports.append(ApplyReport(root, False, planned.lock.describe()))
+                continue
+            assert planned.plan_file is not None
+            summary = summarize_plan(terraform.show_json(directory, planned.plan_file))
+            if not planned.changes:
+                reports.append(ApplyReport(root, True, "no changes", summary))
+                continue
+            applied = terraform.apply(directory, planned.plan_file)
+        except (TerraformError, ValueError) as exc:
+            reports.append(ApplyReport(root, False, str(exc)))
+            continue
+        if applied.lock is not None:
+            reports.append(ApplyReport(root, False, applied.lock.describe(), summary))
+        else:
+            verb = "destroyed" if destroy else "applied"
+            reports.append(ApplyReport(root, True, f"{verb}: {count_line_of(summary)}", summary))
+    return reports
+
+
+def count_line_of(summary: PlanSummary) -> str:
+    return count_line(summary.create, summary.update, summary.delete, summary.replace)
+
+
+def render_apply(reports: Sequence[ApplyReport], command: str) -> str:
+    lines = [f"## dbvend {command}", ""]
+    for report in reports:
+        icon = "✅" if report.ok else "❌"
+        detail = report.detail.strip()
+        if report.ok or "\n" not in detail:
+            lines.append(f"- {icon} `{report.directory}`: {md_escape(detail)}")
+        else:
+            lines += [f"- {icon} `{report.directory}`:", "", *code_block(detail), ""]
+    return "\n".join(lines) + "\n"

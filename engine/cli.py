@@ -7,26 +7,21 @@ import json
 import socket
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import uvicorn
-from rich.console import Console
 from rich.table import Table
 
 from engine.catalog import CATALOG_FILE, load_catalog
 from engine.claim import claim_from_raw
-from engine.errors import CatalogError, DbvendError, InvalidRequest
+from engine.cli_support import F, out, reports_errors
+from engine.errors import CatalogError, DbvendError
 from engine.gitops.local import LocalRepository, init_layout
 from engine.pipeline import Outcome, new_request_id, prepare, process_request
 from engine.policy import PolicyDecision, PolicyGate
 from engine.settings import Settings
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = "Exit codes: 0 done, 2 invalid input, 3 refused by a check, 4 conflict, 1 other errors."
 
@@ -79,25 +74,6 @@ def request_fields(params: dict[str, Any]) -> dict[str, Any]:
         "proxy",
     )
     return {k: params[k] for k in fields if params.get(k) is not None}
-
-
-def reports_errors(command: F) -> F:
-    """Turn dbvend's errors into a readable message and their exit code."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except InvalidRequest as exc:
-            err.print("[bold red]invalid request[/]")
-            for error in exc.errors:
-                err.print(f"  [bold]{error.field}[/]: {error.rule}", markup=True)
-            sys.exit(exc.exit_code)
-        except DbvendError as exc:
-            err.print(f"[bold red]error:[/] {click.style(str(exc), bold=False)}", markup=True)
-            sys.exit(exc.exit_code)
-
-    return run  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)

@@ -6,11 +6,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from engine.ci import changed_roots, check_generated
-from engine.cli import out, reports_errors
+from engine.cli_support import out, reports_errors
+from engine.errors import DbvendError
 
 REFS = [
     click.option("--base", required=True, help="The commit to compare with (the pull request's base)."),
@@ -80,3 +82,201 @@ def step_summary(markdown: str) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(markdown)
+
+
+SUMMARY_MARKER = "dbvend:plan-summary"
+
+
+@ci.command("plan", epilog="Exit codes: 0 planned, 3 a policy failed, 1 a root could not be planned.")
+@refs
+@click.option("--pr", "pull_request", type=int, help="The pull request to write the summary comment on.")
+@click.option("--parallel", type=click.IntRange(1, 32), default=4, show_default=True, help="Plans at once.")
+@click.option("--backend-config", "backend_file", help="A -backend-config file for every root's init.")
+@click.option("--no-policy", is_flag=True, help="Skip the policy gate on the plans.")
+@reports_errors
+def plan(
+    base: str, head: str, repo: Path, pull_request: int | None, parallel: int, backend_file: str | None,
+    no_policy: bool,
+) -> None:  # fmt: skip
+    """Plan the roots changed between --base and --head; summarise them on the pull request."""
+    from engine.catalog import CATALOG_FILE, load_catalog
+    from engine.ci import plan_roots
+    from engine.settings import Settings
+    from engine.summary import render_report
+    from engine.terraform import Terraform
+
+    settings = Settings()
+    found = changed_roots(repo, base, head)
+    if not found.changed:
+        out.print("no database root changed: nothing to plan")
+        step_summary("dbvend plan: no database root changed.\n")
+        return
+    catalog = load_catalog(repo / CATALOG_FILE)
+    terraform = Terraform(settings.terraform, plugin_cache=plugin_cache())
+    gate = None if no_policy else settings.policy_gate()
+    try:
+        reports = plan_roots(repo, found.changed, terraform, gate, catalog, parallel, backend_file)
+    finally:
+        if gate is not None:
+            gate.close()
+    report = render_report(reports, title=f"dbvend plan ({head[:12]})")
+    step_summary(report)
+    out.print(report, markup=False, highlight=False, soft_wrap=True)
+    if pull_request is not None:
+        write_summary_comment(pull_request, report)
+    if any(r.error or r.locked_by for r in reports):
+        sys.exit(1)
+    if any((r.policy or "").startswith("fail") for r in reports):
+        sys.exit(3)
+
+
+def plugin_cache() -> Path:
+    """TF_PLUGIN_CACHE_DIR, else terraform's usual place: shared by every root of the run."""
+    return Path(os.environ.get("TF_PLUGIN_CACHE_DIR") or Path.home() / ".terraform.d" / "plugin-cache")
+
+
+def write_summary_comment(number: int, report: str) -> None:
+    """The summary on the pull request: its comments found by marker and edited in place."""
+    from engine.summary import split_comment
+
+    pulls = _github_pulls()
+    if pulls is not None:
+        pulls.write_parts(number, SUMMARY_MARKER, split_comment(report, SUMMARY_MARKER))
+
+
+APPLY_MARKER = "dbvend:apply-summary"
+DIRECTORY_OPTION = click.option(
+    "--directory", help="One database root (terraform/<env>/<identifier>) instead of the changed ones."
+)
+
+
+@ci.command("apply", epilog="Exit codes: 0 applied, 4 the branch moved since (stale), 1 a root failed.")
+@refs
+@click.option("--pr", "pull_request", type=int, help="The pull request applied from (before its merge).")
+@DIRECTORY_OPTION
+@click.option("--backend-config", "backend_file", help="A -backend-config file for every root's init.")
+@reports_errors
+def apply(
+    base: str,
+    head: str,
+    repo: Path,
+    pull_request: int | None,
+    directory: str | None,
+    backend_file: str | None,
+) -> None:
+    """Apply the changed roots (or --directory): from the pull request (/apply) or on merge."""
+    roots = _roots(repo, base, head, directory)
+    if pull_request is not None:
+        _refuse_stale(repo, pull_request, head)
+    _apply(repo, roots, pull_request, backend_file, destroy=False)
+
+
+@ci.command("destroy", epilog="Exit codes: 0 destroyed, 1 a root failed.")
+@click.option(
+    "--directory", required=True, help="The database root to destroy (terraform/<env>/<identifier>)."
+)
+@click.option("--pr", "pull_request", type=int, help="The pull request to report on.")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
+)
+@click.option("--backend-config", "backend_file", help="A -backend-config file for the root's init.")
+@reports_errors
+def destroy(directory: str, pull_request: int | None, repo: Path, backend_file: str | None) -> None:
+    """Destroy one database root's resources (plan -destroy, then apply that plan)."""
+    _apply(repo, _roots(repo, "", "", directory), pull_request, backend_file, destroy=True)
+
+
+def _roots(repo: Path, base: str, head: str, directory: str | None) -> list[str]:
+    from engine.ci import roots_in
+
+    if directory is None:
+        return list(changed_roots(repo, base, head).changed)
+    root = directory.strip("/")
+    if roots_in([f"{root}/main.tf"]) != [root] or not (repo / root / "main.tf").is_file():
+        raise DbvendError(f"{directory} is not a database root (terraform/<env>/<identifier> with a main.tf)")
+    return [root]
+
+
+def _refuse_stale(repo: Path, number: int, head: str) -> None:
+    """/apply applies what was reviewed: the pull request's head must still be --head."""
+    from engine.ci import git
+
+    pulls = _github_pulls()
+    if pulls is None:
+        return
+    wanted = git(repo, "rev-parse", head).strip()
+    current = pulls.head_sha(number)
+    if current != wanted:
+        raise StaleHead(
+            f"pull request #{number} moved to {current[:12]} since {wanted[:12]} was planned:"
+            " plan again, then /apply"
+        )
+
+
+def _apply(repo: Path, roots: list[str], number: int | None, backend_file: str | None, destroy: bool) -> None:
+    from engine.ci import apply_roots, render_apply
+    from engine.settings import Settings
+    from engine.terraform import Terraform
+
+    command = "destroy" if destroy else "apply"
+    if not roots:
+        out.print(f"no database root changed: nothing to {command}")
+        step_summary(f"dbvend {command}: no database root changed.\n")
+        return
+    settings = Settings()
+    terraform = Terraform(settings.terraform, plugin_cache=plugin_cache())
+    reports = apply_roots(repo, roots, terraform, destroy=destroy, backend_file=backend_file)
+    report = render_apply(reports, command)
+    step_summary(report)
+    out.print(report, markup=False, highlight=False, soft_wrap=True)
+    if number is not None:
+        pulls = _github_pulls()
+        if pulls is not None:
+            from engine.summary import split_comment
+
+            marker = f"{APPLY_MARKER}:{command}"
+            pulls.write_parts(number, marker, split_comment(report, marker))
+        _record(settings, number, reports, command)
+    if not all(r.ok for r in reports):
+        sys.exit(1)
+
+
+def _record(settings: Any, number: int, reports: list[Any], command: str) -> None:
+    """The request's ledger, when this CI can reach it (DATABASE_URL): applied, or the failure."""
+    if not settings.database_url:
+        return
+    from engine.ledger import Ledger
+
+    ledger = Ledger.connect(settings.database_url)
+    try:
+        record = ledger.by_change(number)
+        if record is None:
+            return
+        detail = "; ".join(f"{r.directory}: {r.detail.splitlines()[0] if r.detail else ''}" for r in reports)
+        if command == "apply" and all(r.ok for r in reports):
+            if not ledger.transition(record.id, "applied", f"dbvend ci apply: {detail}"):
+                ledger.note(record.id, f"dbvend ci apply: {detail}")
+        else:
+            ledger.note(record.id, f"dbvend ci {command}: {detail}")
+    finally:
+        ledger.engine.dispose()
+
+
+def _github_pulls() -> Any:
+    """GitHub's pull requests when this CI has a token and knows the repository, else None."""
+    from engine.gitops.github import GitHubPullRequests, github_client
+    from engine.settings import Settings
+
+    settings = Settings()
+    token = os.environ.get("GITHUB_TOKEN") or settings.github_token
+    repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
+    if not token or not repository:
+        out.print("no GITHUB_TOKEN / GITHUB_REPOSITORY: nothing is written on the pull request")
+        return None
+    api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
+    client = github_client(base_url=api.rstrip("/") + "/" if api else None, token=token)
+    return GitHubPullRequests(client, repository)
+
+
+class StaleHead(DbvendError):
+    exit_code = 4

@@ -757,6 +757,7 @@ class GitHubServer:
             ("POST", repo + f"/issues/{number}/comments", self._create_comment),
             ("GET", repo + f"/issues/{number}/comments", self._list_comments),
             ("PATCH", repo + r"/issues/comments/(?P<comment_id>\d+)", self._update_comment),
+            ("DELETE", repo + r"/issues/comments/(?P<comment_id>\d+)", self._delete_comment),
             ("POST", repo + r"/issues/comments/(?P<comment_id>\d+)/reactions", self._create_reaction),
             ("GET", repo + "/collaborators/(?P<username>[^/]+)/permission", self._get_permission),
             (
@@ -1529,6 +1530,14 @@ class GitHubServer:
             raise GitHubError(403, "Resource not accessible by integration")
         comment["body"], comment["updated_at"] = body, _now()
         return JSONResponse(self._comment_json(comment))
+
+    def _delete_comment(self, call: _Call) -> Response:
+        """DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}: 204; only the app's own comments."""
+        comment = self._comment(int(call.params["comment_id"]))
+        if comment["user"] != self.actor:
+            raise GitHubError(403, "Resource not accessible by integration")
+        self.comments.remove(comment)
+        return Response(status_code=204)
 
     def _create_reaction(self, call: _Call) -> Response:
         """POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions {content}; 200 when repeated."""

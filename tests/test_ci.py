@@ -130,3 +130,74 @@ def test_bad_refs_are_a_clear_error(fleet: tuple[Path, str, list[str]]) -> None:
         main, ["ci", "roots", "--repo", str(repo), "--base", "nope", "--head", "HEAD"]
     )
     assert result.exit_code == 1 and "git diff" in result.output
+
+
+FAKE_TERRAFORM = Path(__file__).resolve().parent / "fake_terraform.py"
+PLANS = Path(__file__).resolve().parent / "fixtures"
+
+
+def terraform_calls(log: Path) -> list[tuple[str, str]]:
+    """(root relative to terraform/, command) for each call the stand-in recorded."""
+    calls = []
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        calls.append(("/".join(Path(entry["cwd"]).parts[-3:]), entry["args"][0]))
+    return calls
+
+
+def test_ci_plan_plans_exactly_the_one_changed_root_of_500(
+    fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
+    repo, base, roots = fleet
+    git(repo, "checkout", "-q", "-b", "plan-one", base)
+    write_root(repo, "db042", ENVS[42 % 3], size="large")
+    head = commit(repo, "db042 to large")
+    log, summary = tmp_path / "terraform.log", tmp_path / "summary.md"
+    env = {
+        "DBVEND_TERRAFORM": str(FAKE_TERRAFORM),
+        "FAKE_TERRAFORM_LOG": str(log),
+        "TF_PLUGIN_CACHE_DIR": str(tmp_path / "plugin-cache"),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    args = ["ci", "plan", "--repo", str(repo), "--base", base, "--head", head, "--no-policy"]
+    result = CliRunner().invoke(main, args, env=env)
+    git(repo, "checkout", "-q", "main")
+    assert result.exit_code == 0, result.output
+    assert terraform_calls(log) == [(roots[42], "init"), (roots[42], "plan"), (roots[42], "show")]
+    report = summary.read_text()
+    assert roots[42] in report and "1 to add" in report
+    assert all(root not in report for root in roots[:42] + roots[43:])
+
+
+def test_ci_plan_gates_the_plan_and_keeps_one_summary_comment_up_to_date(
+    fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
+    from tests.github_server import GitHubServer
+
+    repo, base, _ = fleet
+    git(repo, "checkout", "-q", "-b", "plan-prod", base)
+    changed = write_root(repo, "db044", ENVS[44 % 3], size="large")
+    assert changed.startswith("terraform/prod/")
+    head = commit(repo, "db044 to large")
+    with GitHubServer(tmp_path / "github") as github:
+        number = github.create_issue("a pull request stands in", "")
+        env = {
+            "DBVEND_TERRAFORM": str(FAKE_TERRAFORM),
+            "FAKE_TERRAFORM_PLAN": str(PLANS / "plan_prod_bad.json"),
+            "GITHUB_TOKEN": "ghs_test",
+            "GITHUB_REPOSITORY": "acme/infra",
+            "GITHUB_API_URL": github.url,
+            "TF_PLUGIN_CACHE_DIR": str(tmp_path / "plugin-cache"),
+        }
+        args = ["ci", "plan", "--repo", str(repo), "--base", base, "--head", head, "--pr", str(number)]
+        first = CliRunner().invoke(main, args, env=env)
+        assert first.exit_code == 3, first.output  # the recorded plan breaks production policies
+        (comment,) = github.comment_bodies(number)
+        assert comment.startswith("<!-- dbvend:plan-summary part 1/1 -->")
+        assert changed in comment and "fail: " in comment
+        env["FAKE_TERRAFORM_PLAN"] = str(PLANS / "plan_prod_good.json")
+        again = CliRunner().invoke(main, args, env=env)
+        assert again.exit_code == 0, again.output
+        (updated,) = github.comment_bodies(number)  # edited in place, not a second comment
+        assert "pass" in updated and "fail: " not in updated
+    git(repo, "checkout", "-q", "main")

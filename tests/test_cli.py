@@ -177,6 +177,11 @@ def test_init_writes_the_layout(tmp_path: Path) -> None:
         form.read_text()
         == (Path(__file__).parent.parent / "workflows/ISSUE_TEMPLATE/database.yml").read_text()
     )
+    callers = sorted(p.name for p in (Path(__file__).parent.parent / "workflows").glob("*.yml"))
+    assert callers and sorted(p.name for p in (tmp_path / "infra/.github/workflows").iterdir()) == callers
+    for name in callers:  # the thin callers of the reusable workflows, as they are in workflows/
+        installed = (tmp_path / "infra/.github/workflows" / name).read_text()
+        assert installed == (Path(__file__).parent.parent / "workflows" / name).read_text()
     assert git(tmp_path / "infra", "log", "--format=%s").strip() == "dbvend: initialise the repository"
     existing = tmp_path / "existing"
     subprocess.run(["git", "init", "-q", str(existing)], check=True)

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -653,6 +653,53 @@ class GitHubPullRequests:
             else:
                 found[login] = member_of
         return found
+
+    def head_sha(self, number: int) -> str:
+        """The pull request's head commit now."""
+        try:
+            return str(self.client.rest.pulls.get(self.owner, self.name, number).parsed_data.head.sha)
+        except RequestFailed as exc:
+            raise GitOpsError(
+                f"GitHub could not read pull request #{number}: {exc.response.status_code}"
+            ) from None
+
+    def write_parts(self, number: int, marker: str, parts: Sequence[str]) -> list[int]:
+        """A comment in parts (engine.summary.split_comment), kept up to date in place.
+
+        The pull request's comments carrying `marker` are found; part i is written over the
+        i-th of them, missing parts are added, and parts left over from a longer earlier
+        summary are deleted. Returns the comment ids in order.
+        """
+        from engine.summary import find_marker
+
+        rest = self.client.rest
+        try:
+            comments: Iterable[Any] = rest.paginate(
+                rest.issues.list_comments, owner=self.owner, repo=self.name, issue_number=number, per_page=100
+            )
+            mine = sorted(
+                (
+                    (found[0], comment.id)
+                    for comment in comments
+                    if (found := find_marker(comment.body or "", marker))
+                ),
+            )
+            ids = [comment_id for _, comment_id in mine]
+            written = []
+            for index, body in enumerate(parts):
+                if index < len(ids):
+                    rest.issues.update_comment(self.owner, self.name, ids[index], body=body)
+                    written.append(ids[index])
+                else:
+                    made = rest.issues.create_comment(self.owner, self.name, number, body=body).parsed_data
+                    written.append(made.id)
+            for extra in ids[len(parts) :]:
+                rest.issues.delete_comment(self.owner, self.name, extra)
+        except RequestFailed as exc:
+            raise GitOpsError(
+                f"GitHub could not write the summary on #{number}: {exc.response.status_code}"
+            ) from None
+        return written
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
         try:

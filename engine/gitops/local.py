@@ -42,6 +42,19 @@ def layout_files() -> dict[str, str]:
         ),
         ".gitignore": GITIGNORE,
         ".github/ISSUE_TEMPLATE/database.yml": issue_form_text(),
+        **{f".github/workflows/{name}": text for name, text in workflow_callers().items()},
+    }
+
+
+def workflow_callers() -> dict[str, str]:
+    """The thin workflows that call dbvend's reusable ones (workflows/*.yml), by file name."""
+    from importlib import resources
+
+    folder = resources.files("engine.workflows")
+    return {
+        entry.name: entry.read_text(encoding="utf-8")
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".yml")
     }
 
 

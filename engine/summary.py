@@ -1,0 +1,616 @@
+"""The pull-request plan summary: plan JSON in; counts, flagged changes, markdown, comment parts out."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
+from typing import Any, Literal, TypeAlias
+
+from engine.description import md_escape
+
+ChangeKind = Literal["create", "update", "delete", "replace", "read", "forget"]
+
+# The action lists of Terraform's JSON output format (internals/json-format). ["forget"] and
+# ["create", "forget"] come from `removed` blocks with `destroy = false` (Terraform 1.7+): the object
+# leaves the state but stays in AWS; Terraform's own views count the second one as a replace.
+_KINDS: dict[tuple[str, ...], ChangeKind | None] = {
+    ("no-op",): None,
+    ("create",): "create",
+    ("read",): "read",
+    ("update",): "update",
+    ("delete",): "delete",
+    ("delete", "create"): "replace",
+    ("create", "delete"): "replace",
+    ("forget",): "forget",
+    ("create", "forget"): "replace",
+}
+DATABASE_TYPES = frozenset({"aws_db_instance", "aws_rds_cluster", "aws_rds_cluster_instance", "aws_db_proxy"})
+IMPORTANT_ATTRIBUTES = frozenset(
+    {
+        "instance_class",
+        "allocated_storage",
+        "max_allocated_storage",
+        "engine_version",
+        "deletion_protection",
+        "multi_az",
+        "storage_encrypted",
+        "publicly_accessible",
+        "backup_retention_period",
+        "serverlessv2_scaling_configuration",
+        "skip_final_snapshot",
+    }
+)
+UNKNOWN = "(known after apply)"
+SENSITIVE = "(sensitive)"
+_SECRET_NAME = re.compile("password|secret|token", re.IGNORECASE)
+_VALUE_WIDTH = 60
+_CELL_ATTRIBUTES = 10
+_ACTION_WORDS: dict[str, str] = {
+    "create": "create",
+    "update": "update",
+    "delete": "destroy",
+    "replace": "replace",
+    "read": "read",
+    "forget": "forget",
+}
+_REASONS = {
+    "replace_because_tainted": "tainted",
+    "replace_because_cannot_update": "cannot be updated in place",
+    "replace_by_request": "replacement requested",
+    "delete_because_no_resource_config": "no longer in the configuration",
+    "delete_because_no_module": "its module is gone",
+    "delete_because_count_index": "count index out of range",
+    "delete_because_each_key": "for_each key gone",
+}
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    """One changed top-level attribute, its values already safe to show (never a secret)."""
+
+    name: str
+    before: str
+    after: str
+    forces_replacement: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One resource instance that the plan changes (no-ops are only counted)."""
+
+    address: str
+    type: str
+    actions: tuple[str, ...]
+    kind: ChangeKind
+    attributes: tuple[str, ...] = ()
+    important: bool = False
+    diffs: tuple[AttributeChange, ...] = ()
+    action_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a plan does: counts per action, the changes themselves, and drift found while refreshing."""
+
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    replace: int = 0
+    read: int = 0
+    no_op: int = 0
+    forget: int = 0
+    changes: tuple[ResourceChange, ...] = ()
+    drift: tuple[ResourceChange, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing but no-ops and data reads: applying it changes no infrastructure."""
+        return not (self.create or self.update or self.delete or self.replace or self.forget)
+
+    @property
+    def important(self) -> tuple[ResourceChange, ...]:
+        return tuple(change for change in self.changes if change.important)
+
+
+@dataclass(frozen=True)
+class RootReport:
+    """One Terraform root's outcome in a CI plan run."""
+
+    directory: str
+    summary: PlanSummary | None = None
+    error: str | None = None
+    monthly_cost: float | None = None
+    policy: str | None = None
+    locked_by: str | None = None
+
+
+# --- plan JSON -> PlanSummary ---------------------------------------------------------------------------
+
+
+def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
+    """Summarize `terraform show -json PLANFILE`; ValueError naming the problem if it is not a plan."""
+    _check_plan(plan)
+    parsed = [
+        _parse_change(entry, f"resource_changes[{i}]")
+        for i, entry in enumerate(_entries(plan, "resource_changes"))
+    ]
+    drift = [
+        _parse_change(entry, f"resource_drift[{i}]")
+        for i, entry in enumerate(_entries(plan, "resource_drift"))
+    ]
+    counts = Counter(kind or "no_op" for kind, _ in parsed)
+    return PlanSummary(
+        create=counts["create"],
+        update=counts["update"],
+        delete=counts["delete"],
+        replace=counts["replace"],
+        read=counts["read"],
+        no_op=counts["no_op"],
+        forget=counts["forget"],
+        changes=tuple(change for _, change in parsed if change is not None),
+        drift=tuple(change for _, change in drift if change is not None),
+    )
+
+
+def _check_plan(plan: Any) -> None:
+    if not isinstance(plan, Mapping):
+        raise ValueError(f"a Terraform plan is a JSON object, not {type(plan).__name__}")
+    if "format_version" not in plan:
+        raise ValueError(
+            "not a Terraform plan: format_version is missing (expected `terraform show -json PLANFILE`)"
+        )
+    version = plan["format_version"]
+    if not isinstance(version, str) or version.split(".")[0] != "1":
+        raise ValueError(f"unsupported plan format_version {version!r}: dbvend reads format 1.x")
+    if "values" in plan and "resource_changes" not in plan and "planned_values" not in plan:
+        raise ValueError("this is a Terraform state, not a plan: run `terraform show -json PLANFILE`")
+
+
+def _entries(plan: Mapping[str, Any], key: str) -> list[Any]:
+    entries = plan.get(key, [])  # Terraform omits both lists when they are empty
+    if not isinstance(entries, list):
+        raise ValueError(f"{key} must be a list, not {type(entries).__name__}")
+    return entries
+
+
+def _parse_change(entry: Any, where: str) -> tuple[ChangeKind | None, ResourceChange | None]:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where} must be an object, not {type(entry).__name__}")
+    address, rtype = _text_field(entry, "address", where), _text_field(entry, "type", where)
+    change = entry.get("change")
+    if not isinstance(change, Mapping):
+        raise ValueError(f"{where} ({address}): change must be an object")
+    actions = change.get("actions")
+    if (
+        not (isinstance(actions, list) and all(isinstance(a, str) for a in actions))
+        or tuple(actions) not in _KINDS
+    ):
+        raise ValueError(
+            f"{where} ({address}): change.actions {actions!r} is not one of Terraform's action lists"
+        )
+    kind = _KINDS[tuple(actions)]
+    if kind is None:
+        return None, None
+    reason = entry.get("action_reason")
+    diffs = _attribute_changes(change) if kind in ("update", "replace") else ()
+    attributes = tuple(diff.name for diff in diffs)
+    return kind, ResourceChange(
+        address=address,
+        type=rtype,
+        actions=tuple(actions),
+        kind=kind,
+        attributes=attributes,
+        important=_is_important(rtype, kind, attributes),
+        diffs=diffs,
+        action_reason=reason if isinstance(reason, str) else None,
+    )
+
+
+def _text_field(entry: Mapping[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: {key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _is_important(rtype: str, kind: ChangeKind, attributes: tuple[str, ...]) -> bool:
+    if kind in ("delete", "replace") and rtype in DATABASE_TYPES:
+        return True
+    return kind in ("update", "replace") and not IMPORTANT_ATTRIBUTES.isdisjoint(attributes)
+
+
+def _attribute_changes(change: Mapping[str, Any]) -> tuple[AttributeChange, ...]:
+    """The top-level attributes whose value changes or becomes unknown, sorted by name."""
+    before, after, unknown = (_as_object(change.get(key)) for key in ("before", "after", "after_unknown"))
+    forcing = _forcing_attributes(change.get("replace_paths"))
+    diffs = []
+    for name in sorted(set(before) | set(after) | set(unknown)):
+        is_unknown = _any_true(unknown.get(name))
+        if not is_unknown and before.get(name) == after.get(name):
+            continue
+        old = _shown(name, before.get(name), change.get("before_sensitive"))
+        new = UNKNOWN if is_unknown else _shown(name, after.get(name), change.get("after_sensitive"))
+        if is_unknown and _is_hidden(name, after.get(name), change.get("after_sensitive")):
+            new = SENSITIVE
+        diffs.append(AttributeChange(name, old, new, name in forcing))
+    return tuple(diffs)
+
+
+def _as_object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _forcing_attributes(replace_paths: Any) -> frozenset[str]:
+    if not isinstance(replace_paths, list):
+        return frozenset()
+    return frozenset(p[0] for p in replace_paths if isinstance(p, list) and p and isinstance(p[0], str))
+
+
+def _any_true(value: Any) -> bool:
+    """Whether a sensitivity or unknown-ness mask marks anything at or below this point."""
+    if isinstance(value, Mapping):
+        return any(_any_true(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_any_true(v) for v in value)
+    return value is True
+
+
+def _is_hidden(name: str, value: Any, sensitivity: Any) -> bool:
+    if _SECRET_NAME.search(name) or _has_secret_key(value):
+        return True
+    if sensitivity is True:
+        return True
+    return isinstance(sensitivity, Mapping) and _any_true(sensitivity.get(name))
+
+
+def _has_secret_key(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_SECRET_NAME.search(str(k)) or _has_secret_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_secret_key(v) for v in value)
+    return False
+
+
+def _shown(name: str, value: Any, sensitivity: Any) -> str:
+    """A value as the summary shows it: secrets hidden, long values shortened."""
+    if _is_hidden(name, value, sensitivity):
+        return SENSITIVE
+    text = (
+        value
+        if isinstance(value, str) and value
+        else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    )
+    return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 1] + "…"
+
+
+# --- markdown ---------------------------------------------------------------------------------------------
+
+
+def count_line(create: int, update: int, delete: int, replace: int, forget: int = 0) -> str:
+    line = f"{create} to add, {update} to change, {delete} to destroy, {replace} to replace"
+    return line + (f", {forget} to forget" if forget else "")
+
+
+def render_report(reports: Sequence[RootReport], title: str = "dbvend plan") -> str:
+    """The plan comment: totals, then one section per Terraform root. Every text from a plan is escaped."""
+    lines = [f"## {md_escape(title)}", "", _totals(reports), ""]
+    for report in reports:
+        lines += _root_section(report)
+    return "\n".join(lines)
+
+
+def _totals(reports: Sequence[RootReport]) -> str:
+    if not reports:
+        return "No Terraform root changed."
+    summaries = [r.summary for r in reports if r.summary is not None]
+    counts = count_line(*(sum(getattr(s, key) for s in summaries) for key in _COUNTED))
+    parts = [f"**{len(reports)} {'database' if len(reports) == 1 else 'databases'}**: {counts}"]
+    important = sum(len(s.important) for s in summaries)
+    failed = sum(1 for r in reports if r.error is not None)
+    locked = sum(1 for r in reports if r.locked_by is not None)
+    costs = [r.monthly_cost for r in reports if r.monthly_cost is not None]
+    parts += [f"⚠️ {important} important"] if important else []
+    parts += [f"❌ {failed} failed"] if failed else []
+    parts += [f"🔒 {locked} locked"] if locked else []
+    parts += [f"≈ ${sum(costs):,.2f}/month"] if costs else []
+    return " · ".join(parts)
+
+
+_COUNTED = ("create", "update", "delete", "replace", "forget")
+
+
+def _root_section(report: RootReport) -> list[str]:
+    lines = [f"### {md_escape(report.directory)}", ""]
+    if report.locked_by is not None:
+        lines += [f"🔒 State locked by {md_escape(report.locked_by)}.", ""]
+    if report.error is not None:
+        lines += ["❌ Plan failed:", "", *code_block(report.error), ""]
+    summary = report.summary
+    if summary is not None:
+        counts = count_line(*(getattr(summary, key) for key in _COUNTED))
+        lines += ["No changes." if summary.is_empty else counts, ""]
+        lines += [f"- ⚠️ {_change_text(change, _important_diffs(change))}" for change in summary.important]
+        lines += [""] if summary.important else []
+    if report.monthly_cost is not None:
+        lines += [f"Estimated cost: ≈ ${report.monthly_cost:,.2f}/month", ""]
+    if report.policy is not None:
+        lines += [f"Policy: {_policy_icon(report.policy)}{md_escape(report.policy)}", ""]
+    if summary is not None:
+        lines += _changes_details(summary) + _drift_details(summary)
+    return lines
+
+
+def code_block(text: str, info: str = "text") -> list[str]:
+    """A fenced block that nothing in text can close: its fence is longer than any backtick run in it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, text.rstrip("\n"), fence]
+
+
+def _policy_icon(policy: str) -> str:
+    for prefix, icon in (("pass", "✅ "), ("warn", "🟡 "), ("fail", "❌ ")):
+        if policy.lower().startswith(prefix):
+            return icon
+    return ""
+
+
+def _important_diffs(change: ResourceChange) -> tuple[AttributeChange, ...]:
+    return tuple(d for d in change.diffs if d.name in IMPORTANT_ATTRIBUTES or d.forces_replacement)
+
+
+def _change_text(change: ResourceChange, diffs: Sequence[AttributeChange]) -> str:
+    text = f"**{_ACTION_WORDS[change.kind]}** {md_escape(change.address)}"
+    if change.action_reason:
+        text += f" ({md_escape(_REASONS.get(change.action_reason, change.action_reason))})"
+    return text + (f": {_diffs_text(diffs)}" if diffs else "")
+
+
+def _diffs_text(diffs: Sequence[AttributeChange]) -> str:
+    """The diffs, what forces a replacement first, then what makes a change important, at most 10."""
+    ordered = sorted(diffs, key=lambda d: (not d.forces_replacement, d.name not in IMPORTANT_ATTRIBUTES))
+    shown = [_diff_text(d) for d in ordered[:_CELL_ATTRIBUTES]]
+    more = len(diffs) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def _diff_text(diff: AttributeChange) -> str:
+    text = f"{md_escape(diff.name)}: {md_escape(diff.before)} → {md_escape(diff.after)}"
+    return text + (" (forces replacement)" if diff.forces_replacement else "")
+
+
+def _changes_details(summary: PlanSummary) -> list[str]:
+    if not summary.changes:
+        return []
+    ordered = sorted(summary.changes, key=lambda change: not change.important)
+    return [
+        f"<details><summary>All {len(ordered)} resource changes</summary>",
+        "",
+        "| resource | action | changed attributes |",
+        "|---|---|---|",
+        *(_change_row(change) for change in ordered),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _change_row(change: ResourceChange) -> str:
+    resource = ("⚠️ " if change.important else "") + md_escape(change.address)
+    return f"| {resource} | {_ACTION_WORDS[change.kind]} | {_diffs_text(change.diffs)} |"
+
+
+def _drift_details(summary: PlanSummary) -> list[str]:
+    if not summary.drift:
+        return []
+    return [
+        f"<details><summary>{len(summary.drift)} changed outside Terraform since the last apply</summary>",
+        "",
+        *(f"- {_change_text(change, change.diffs)}" for change in summary.drift),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+# --- comments too long for GitHub -------------------------------------------------------------------------
+
+# GitHub answers 422 "body is too long (maximum is 65536 characters)" above this. It counts characters,
+# i.e. Unicode code points (Ruby's String#length), which is what Python's len() counts: "⚠️" is two.
+GITHUB_COMMENT_LIMIT = 65_536
+CONTINUED = "_(continued in the next comment)_"
+_FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
+_HTML_TOKEN = re.compile(
+    r"(?P<open><details\b[^>]*>)|(?P<close></details\s*>)|<summary\b[^>]*>(?P<summary>.*?)</summary\s*>",
+    re.IGNORECASE,
+)
+_CODE_SPAN = re.compile(r"(`+).*?\1")
+_UNSAFE_LINE_START = " \t`~<"
+_CUT_WINDOW = 512  # bounds the search on pathological lines (a whole line of backticks, say)
+_SHORTEST_PIECE = 256  # a part already holding lines takes the start of a cut line only if this much fits
+
+
+@dataclass(frozen=True)
+class _Fence:
+    line: str  # the opening line as written: fence and info string
+    char: str
+    length: int
+
+    @property
+    def reopen(self) -> str:
+        return self.line + "\n"
+
+    @property
+    def close(self) -> str:
+        return self.char * self.length + "\n"
+
+    def closed_by(self, text: str) -> bool:
+        stripped = text.rstrip(" \t")
+        indent = len(stripped) - len(stripped.lstrip(" "))
+        run = stripped.lstrip(" ")
+        return indent <= 3 and len(run) >= self.length and run == self.char * len(run)
+
+
+@dataclass(frozen=True)
+class _Details:
+    tag: str  # "<details>" or "<details open>", as written
+    summary: str | None
+
+    @property
+    def reopen(self) -> str:
+        # The blank line lets GitHub render the markdown that follows inside the HTML block.
+        return f"{self.tag}<summary>{self.summary or 'Details'} (continued)</summary>\n\n"
+
+    @property
+    def close(self) -> str:
+        return "</details>\n"
+
+
+_Block: TypeAlias = _Fence | _Details
+_Stack: TypeAlias = tuple[_Block, ...]
+
+
+@dataclass(frozen=True)
+class CommentPart:
+    """One comment of a split body: reopen + content + close, under its hidden marker line."""
+
+    index: int
+    total: int
+    marker: str
+    reopen: str  # lines reopening the fences and <details> the previous part left open
+    content: str  # this part's slice of the body, unchanged
+    close: str  # "" on the last part, else: closing lines for what is open, then the continuation line
+
+    @property
+    def text(self) -> str:
+        return f"{part_marker(self.marker, self.index, self.total)}\n{self.reopen}{self.content}{self.close}"
+
+
+def part_marker(marker: str, index: int, total: int) -> str:
+    return f"<!-- {marker} part {index}/{total} -->"
+
+
+def split_comment(body: str, marker: str, limit: int = GITHUB_COMMENT_LIMIT) -> list[str]:
+    """The body as comments of at most limit characters each (see comment_parts)."""
+    return [part.text for part in comment_parts(body, marker, limit)]
+
+
+def comment_parts(body: str, marker: str, limit: int = GITHUB_COMMENT_LIMIT) -> list[CommentPart]:
+    """Split body on line boundaries into parts of at most limit characters, marker line included.
+
+    A part that ends inside a code fence or a <details> block closes it, and the next part reopens it
+    (same fence and info string; same summary with " (continued)"). A line too long for a part is cut,
+    preferably where neither piece looks like a fence or a tag. The contents, joined, are the body.
+    Characters are counted as len() counts them (code points), as GitHub counts them.
+    Raises ValueError for a marker that cannot sit in an HTML comment, a limit too small to make
+    progress under the marker and the blocks to reopen, or a line longer than a part that reads as a
+    fence or a tag wherever it is cut (a line of 70,000 backticks, say).
+    """
+    if not marker or "-->" in marker or "\n" in marker or "\r" in marker:
+        raise ValueError(f"marker {marker!r} cannot go inside an HTML comment")
+    digits = 1
+    while True:
+        widest = 10**digits - 1  # the header is reserved at its widest: "part 99/99" for 10 to 99 parts
+        slices = _slices(body, limit - len(part_marker(marker, widest, widest)) - 1)
+        if len(slices) <= widest:
+            break
+        digits += 1
+    total = len(slices)
+    return [CommentPart(i, total, marker, *piece) for i, piece in enumerate(slices, start=1)]
+
+
+def _lines(body: str) -> list[str]:
+    pieces = body.split("\n")
+    return [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+
+
+def _slices(body: str, room: int) -> list[tuple[str, str, str]]:
+    """(reopen, content, close) of each part, each within room characters."""
+    todo = _lines(body)[::-1]  # a stack: the next line last
+    slices: list[tuple[str, str, str]] = []
+    state: _Stack = ()
+    reopen, content = "", []
+    used = 0
+    while todo:
+        unit, is_last = todo[-1], len(todo) == 1
+        after = _step(state, unit)
+        needed = len(unit) + (0 if is_last else len(_close(unit, after)))
+        if used + needed <= room:
+            todo.pop()
+            content.append(unit)
+            used, state = used + len(unit), after
+            continue
+        # A line that no part can hold is cut, filling this part first if a good piece still fits.
+        fits_a_part = _reopen(state) + needed <= room
+        cut = None if fits_a_part else _cut(unit, state, room - used, _SHORTEST_PIECE if content else 1)
+        if cut is not None:
+            todo[-1:] = [unit[cut:], unit[:cut]]
+        elif content:
+            slices.append((reopen, "".join(content), _close(content[-1], state)))
+            reopen, content = "".join(block.reopen for block in state), []
+            used = len(reopen)
+        elif used + len(_close("", state)) >= room:
+            raise ValueError(f"comment limit too small: no room for the body under {len(state)} open blocks")
+        else:
+            raise ValueError(f"cannot split a {len(unit)}-character line: every cut leaves a fence or a tag")
+    slices.append((reopen, "".join(content), ""))
+    return slices
+
+
+def _reopen(state: _Stack) -> int:
+    return sum(len(block.reopen) for block in state)
+
+
+def _close(last_line: str, state: _Stack) -> str:
+    ending = "" if last_line.endswith("\n") else "\n"
+    return ending + "".join(block.close for block in reversed(state)) + "\n" + CONTINUED
+
+
+def _cut(unit: str, state: _Stack, space: int, shortest: int) -> int | None:
+    """Where to cut a line too long for a part: the longest piece that fits and opens or closes nothing,
+    preferring one whose rest cannot start a fence or a tag in the next part; None if there is none."""
+    start = min(len(unit) - 1, space - len(_close("", state)))
+    plain = None
+    for cut in range(start, max(shortest - 1, start - _CUT_WINDOW), -1):
+        if _step(state, unit[:cut]) != state:
+            continue
+        if unit[cut] not in _UNSAFE_LINE_START:
+            return cut
+        plain = plain or cut
+    return plain
+
+
+def _step(state: _Stack, line: str) -> _Stack:
+    """The blocks open after this line, following GitHub's (CommonMark's) rules for fences."""
+    text = line.rstrip("\r\n")
+    top = state[-1] if state else None
+    if isinstance(top, _Fence):
+        return state[:-1] if top.closed_by(text) else state
+    fence = _FENCE_OPEN.match(text)
+    if fence and not (fence.group(2)[0] == "`" and "`" in fence.group(3)):
+        return (*state, _Fence(text, fence.group(2)[0], len(fence.group(2))))
+    tokens = list(_HTML_TOKEN.finditer(text))
+    code = [span.span() for span in _CODE_SPAN.finditer(text)] if tokens else []  # `<details>` is no tag
+    for token in tokens:
+        if any(start <= token.start() < end for start, end in code):
+            continue
+        top = state[-1] if state else None
+        if token.group("open"):
+            state = (*state, _Details(token.group("open"), None))
+        elif isinstance(top, _Details) and token.group("close"):
+            state = state[:-1]
+        elif isinstance(top, _Details) and top.summary is None and token.group("summary") is not None:
+            state = (*state[:-1], dataclass_replace(top, summary=token.group("summary")))
+    return state
+
+
+def find_marker(body: str, marker: str) -> tuple[int, int] | None:
+    """(i, n) when the comment body starts with this marker's line `<!-- marker part i/n -->`."""
+    match = re.match(rf"<!-- {re.escape(marker)} part ([0-9]+)/([0-9]+) -->(?:\r?\n|\Z)", body)
+    if match is None:
+        return None
+    index, total = int(match.group(1)), int(match.group(2))
+    return (index, total) if 1 <= index <= total else None
