@@ -200,3 +200,20 @@ Lock Info:
         assert secret not in cleaned, secret
     assert scrub("deploying tok-0123456789", {"GITHUB_TOKEN": "tok-0123456789"}) == "deploying [redacted]"
     assert scrub("instance_class = db.t3.micro", {}) == "instance_class = db.t3.micro"
+
+
+def test_a_step_past_its_timeout_is_stopped_and_named(tmp_path: Path, backend: dict[str, str]) -> None:
+    from engine.terraform import TerraformTimeout
+
+    root = make_root(tmp_path)
+    init(Terraform(), root, backend)
+    slow = Terraform(timeout=2)
+    planned = slow.plan(root)
+    assert planned.plan_file is not None
+    (root / "main.tf").write_text(ROOT_TF.replace("default = 0", "default = 30"))
+    held = slow.plan(root)
+    assert held.plan_file is not None
+    started = time.monotonic()
+    with pytest.raises(TerraformTimeout, match="terraform apply failed .*no answer after 2 s"):
+        slow.apply(root, held.plan_file)
+    assert time.monotonic() - started < 15
