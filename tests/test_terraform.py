@@ -214,6 +214,6 @@ def test_a_step_past_its_timeout_is_stopped_and_named(tmp_path: Path, backend: d
     held = slow.plan(root)
     assert held.plan_file is not None
     started = time.monotonic()
-    with pytest.raises(TerraformTimeout, match="terraform apply failed .*no answer after 2 s"):
+    with pytest.raises(TerraformTimeout, match=r"terraform apply failed .*no answer after 2 s"):
         slow.apply(root, held.plan_file)
     assert time.monotonic() - started < 15
