@@ -79,11 +79,16 @@ def changed_roots(repo: Path, base: str, head: str) -> ChangedRoots:
 
 def read_files(repo: Path, ref: str, paths: Sequence[str]) -> dict[str, str | None]:
     """Each path's text at `ref` (None when missing), in one `git cat-file --batch`."""
-    if not paths:
+    found = _cat_file_batch(repo, [f"{ref}:{path}" for path in paths])
+    return {path: found[f"{ref}:{path}"] for path in paths}
+
+
+def _cat_file_batch(repo: Path, specs: Sequence[str]) -> dict[str, str | None]:
+    if not specs:
         return {}
     done = subprocess.run(
         ["git", "-C", str(repo), "cat-file", "--batch"],
-        input="".join(f"{ref}:{path}\n" for path in paths).encode(),
+        input="".join(f"{spec}\n" for spec in specs).encode(),
         capture_output=True,
         check=False,
     )
@@ -91,15 +96,15 @@ def read_files(repo: Path, ref: str, paths: Sequence[str]) -> dict[str, str | No
         raise GitError(f"git cat-file failed: {done.stderr.decode(errors='replace').strip()}")
     out, position = done.stdout, 0
     found: dict[str, str | None] = {}
-    for path in paths:
+    for spec in specs:
         end = out.index(b"\n", position)
         header = out[position:end].decode()
         position = end + 1
         if header.endswith(" missing") or header.endswith(" ambiguous"):
-            found[path] = None
+            found[spec] = None
             continue
         size = int(header.rsplit(" ", 1)[1])
-        found[path] = out[position : position + size].decode("utf-8", "replace")
+        found[spec] = out[position : position + size].decode("utf-8", "replace")
         position += size + 1
     return found
 
@@ -273,3 +278,29 @@ def render_apply(reports: Sequence[ApplyReport], command: str) -> str:
         else:
             lines += [f"- {icon} `{report.directory}`:", "", *code_block(detail), ""]
     return "\n".join(lines) + "\n"
+
+
+# -- claims --------------------------------------------------------------------------------------
+
+CLAIM_PATH: Final = re.compile(r"^(terraform/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*)/request\.json$")
+
+
+def claims_at(repo: Path, ref: str = "HEAD") -> dict[str, str]:
+    """Every database root's request.json at `ref`, by root: one `ls-tree` names the blobs, one
+    `cat-file --batch` reads them by object id (no path lookups: those grow with the tree)."""
+    listed = git(repo, "ls-tree", "-r", "-z", ref, "--", "terraform/")
+    blobs: dict[str, str] = {}
+    for entry in listed.split("\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition("\t")
+        match = CLAIM_PATH.match(path)
+        if match and meta.split(" ")[1] == "blob":
+            blobs[match.group(1)] = meta.split(" ")[2]
+    texts = read_objects(repo, list(blobs.values()))
+    return {root: text for root, oid in blobs.items() if (text := texts.get(oid)) is not None}
+
+
+def read_objects(repo: Path, specs: Sequence[str]) -> dict[str, str | None]:
+    """Objects by id or `<ref>:<path>` in one `git cat-file --batch`; None for a missing one."""
+    return _cat_file_batch(repo, specs)

@@ -439,9 +439,10 @@ def _print_checks(checks: list[Any]) -> None:
 
 
 def _register() -> None:
-    from engine.cli_ci import ci
+    from engine.cli_ci import ci, ttl
 
     main.add_command(ci)
+    main.add_command(ttl)
 
 
 _register()

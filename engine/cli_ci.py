@@ -280,3 +280,60 @@ def _github_pulls() -> Any:
 
 class StaleHead(DbvendError):
     exit_code = 4
+
+
+@click.group()
+def ttl() -> None:
+    """Time-to-live: when databases expire (from their claims, never from HCL)."""
+
+
+@ttl.command("list")
+@click.option("--now", "now_text", help="The time to judge by (ISO 8601 with zone; default: now).")
+@click.option("--ref", default="HEAD", show_default=True, help="The commit whose claims are read.")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@reports_errors
+def ttl_list(now_text: str | None, ref: str, repo: Path, as_json: bool) -> None:
+    """Databases with a time-to-live, soonest first: expired, reminders owed, time left."""
+    from datetime import UTC, datetime
+
+    from engine.ci import claims_at
+    from engine.ttl import describe_left, due, lease_of, parse_time
+
+    try:
+        now = parse_time(now_text) if now_text else datetime.now(UTC)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+    try:
+        leases = [lease_of(directory, text) for directory, text in sorted(claims_at(repo, ref).items())]
+    except ValueError as exc:
+        raise DbvendError(str(exc)) from None
+    found = due(leases, now)
+    expired = {lease.directory for lease in found.expired}
+    owed = {reminder.lease.directory: reminder for reminder in found.reminders}
+    timed = sorted((lease for lease in leases if lease.expires_at), key=lambda x: (x.expires_at, x.directory))
+    rows = []
+    for lease in timed:
+        left = lease.left(now)
+        assert left is not None and lease.expires_at is not None
+        state = "expired" if lease.directory in expired else "reminder due" if lease.directory in owed else ""
+        rows.append(
+            {
+                "directory": lease.directory,
+                "owner": lease.owner,
+                "expires_at": lease.expires_at.isoformat().replace("+00:00", "Z"),
+                "left": "-" if lease.directory in expired else describe_left(left),
+                "state": state,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps({"now": now.isoformat(), "databases": rows}, indent=2))
+        return
+    if not rows:
+        out.print("no database has a time-to-live")
+    for row in rows:
+        out.print(
+            f"{row['directory']:<48} {row['expires_at']:<22} {row['left']:>8}  {row['state']}", markup=False
+        )

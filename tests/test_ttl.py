@@ -1,0 +1,120 @@
+"""engine.ttl: expiry and reminders from the claims, with the clock given."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.ci import claims_at
+from engine.ttl import DEFAULT_REMINDERS, Lease, describe_left, due, lease_of, reminder_key
+from tests.test_ci import commit, git, write_root
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def lease(name: str, expires_in: timedelta | None) -> Lease:
+    expires = None if expires_in is None else NOW + expires_in
+    return Lease(
+        f"terraform/dev/{name}", "dev", name, f"req-{name}", "alice", NOW - timedelta(days=3), expires
+    )
+
+
+def test_expired_and_reminders_each_once() -> None:
+    leases = [
+        lease("gone", -timedelta(minutes=1)),
+        lease("at-now", timedelta(0)),
+        lease("soon", timedelta(hours=1)),
+        lease("tomorrow", timedelta(hours=30)),
+        lease("later", timedelta(days=5)),
+        lease("forever", None),
+    ]
+    found = due(leases, NOW)
+    assert [x.identifier for x in found.expired] == ["gone", "at-now"]
+    reminders = {r.lease.identifier: r for r in found.reminders}
+    assert set(reminders) == {"soon", "tomorrow"}
+    assert reminders["tomorrow"].window == timedelta(hours=48)
+    soon = reminders["soon"]  # a late sweep: both windows due, one reminder for the closer one
+    assert soon.window == timedelta(hours=2) and set(soon.covers) == set(DEFAULT_REMINDERS)
+    told = {key for r in found.reminders for key in r.keys}
+    again = due(leases, NOW, told=told)
+    assert again.reminders == () and [x.identifier for x in again.expired] == ["gone", "at-now"]
+    later = due(leases, NOW + timedelta(hours=29), told=told)
+    assert [r.lease.identifier for r in later.reminders] == ["tomorrow"]
+    assert later.reminders[0].window == timedelta(hours=2)
+    assert reminder_key(leases[3], timedelta(hours=2)) == "ttl-reminder:req-tomorrow:7200s"
+
+
+def test_describe_left() -> None:
+    assert describe_left(timedelta(days=2, hours=3, minutes=5)) == "2d 3h"
+    assert describe_left(timedelta(hours=5, minutes=10)) == "5h 10m"
+    assert describe_left(timedelta(minutes=12, seconds=40)) == "12m"
+
+
+def test_leases_come_from_the_claims_at_a_commit(tmp_path: Path) -> None:
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    roots = [write_root(repo, "orders", "dev"), write_root(repo, "billing", "prod")]
+    (repo / "terraform" / "README.md").write_text("x\n")
+    head = commit(repo, "two")
+    claims = claims_at(repo, head)
+    assert sorted(claims) == sorted(roots)
+    leases = {lease_of(d, text).identifier: lease_of(d, text) for d, text in claims.items()}
+    orders = json.loads(claims[roots[0]])
+    assert leases["orders"].expires_at == datetime.fromisoformat(orders["expires_at"].replace("Z", "+00:00"))
+    assert leases["orders"].environment == "dev" and leases["orders"].request_id == "req-orders"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "{}", '{"request": {}, "request_id": "r", "accepted_at": "x"}', '{"request": []}'],
+)
+def test_an_unreadable_claim_names_its_directory(text: str) -> None:
+    with pytest.raises(ValueError, match=r"terraform/dev/x/request\.json: cannot read its time-to-live"):
+        lease_of("terraform/dev/x", text)
+
+
+def test_times_without_a_zone_are_refused() -> None:
+    claim = {"request": {"environment": "dev"}, "request_id": "r", "accepted_at": "2026-11-23T10:00:00"}
+    with pytest.raises(ValueError, match="no time zone"):
+        lease_of("terraform/dev/x", json.dumps(claim))
+
+
+def test_dbvend_ttl_list_sorts_by_expiry_and_marks_what_is_due(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write_root(repo, "orders", "dev")  # accepted 2026-11-23 00:00Z with dev's default time-to-live
+    write_root(repo, "billing", "prod")
+    head = commit(repo, "two")
+    claims = {d: json.loads(t) for d, t in claims_at(repo, head).items()}
+    expiring = [d for d, c in claims.items() if c["expires_at"]]
+    assert expiring, "dev has a default time-to-live in the built-in catalog"
+    expires = datetime.fromisoformat(claims[expiring[0]]["expires_at"].replace("Z", "+00:00"))
+    runner = CliRunner()
+    before = runner.invoke(
+        main, ["ttl", "list", "--repo", str(repo), "--now", "2026-11-23T01:00:00Z", "--json"]
+    )
+    assert before.exit_code == 0, before.output
+    rows = json.loads(before.output)["databases"]
+    assert [r["directory"] for r in rows] == sorted(expiring, key=lambda d: claims[d]["expires_at"])
+    near = (expires - timedelta(hours=1)).isoformat()
+    assert (
+        json.loads(runner.invoke(main, ["ttl", "list", "--repo", str(repo), "--now", near, "--json"]).output)[
+            "databases"
+        ][0]["state"]
+        == "reminder due"
+    )
+    after = runner.invoke(
+        main, ["ttl", "list", "--repo", str(repo), "--now", (expires + timedelta(1)).isoformat()]
+    )
+    assert "expired" in after.output
+    bad = runner.invoke(main, ["ttl", "list", "--repo", str(repo), "--now", "yesterday"])
+    assert bad.exit_code == 2 and "--now" in bad.output
