@@ -51,7 +51,7 @@ def build(repo: Path, size: int) -> None:
         (directory / "request.json").write_text(claim.to_json())
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", f"{size} claims")
-    git(repo, "repack", "-adq")  # packed, as a clone in CI is (git packs on its own past ~6,700 loose objects)
+    git(repo, "repack", "-adq")  # packed, as a clone in CI is (git packs by itself past ~6,700 loose)
 
 
 def sweep_reading(repo: Path) -> int:

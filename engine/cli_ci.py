@@ -297,6 +297,20 @@ def ttl() -> None:
 @reports_errors
 def ttl_list(now_text: str | None, ref: str, repo: Path, as_json: bool) -> None:
     """Databases with a time-to-live, soonest first: expired, reminders owed, time left."""
+    now, rows = ttl_rows(repo, ref, now_text)
+    if as_json:
+        click.echo(json.dumps({"now": now.isoformat(), "databases": rows}, indent=2))
+        return
+    if not rows:
+        out.print("no database has a time-to-live")
+    for row in rows:
+        out.print(
+            f"{row['directory']:<48} {row['expires_at']:<22} {row['left']:>8}  {row['state']}", markup=False
+        )
+
+
+def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[Any, list[dict[str, Any]]]:
+    """(now, one row per database with a time-to-live, soonest first, with what is due)."""
     from datetime import UTC, datetime
 
     from engine.ci import claims_at
@@ -312,10 +326,9 @@ def ttl_list(now_text: str | None, ref: str, repo: Path, as_json: bool) -> None:
         raise DbvendError(str(exc)) from None
     found = due(leases, now)
     expired = {lease.directory for lease in found.expired}
-    owed = {reminder.lease.directory: reminder for reminder in found.reminders}
-    timed = sorted((lease for lease in leases if lease.expires_at), key=lambda x: (x.expires_at, x.directory))
+    owed = {reminder.lease.directory for reminder in found.reminders}
     rows = []
-    for lease in timed:
+    for lease in sorted((x for x in leases if x.expires_at), key=lambda x: (x.expires_at, x.directory)):
         left = lease.left(now)
         assert left is not None and lease.expires_at is not None
         state = "expired" if lease.directory in expired else "reminder due" if lease.directory in owed else ""
@@ -328,12 +341,28 @@ def ttl_list(now_text: str | None, ref: str, repo: Path, as_json: bool) -> None:
                 "state": state,
             }
         )
-    if as_json:
-        click.echo(json.dumps({"now": now.isoformat(), "databases": rows}, indent=2))
-        return
-    if not rows:
-        out.print("no database has a time-to-live")
-    for row in rows:
-        out.print(
-            f"{row['directory']:<48} {row['expires_at']:<22} {row['left']:>8}  {row['state']}", markup=False
-        )
+    return now, rows
+
+
+@ci.command("ttl")
+@click.option("--now", "now_text", help="The time to judge by (ISO 8601 with zone; default: now).")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
+)
+@reports_errors
+def ci_ttl(now_text: str | None, repo: Path) -> None:
+    """The scheduled time-to-live run: report what is expired or due for a reminder (job summary).
+
+    It reports only; reminders and destroy changes are made by the sweep, not in this version.
+    """
+    now, rows = ttl_rows(repo, "HEAD", now_text)
+    due_rows = [row for row in rows if row["state"]]
+    lines = [f"## dbvend ttl at {now.isoformat()}", ""]
+    lines += [
+        f"- `{r['directory']}` ({r['state']}): expires {r['expires_at']}, left {r['left']}" for r in due_rows
+    ]
+    if not due_rows:
+        lines.append("Nothing is expired or due for a reminder.")
+    report = "\n".join(lines) + "\n"
+    step_summary(report)
+    out.print(report, markup=False, highlight=False, soft_wrap=True)

@@ -118,3 +118,25 @@ def test_dbvend_ttl_list_sorts_by_expiry_and_marks_what_is_due(tmp_path: Path) -
     assert "expired" in after.output
     bad = runner.invoke(main, ["ttl", "list", "--repo", str(repo), "--now", "yesterday"])
     assert bad.exit_code == 2 and "--now" in bad.output
+
+
+def test_dbvend_ci_ttl_reports_what_is_due_in_the_job_summary(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    root = write_root(repo, "orders", "dev")
+    commit(repo, "one")
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary)}
+    quiet = CliRunner().invoke(
+        main, ["ci", "ttl", "--repo", str(repo), "--now", "2026-11-23T01:00:00Z"], env=env
+    )
+    assert quiet.exit_code == 0 and "Nothing is expired" in summary.read_text()
+    late = CliRunner().invoke(
+        main, ["ci", "ttl", "--repo", str(repo), "--now", "2027-06-01T00:00:00Z"], env=env
+    )
+    assert late.exit_code == 0 and f"`{root}` (expired)" in summary.read_text()
