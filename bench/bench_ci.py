@@ -12,26 +12,19 @@ are looked at.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.repos import commit, git, median_ms
 from engine.catalog import default_catalog_text, parse_catalog
 from engine.ci import changed_roots
 from engine.claim import claim_from_raw
 from engine.render import render_claim
 
 ENVS = ("dev", "staging", "prod")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 def write_root(repo: Path, n: int, size: str = "small") -> None:
@@ -47,21 +40,6 @@ def write_root(repo: Path, n: int, size: str = "small") -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in render_claim(claim).files.items():
         (directory / name).write_text(text)
-
-
-def commit(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", message)
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def median_ms(action: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:

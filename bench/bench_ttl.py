@@ -13,16 +13,13 @@ parsing). Printed: ms in all, µs per claim (flat when the sweep grows linearly)
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.repos import commit, git, median_ms
 from engine.catalog import default_catalog_text, parse_catalog
 from engine.ci import claims_at
 from engine.claim import claim_from_raw
@@ -30,13 +27,6 @@ from engine.ttl import due, lease_of
 
 ENVS = ("dev", "staging", "prod")
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def git(repo: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], input=stdin, check=True, capture_output=True, text=True
-    )
-    return done.stdout
 
 
 def build(repo: Path, size: int) -> None:
@@ -49,8 +39,7 @@ def build(repo: Path, size: int) -> None:
         directory = repo / "terraform" / claim.environment / claim.request.identifier
         directory.mkdir(parents=True)
         (directory / "request.json").write_text(claim.to_json())
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", f"{size} claims")
+    commit(repo, f"{size} claims")
     git(repo, "repack", "-adq")  # packed, as a clone in CI is (git packs by itself past ~6,700 loose)
 
 
@@ -65,15 +54,6 @@ def git_alone(repo: Path) -> int:
     listed = git(repo, "ls-tree", "-r", "HEAD", "--", "terraform/").splitlines()
     batch = "".join(line.split()[2] + "\n" for line in listed)
     return len(git(repo, "cat-file", "--batch", stdin=batch))
-
-
-def median_ms(action: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
