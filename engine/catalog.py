@@ -52,7 +52,8 @@ class StorageLimits:
 @dataclass(frozen=True)
 class TtlPolicy:
     default: timedelta | None
-    max: timedelta | None
+    max: timedelta | None  # measured from the request's acceptance; extensions never pass it
+    max_extensions: int | None = None  # None: as many as fit under max
 
 
 @dataclass(frozen=True)
@@ -508,13 +509,16 @@ class _Validator:
         return StorageLimits(default, low, high)
 
     def ttl(self, raw: Any, path: Path_) -> TtlPolicy:
-        spec = self.mapping(raw, path, ("default", "max"))
+        spec = self.mapping(raw, path, ("default", "max", "max_extensions"))
         rule = "must be a TTL such as 12h or 7d, or none"
         high = self.get(spec, path, "max", _ttl, rule, None)
         default = self.get(spec, path, "default", _ttl, rule, high)
         if high is not None and (default is None or default > high):
             raise self.error((*path, "default"), "must not be longer than max")
-        return TtlPolicy(default, high)
+        extensions = self.get(
+            spec, path, "max_extensions", _int_between(0, 1000), "must be a whole number, 0 to 1000", None
+        )
+        return TtlPolicy(default, high, extensions)
 
     def aurora(self, raw: Any, path: Path_) -> AuroraLimits:
         spec = self.mapping(raw, path, ("min_acu", "max_acu", "max_readers"))

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from engine.catalog import TtlPolicy
+from engine.errors import FieldError, InvalidRequest
+from engine.spec import format_ttl
+
 DEFAULT_REMINDERS: Final = (timedelta(hours=48), timedelta(hours=2))
 
 
@@ -121,3 +125,50 @@ def describe_left(left: timedelta) -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{minutes}m"
+
+
+def extend(
+    lease: Lease, ttl: timedelta, now: datetime, policy: TtlPolicy, extensions_so_far: int
+) -> datetime:
+    """The new expiry when `lease` is extended to `now + ttl`, within the environment's rules.
+
+    The maximum is measured from the request's acceptance, so extensions never push past it;
+    `max_extensions` counts them. InvalidRequest (field `ttl`) says which rule refuses.
+    """
+    if lease.expires_at is None:
+        raise InvalidRequest([FieldError("ttl", f"{lease.directory} has no time-to-live to extend")])
+    if ttl <= timedelta(0):
+        raise InvalidRequest([FieldError("ttl", "must be longer than zero")])
+    if policy.max_extensions is not None and extensions_so_far >= policy.max_extensions:
+        raise InvalidRequest(
+            [
+                FieldError(
+                    "ttl", f"{lease.environment} allows {policy.max_extensions} extensions; all are used"
+                )
+            ]
+        )
+    new = now + ttl
+    if policy.max is not None:
+        cap = lease.accepted_at + policy.max
+        if new > cap:
+            limit = format_ttl(policy.max)
+            raise InvalidRequest(
+                [
+                    FieldError(
+                        "ttl",
+                        f"{lease.environment} keeps a database at most {limit} from its request: "
+                        f"until {cap.isoformat().replace('+00:00', 'Z')} at the latest",
+                    )
+                ]
+            )
+    if new <= lease.expires_at:
+        raise InvalidRequest(
+            [
+                FieldError(
+                    "ttl",
+                    f"would not extend: {lease.directory} already expires at "
+                    f"{lease.expires_at.isoformat().replace('+00:00', 'Z')}",
+                )
+            ]
+        )
+    return new

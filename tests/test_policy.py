@@ -264,3 +264,16 @@ def test_github_section_values() -> None:
         "dbvend/policy",
     )
     assert rules.workflow == "dbvend.yml" and rules.issue_label == "database-request"
+
+
+def test_ttl_max_extensions_is_read_and_checked() -> None:
+    from engine.catalog import parse_catalog
+
+    text = default_catalog_text().replace(
+        "ttl: {default: 7d, max: 30d}", "ttl: {default: 7d, max: 30d, max_extensions: 3}"
+    )
+    assert parse_catalog(text).environments["dev"].ttl.max_extensions == 3
+    assert parse_catalog(default_catalog_text()).environments["dev"].ttl.max_extensions is None
+    broken = text.replace("max_extensions: 3", "max_extensions: -1")
+    with pytest.raises(CatalogError, match="max_extensions: must be a whole number"):
+        parse_catalog(broken)

@@ -140,3 +140,28 @@ def test_dbvend_ci_ttl_reports_what_is_due_in_the_job_summary(tmp_path: Path) ->
         main, ["ci", "ttl", "--repo", str(repo), "--now", "2027-06-01T00:00:00Z"], env=env
     )
     assert late.exit_code == 0 and f"`{root}` (expired)" in summary.read_text()
+
+
+def test_extensions_stay_within_the_maximum_from_creation_and_are_counted() -> None:
+    from engine.catalog import TtlPolicy
+    from engine.errors import InvalidRequest
+    from engine.ttl import extend
+
+    policy = TtlPolicy(default=timedelta(days=7), max=timedelta(days=30), max_extensions=2)
+    orders = Lease("terraform/dev/orders", "dev", "orders", "req-1", "alice", NOW, NOW + timedelta(days=7))
+    later = NOW + timedelta(days=6)
+    assert extend(orders, timedelta(days=3), later, policy, 0) == later + timedelta(days=3)
+    assert extend(orders, timedelta(days=24), later, policy, 1) == NOW + timedelta(days=30)  # exactly the cap
+    with pytest.raises(InvalidRequest, match="at most 30d from its request: until 2026-12-23T12:00:00Z"):
+        extend(orders, timedelta(days=25), later, policy, 1)
+    with pytest.raises(InvalidRequest, match="allows 2 extensions; all are used"):
+        extend(orders, timedelta(days=3), later, policy, 2)
+    with pytest.raises(InvalidRequest, match="would not extend"):
+        extend(orders, timedelta(hours=1), NOW, policy, 0)
+    with pytest.raises(InvalidRequest, match="longer than zero"):
+        extend(orders, timedelta(0), later, policy, 0)
+    forever = Lease("terraform/prod/core", "prod", "core", "req-2", None, NOW, None)
+    with pytest.raises(InvalidRequest, match="no time-to-live to extend"):
+        extend(forever, timedelta(days=1), later, TtlPolicy(None, None), 0)
+    unlimited = TtlPolicy(default=timedelta(days=7), max=None)
+    assert extend(orders, timedelta(days=400), later, unlimited, 50) == later + timedelta(days=400)
