@@ -346,23 +346,72 @@ def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[Any, list[dict
 
 @ci.command("ttl")
 @click.option("--now", "now_text", help="The time to judge by (ISO 8601 with zone; default: now).")
+@click.option("--dry-run", is_flag=True, help="Say what would be done; do nothing.")
 @click.option(
     "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
 )
 @reports_errors
-def ci_ttl(now_text: str | None, repo: Path) -> None:
-    """The scheduled time-to-live run: report what is expired or due for a reminder (job summary).
+def ci_ttl(now_text: str | None, dry_run: bool, repo: Path) -> None:
+    """The scheduled time-to-live run: the sweep on this checkout, reported in the job summary."""
+    report = sweep(repo, "HEAD", now_text, dry_run)
+    step_summary(report)
 
-    It reports only; reminders and destroy changes are made by the sweep, not in this version.
-    """
-    now, rows = ttl_rows(repo, "HEAD", now_text)
-    due_rows = [row for row in rows if row["state"]]
-    lines = [f"## dbvend ttl at {now.isoformat()}", ""]
-    lines += [
-        f"- `{r['directory']}` ({r['state']}): expires {r['expires_at']}, left {r['left']}" for r in due_rows
-    ]
-    if not due_rows:
+
+@ttl.command("sweep")
+@click.option("--now", "now_text", help="The time to judge by (ISO 8601 with zone; default: now).")
+@click.option("--dry-run", is_flag=True, help="Say what would be done; do nothing.")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Default: DBVEND_REPO."
+)
+@click.option("--ref", default="main", show_default=True, help="The commit whose claims are read.")
+@reports_errors
+def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str) -> None:
+    """Remind owners before expiry (once per reminder) and list what has expired."""
+    from engine.settings import Settings
+
+    sweep(repo or Settings().repo_path, ref, now_text, dry_run)
+
+
+def sweep(repo: Path, ref: str, now_text: str | None, dry_run: bool) -> str:
+    """Reminders sent once each through the ledger (and GitHub in GitHub mode); the report."""
+    from engine.ci import claims_at
+    from engine.settings import Settings
+    from engine.sweep import remind
+    from engine.ttl import due, lease_of
+
+    now, rows = ttl_rows(repo, ref, now_text)
+    settings = Settings()
+    sent: list[Any] = []
+    reminders_owed = [row for row in rows if row["state"] == "reminder due"]
+    note, unsent = "", reminders_owed
+    if reminders_owed and settings.has_ledger:
+        from engine.api import build_backend
+        from engine.ledger import Ledger
+
+        leases = [lease_of(directory, text) for directory, text in claims_at(repo, ref).items()]
+        replies = build_backend(settings)[1] if settings.gitops == "github" else None
+        ledger = Ledger.connect(settings.ledger_url)
+        try:
+            sent = remind(due(leases, now), ledger, replies, now, dry_run)
+        finally:
+            ledger.engine.dispose()
+        unsent = []
+        if len(sent) < len(reminders_owed):
+            note = f"{len(reminders_owed) - len(sent)} reminders were sent by an earlier sweep."
+    elif reminders_owed:
+        note = "No ledger here (DATABASE_URL): reminders are listed, not sent."
+    expired = [row for row in rows if row["state"] == "expired"]
+    lines = [f"## dbvend ttl sweep at {now.isoformat()}" + (" (dry run)" if dry_run else ""), ""]
+    lines += [f"- reminded: `{t.directory}` ({t.window} before expiry) via {t.where}" for t in sent]
+    lines += [f"- reminder owed: `{r['directory']}` expires {r['expires_at']}" for r in unsent]
+    lines += [f"- expired: `{r['directory']}` at {r['expires_at']}" for r in expired]
+    if expired:
+        lines.append("")
+        lines.append("Expired databases are listed; this version does not yet propose their destruction.")
+    if note:
+        lines += ["", note]
+    if len(lines) == 2:
         lines.append("Nothing is expired or due for a reminder.")
     report = "\n".join(lines) + "\n"
-    step_summary(report)
     out.print(report, markup=False, highlight=False, soft_wrap=True)
+    return report
