@@ -85,6 +85,7 @@ class Environment:
     network: Network
     tags: Mapping[str, str] = field(default_factory=dict)
     production: bool = False  # the policies' production rules apply (default: named prod)
+    destroy_protected: bool = False  # no time-to-live at all: never expired, never swept
     # Instance classes the policy gate allows here (CKV_DBV_3); default: instance_classes' values.
     allowed_instance_classes: tuple[str, ...] = ()
 
@@ -450,6 +451,7 @@ class _Validator:
                 "tags",
                 "production",
                 "allowed_instance_classes",
+                "destroy_protected",
             ),
         )
         classes = self.mapping(env.get("instance_classes"), (*path, "instance_classes"), SIZES)
@@ -464,12 +466,18 @@ class _Validator:
         for i, engine in enumerate(allowed):
             if engine not in engines:
                 raise self.error((*path, "engines", i), f"{engine!r} is not offered under engines:")
+        ttl = self.ttl(env.get("ttl"), (*path, "ttl"))
+        protected = self.get(env, path, "destroy_protected", _boolean, _BOOL, False)
+        if protected and (ttl.default is not None or ttl.max is not None):
+            raise self.error(
+                (*path, "ttl"), "must be {default: none, max: none} where destroy_protected is true"
+            )
         return Environment(
             name=name,
             instance_classes=dict(classes),
             engines=tuple(allowed),
             storage=self.storage(env.get("storage_gb"), (*path, "storage_gb")),
-            ttl=self.ttl(env.get("ttl"), (*path, "ttl")),
+            ttl=ttl,
             multi_az=self.get(env, path, "multi_az", _boolean, _BOOL, False),
             backup_retention_days=self.get(
                 env,
@@ -485,6 +493,7 @@ class _Validator:
             network=self.network(env.get("network"), (*path, "network")),
             tags=self.tags(env.get("tags"), (*path, "tags")),
             production=self.get(env, path, "production", _boolean, _BOOL, name == "prod"),
+            destroy_protected=protected,
             allowed_instance_classes=tuple(
                 self.get(
                     env,

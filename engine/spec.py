@@ -408,7 +408,9 @@ def catalog_errors(parsed: Mapping[str, Any], catalog: Catalog) -> list[FieldErr
         fail("storage_gb", f"must be between {env.storage.min_gb} and {env.storage.max_gb} in {env.name}")
     if parsed.get("ttl") is not None:
         ttl = parse_ttl(parsed["ttl"])
-        if env.ttl.max is not None and (ttl is None or ttl > env.ttl.max):
+        if env.destroy_protected and ttl is not None:
+            fail("ttl", f"must be none: {env.name} is destroy-protected (its databases have no time-to-live)")
+        elif env.ttl.max is not None and (ttl is None or ttl > env.ttl.max):
             fail("ttl", f"must be at most {format_ttl(env.ttl.max)} in {env.name}")
     if engine_name in AURORA_ENGINES:
         limits = env.aurora

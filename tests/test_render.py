@@ -38,7 +38,10 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 def options_for(engine: str, env: str, catalog: Catalog) -> list[dict[str, Any]]:
     """Every option a request can carry for this engine, one variation at a time, plus all at once."""
     limits = catalog.environments[env]
-    common: list[dict[str, Any]] = [{}, {"size": "medium"}, {"size": "large"}, {"ttl": "12h"}, {"ttl": "3d"}]
+    # A destroy-protected environment takes no time-to-live at all (only "none").
+    ttl = {} if limits.destroy_protected else {"ttl": "12h"}
+    timed = [] if limits.destroy_protected else [{"ttl": "12h"}, {"ttl": "3d"}]
+    common: list[dict[str, Any]] = [{}, {"size": "medium"}, {"size": "large"}, *timed]
     common.append(
         {"owner": "alice@example.com", "team": "Data Platform", "reason": "Q3 report (EU), urgent!"}
     )
@@ -52,13 +55,13 @@ def options_for(engine: str, env: str, catalog: Catalog) -> list[dict[str, Any]]
             "proxy": True,
             "min_acu": 1,
             "max_acu": 2,
-            "ttl": "12h",
+            **ttl,
             "owner": "bob",
             "team": "Search",
         }
         return [*common, *readers, *acu, {"proxy": True}, {"proxy": False}, everything]
     storage = [{"storage_gb": limits.storage.min_gb}, {"storage_gb": limits.storage.max_gb}]
-    everything = {"size": "large", "storage_gb": limits.storage.max_gb, "ttl": "12h", "owner": "carol"}
+    everything = {"size": "large", "storage_gb": limits.storage.max_gb, **ttl, "owner": "carol"}
     return [*common, *storage, everything]
 
 

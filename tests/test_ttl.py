@@ -139,7 +139,7 @@ def test_dbvend_ci_ttl_reports_what_is_due_in_the_job_summary(tmp_path: Path) ->
     late = CliRunner().invoke(
         main, ["ci", "ttl", "--repo", str(repo), "--now", "2027-06-01T00:00:00Z"], env=env
     )
-    assert late.exit_code == 0 and f"`{root}` (expired)" in summary.read_text()
+    assert late.exit_code == 0 and f"expired: `{root}`" in summary.read_text()
 
 
 def test_extensions_stay_within_the_maximum_from_creation_and_are_counted() -> None:
@@ -165,3 +165,24 @@ def test_extensions_stay_within_the_maximum_from_creation_and_are_counted() -> N
         extend(forever, timedelta(days=1), later, TtlPolicy(None, None), 0)
     unlimited = TtlPolicy(default=timedelta(days=7), max=None)
     assert extend(orders, timedelta(days=400), later, unlimited, 50) == later + timedelta(days=400)
+
+
+def test_a_destroy_protected_environment_has_no_time_to_live() -> None:
+    from engine.catalog import default_catalog_text, parse_catalog
+    from engine.claim import claim_from_raw
+    from engine.errors import CatalogError, InvalidRequest
+
+    catalog = parse_catalog(default_catalog_text())
+    assert (
+        catalog.environments["prod"].destroy_protected and not catalog.environments["dev"].destroy_protected
+    )
+    raw = {"database_name": "core", "database_engine": "postgres", "environment": "prod"}
+    assert claim_from_raw(raw, catalog, "r-1", NOW).expires_at is None
+    assert claim_from_raw({**raw, "ttl": "none"}, catalog, "r-2", NOW).expires_at is None
+    with pytest.raises(InvalidRequest, match="ttl: must be none: prod is destroy-protected"):
+        claim_from_raw({**raw, "ttl": "3d"}, catalog, "r-3", NOW)
+    text = default_catalog_text().replace(
+        "ttl: {default: 7d, max: 30d}", "destroy_protected: true\n    ttl: {default: 7d, max: 30d}"
+    )
+    with pytest.raises(CatalogError, match=r"environments\.dev\.ttl: must be \{default: none, max: none\}"):
+        parse_catalog(text)
