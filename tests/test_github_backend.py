@@ -350,3 +350,22 @@ def test_approver_teams_are_looked_up_for_the_approving_reviewers(
     assert len(github.dispatches) == 1
     assert github.count("GET", r"/orgs/acme/teams/dba/memberships/carol$") == 4
     assert github.count("GET", r"/orgs/.*/memberships/writer$") == 0  # only approvers are looked up
+
+
+def test_a_summary_in_parts_is_rewritten_in_place_and_shrinks(github: GitHubServer) -> None:
+    from engine.gitops.github import GitHubPullRequests
+    from engine.summary import split_comment
+
+    number = github.create_issue("a pull request stands in", "")
+    github.add_comment(number, "alice", "LGTM")
+    pulls = GitHubPullRequests(client_for(github), "acme/infra")
+    long = "\n".join(f"line {n} " + "x" * 80 for n in range(3000))  # ~260 KB: several comments
+    parts = split_comment(long, "dbvend:plan-summary")
+    assert len(parts) >= 4
+    first = pulls.write_parts(number, "dbvend:plan-summary", parts)
+    assert len(first) == len(parts) and len(github.comment_bodies(number)) == len(parts) + 1
+    short = split_comment("all quiet\n", "dbvend:plan-summary")
+    again = pulls.write_parts(number, "dbvend:plan-summary", short)
+    assert again == first[:1], "part 1 edited in place"
+    bodies = github.comment_bodies(number)
+    assert bodies == ["LGTM", short[0]], "the parts left over were deleted, the human's comment kept"
