@@ -198,9 +198,9 @@ class Terraform:
 
     def show_json(self, root: Path, plan_file: Path) -> dict[str, Any]:
         """The saved plan as Terraform's JSON plan representation."""
-        step = self._run(root, ["show", "-json", "-no-color", str(plan_file)], scrub_output=False)
+        step = self._run(root, ["show", "-json", "-no-color", str(plan_file)], raw=True)
         if step.exit_code != 0:
-            raise TerraformError("show", root, _tail(scrub(step.output, self.environment)), step.exit_code)
+            raise TerraformError("show", root, _tail(step.output), step.exit_code)
         try:
             data: dict[str, Any] = json.loads(step.output)
         except ValueError as exc:
@@ -233,7 +233,9 @@ class Terraform:
             raise TerraformError(step_name, root, _tail(step.output), step.exit_code)
         return step
 
-    def _run(self, root: Path, args: Sequence[str], scrub_output: bool = True) -> StepResult:
+    def _run(self, root: Path, args: Sequence[str], raw: bool = False) -> StepResult:
+        """One terraform command. Its output is scrubbed and cut to its end, unless `raw` and the
+        command succeeded: then it is stdout, whole (a plan's JSON, parsed and never printed)."""
         environment = dict(self.environment)
         environment.update(TF_IN_AUTOMATION="1", TF_INPUT="0")
         if self.plugin_cache is not None:
@@ -254,12 +256,11 @@ class Terraform:
             raise TerraformTimeout(
                 args[0], root, f"no answer after {self.timeout:.0f} s: {_tail(scrub(output, environment))}"
             ) from None
-        output = done.stdout + done.stderr if scrub_output else done.stdout
-        if scrub_output:
-            output = scrub(output, environment)
-        if not scrub_output and done.returncode != 0:
-            output = done.stdout + done.stderr
-        return StepResult(tuple(args), done.returncode, output[-OUTPUT_LIMIT:], time.monotonic() - start)
+        if raw and done.returncode == 0:
+            output = done.stdout
+        else:
+            output = scrub(done.stdout + done.stderr, environment)[-OUTPUT_LIMIT:]
+        return StepResult(tuple(args), done.returncode, output, time.monotonic() - start)
 
 
 def _text(value: str | bytes | None) -> str:

@@ -7,6 +7,7 @@ locking) talks to moto as it would to S3.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -217,3 +218,17 @@ def test_a_step_past_its_timeout_is_stopped_and_named(tmp_path: Path, backend: d
     with pytest.raises(TerraformTimeout, match=r"terraform apply failed .*no answer after 2 s"):
         slow.apply(root, held.plan_file)
     assert time.monotonic() - started < 15
+
+
+def test_a_large_plan_json_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step output is cut to its end for display; a plan's JSON never is (it would not parse)."""
+    from engine.terraform import OUTPUT_LIMIT
+
+    change = {"address": "terraform_data.x", "type": "terraform_data", "change": {"actions": ["create"]}}
+    plan = {"format_version": "1.2", "resource_changes": [change] * 5000}
+    recorded = tmp_path / "plan.json"
+    recorded.write_text(json.dumps(plan))
+    assert recorded.stat().st_size > OUTPUT_LIMIT
+    monkeypatch.setenv("FAKE_TERRAFORM_PLAN", str(recorded))
+    fake = Terraform(str(Path(__file__).parent / "fake_terraform.py"))
+    assert fake.show_json(tmp_path, tmp_path / "dbvend.tfplan") == plan
