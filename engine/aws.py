@@ -187,7 +187,6 @@ class Consumer:
     def handle_batch(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
         """Each record through the pipeline; the ones that failed are reported, nothing raised."""
         from engine.queue.sqs import SqsBatch, batch_messages, queue_url_of
-        from engine.queue.worker import RETRY_DELAYS
 
         if self.outbox is not None:
             self.outbox.flush()  # messages whose sender died between commit and publish
@@ -206,7 +205,7 @@ class Consumer:
             except Exception as exc:  # a poison message, or the ledger unreachable: this record only
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("record failed: %s", error, extra=extra)
-                delay = RETRY_DELAYS[min(message.receive_count, len(RETRY_DELAYS)) - 1]
+                delay = worker.retry_delay(message.receive_count)
                 try:
                     batch.retry(message, error, delay)
                 except Exception:  # the request cannot be marked failed either: still report it

@@ -84,6 +84,7 @@ def read_files(repo: Path, ref: str, paths: Sequence[str]) -> dict[str, str | No
 
 
 def _cat_file_batch(repo: Path, specs: Sequence[str]) -> dict[str, str | None]:
+    """Objects by id or `<ref>:<path>` in one `git cat-file --batch`; None for a missing one."""
     if not specs:
         return {}
     done = subprocess.run(
@@ -297,10 +298,5 @@ def claims_at(repo: Path, ref: str = "HEAD") -> dict[str, str]:
         match = CLAIM_PATH.match(path)
         if match and meta.split(" ")[1] == "blob":
             blobs[match.group(1)] = meta.split(" ")[2]
-    texts = read_objects(repo, list(blobs.values()))
+    texts = _cat_file_batch(repo, list(blobs.values()))
     return {root: text for root, oid in blobs.items() if (text := texts.get(oid)) is not None}
-
-
-def read_objects(repo: Path, specs: Sequence[str]) -> dict[str, str | None]:
-    """Objects by id or `<ref>:<path>` in one `git cat-file --batch`; None for a missing one."""
-    return _cat_file_batch(repo, specs)

@@ -6,13 +6,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.ci import changed_roots, check_generated
 from engine.cli_support import out, reports_errors
 from engine.errors import DbvendError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from engine.ttl import Due
 
 REFS = [
     click.option("--base", required=True, help="The commit to compare with (the pull request's base)."),
@@ -297,7 +302,7 @@ def ttl() -> None:
 @reports_errors
 def ttl_list(now_text: str | None, ref: str, repo: Path, as_json: bool) -> None:
     """Databases with a time-to-live, soonest first: expired, reminders owed, time left."""
-    now, rows = ttl_rows(repo, ref, now_text)
+    now, rows, _ = ttl_rows(repo, ref, now_text)
     if as_json:
         click.echo(json.dumps({"now": now.isoformat(), "databases": rows}, indent=2))
         return
@@ -309,8 +314,8 @@ def ttl_list(now_text: str | None, ref: str, repo: Path, as_json: bool) -> None:
         )
 
 
-def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[Any, list[dict[str, Any]]]:
-    """(now, one row per database with a time-to-live, soonest first, with what is due)."""
+def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[datetime, list[dict[str, Any]], Due]:
+    """(now, one row per database with a time-to-live, soonest first, with what is due, the Due)."""
     from datetime import UTC, datetime
 
     from engine.ci import claims_at
@@ -341,7 +346,7 @@ def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[Any, list[dict
                 "state": state,
             }
         )
-    return now, rows
+    return now, rows, found
 
 
 @ci.command("ttl")
@@ -374,12 +379,10 @@ def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str) 
 
 def sweep(repo: Path, ref: str, now_text: str | None, dry_run: bool) -> str:
     """Reminders sent once each through the ledger (and GitHub in GitHub mode); the report."""
-    from engine.ci import claims_at
     from engine.settings import Settings
     from engine.sweep import remind
-    from engine.ttl import due, lease_of
 
-    now, rows = ttl_rows(repo, ref, now_text)
+    now, rows, found = ttl_rows(repo, ref, now_text)
     settings = Settings()
     sent: list[Any] = []
     reminders_owed = [row for row in rows if row["state"] == "reminder due"]
@@ -388,11 +391,10 @@ def sweep(repo: Path, ref: str, now_text: str | None, dry_run: bool) -> str:
         from engine.api import build_backend
         from engine.ledger import Ledger
 
-        leases = [lease_of(directory, text) for directory, text in claims_at(repo, ref).items()]
         replies = build_backend(settings)[1] if settings.gitops == "github" else None
         ledger = Ledger.connect(settings.ledger_url)
         try:
-            sent = remind(due(leases, now), ledger, replies, now, dry_run)
+            sent = remind(found, ledger, replies, now, dry_run)
         finally:
             ledger.engine.dispose()
         unsent = []

@@ -125,7 +125,7 @@ class Worker:
             return exc
         except Exception as exc:  # anything else may pass: deliver again later
             error = f"{type(exc).__name__}: {exc}"
-            delay = self.retry_delays[min(message.receive_count, len(self.retry_delays)) - 1]
+            delay = self.retry_delay(message.receive_count)
             log.warning("request failed, delivery %d: %s", message.receive_count, error, extra=extra)
             if not isinstance(exc, DbvendError):
                 log.debug("failure detail", exc_info=True, extra=extra)
@@ -148,6 +148,10 @@ class Worker:
         link = change.link or change_link(change)
         self._tell(body, f"Request `{request_id}`: pull request [#{change.id}]({link}) is open for review.")
         return outcome
+
+    def retry_delay(self, receive_count: int) -> float:
+        """Seconds before a failed delivery comes back: growing with its receives, then flat."""
+        return self.retry_delays[min(receive_count, len(self.retry_delays)) - 1]
 
     def _tell(self, body: dict[str, Any], text: str) -> None:
         """Answer on the issue the request came from, if any; a failed answer is only logged."""
