@@ -333,7 +333,7 @@ def _root_section(report: RootReport) -> list[str]:
     if summary is not None:
         counts = count_line(*(getattr(summary, key) for key in _COUNTED))
         lines += ["No changes." if summary.is_empty else counts, ""]
-        lines += [f"- ⚠️ {_change_text(change, _important_diffs(change))}" for change in summary.important]
+        lines += [f"- ⚠️ {change_text(change, _important_diffs(change))}" for change in summary.important]
         lines += [""] if summary.important else []
     if report.monthly_cost is not None:
         lines += [f"Estimated cost: ≈ ${report.monthly_cost:,.2f}/month", ""]
@@ -362,7 +362,8 @@ def _important_diffs(change: ResourceChange) -> tuple[AttributeChange, ...]:
     return tuple(d for d in change.diffs if d.name in IMPORTANT_ATTRIBUTES or d.forces_replacement)
 
 
-def _change_text(change: ResourceChange, diffs: Sequence[AttributeChange]) -> str:
+def change_text(change: ResourceChange, diffs: Sequence[AttributeChange]) -> str:
+    """One resource change in a line: action, address, reason, then its diffs (at most 10)."""
     text = f"**{_ACTION_WORDS[change.kind]}** {md_escape(change.address)}"
     if change.action_reason:
         text += f" ({md_escape(_REASONS.get(change.action_reason, change.action_reason))})"
@@ -409,7 +410,7 @@ def _drift_details(summary: PlanSummary) -> list[str]:
     return [
         f"<details><summary>{len(summary.drift)} changed outside Terraform since the last apply</summary>",
         "",
-        *(f"- {_change_text(change, change.diffs)}" for change in summary.drift),
+        *(f"- {change_text(change, change.diffs)}" for change in summary.drift),
         "",
         "</details>",
         "",

@@ -212,6 +212,9 @@ class IssueRecord:
     state: str = "open"
     updated_at: datetime | None = None
     labels: list[str] = field(default_factory=list)
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    state_reason: str | None = None
 
 
 @dataclass
@@ -599,11 +602,15 @@ class GitHubServer:
             self.reviews.append(review)
             return review
 
-    def create_issue(self, title: str, body: str = "", user: str = "octocat") -> int:
+    def create_issue(
+        self, title: str, body: str = "", user: str = "octocat", labels: tuple[str, ...] = ()
+    ) -> int:
         """A plain issue opened by someone (e.g. an issue-form request); its number."""
         with self._lock:
             number = self._take_issue_number()
-            self.issues[number] = IssueRecord(number, title, body, user, _now())
+            self.issues[number] = IssueRecord(
+                number, title, body, user, _now(), labels=self._label_names(list(labels))
+            )
             return number
 
     def add_comment(self, issue_number: int, user: str, body: str) -> dict[str, Any]:
@@ -753,6 +760,10 @@ class GitHubServer:
             ("PATCH", repo + f"/pulls/{number}", self._update_pull),
             ("PUT", repo + f"/pulls/{number}/merge", self._merge_pull),
             ("GET", repo + f"/pulls/{number}/reviews", self._list_reviews),
+            ("POST", repo + "/issues", self._create_issue),
+            ("GET", repo + "/issues", self._list_issues),
+            ("GET", repo + f"/issues/{number}", self._get_issue),
+            ("PATCH", repo + f"/issues/{number}", self._update_issue),
             ("POST", repo + f"/issues/{number}/labels", self._add_labels),
             ("POST", repo + f"/issues/{number}/comments", self._create_comment),
             ("GET", repo + f"/issues/{number}/comments", self._list_comments),
@@ -1428,6 +1439,165 @@ class GitHubServer:
             "commit_id": review["commit_id"],
             "author_association": self._association(review["user"]),
         }
+
+    # -- issues -------------------------------------------------------------------------------
+
+    def _issue_json(self, issue: PullRequestRecord | IssueRecord) -> dict[str, Any]:
+        """The `issue` schema; a pull request is an issue too, with a `pull_request` key (as GitHub lists)."""
+        api, number = self._api, issue.number
+        url = f"{api}/issues/{number}"
+        is_pull = isinstance(issue, PullRequestRecord)
+        issue_id = _stable_id(f"issue/{number}", 3_000_000_000)
+        closed_by = issue.merged_by if isinstance(issue, PullRequestRecord) else issue.closed_by
+        data: dict[str, Any] = {
+            "id": issue_id,
+            "node_id": _node_id("I", issue_id),
+            "url": url,
+            "repository_url": api,
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "html_url": f"{self._web}/{'pull' if is_pull else 'issues'}/{number}",
+            "number": number,
+            "state": issue.state,
+            "state_reason": None if isinstance(issue, PullRequestRecord) else issue.state_reason,
+            "title": issue.title,
+            "body": issue.body,
+            "user": self._user_json(issue.user),
+            "labels": [self._label_json(name) for name in issue.labels],
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "locked": False,
+            "active_lock_reason": None,
+            "comments": len(self.comment_bodies(number)),
+            "closed_at": _iso(issue.closed_at),
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at or issue.created_at),
+            "closed_by": None if issue.state == "open" or closed_by is None else self._user_json(closed_by),
+            "author_association": self._association(issue.user),
+            "timeline_url": f"{url}/timeline",
+            "performed_via_github_app": None,
+            "reactions": {"url": f"{url}/reactions", "total_count": 0, **dict.fromkeys(REACTIONS, 0)},
+        }
+        if isinstance(issue, PullRequestRecord):
+            data["draft"] = issue.draft
+            data["pull_request"] = {
+                "url": f"{api}/pulls/{number}",
+                "html_url": f"{self._web}/pull/{number}",
+                "diff_url": f"{self._web}/pull/{number}.diff",
+                "patch_url": f"{self._web}/pull/{number}.patch",
+                "merged_at": _iso(issue.merged_at),
+            }
+        return data
+
+    def _label_names(self, given: Any) -> list[str]:
+        """Label names from a request body's `labels` (strings or {"name": ...}); unknown ones are created."""
+        if not isinstance(given, list):
+            raise _validation_failed("Issue", field="labels", code="invalid")
+        names: list[str] = []
+        for item in given:
+            name = item.get("name") if isinstance(item, dict) else item
+            if not isinstance(name, str) or not name.strip():
+                raise _validation_failed("Label", field="name", code="invalid")
+            names.append(name)
+        for name in names:
+            if name not in self.labels:
+                self.labels[name] = {
+                    "id": next(self._ids),
+                    "color": f"{zlib.crc32(name.encode()) & 0xFFFFFF:06x}",
+                }
+        return list(dict.fromkeys(names))
+
+    def _create_issue(self, call: _Call) -> Response:
+        """POST /repos/{owner}/{repo}/issues {title, body, labels}: 201, opened by the app's bot."""
+        body = call.body if isinstance(call.body, dict) else {}
+        title = body.get("title")
+        if isinstance(title, int) and not isinstance(title, bool):
+            title = str(title)
+        if not isinstance(title, str) or not title.strip():
+            raise _validation_failed("Issue", field="title", code="missing_field")
+        text = body.get("body")
+        if text is not None and not isinstance(text, str):
+            raise _validation_failed("Issue", field="body", code="invalid")
+        if text is not None and len(text) > 65536:
+            raise _validation_failed("Issue", field="body", code="custom", message="body is too long")
+        labels = self._label_names(body.get("labels", []))
+        number = self._take_issue_number()
+        issue = IssueRecord(number, title, text, self.actor, _now(), labels=labels)
+        self.issues[number] = issue
+        location = f"{self._api}/issues/{number}"
+        return JSONResponse(self._issue_json(issue), status_code=201, headers={"Location": location})
+
+    def _list_issues(self, call: _Call) -> Response:
+        """GET /repos/{owner}/{repo}/issues?state=&labels=a,b&sort=&direction= (pull requests included)"""
+        state = call.query.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            raise _validation_failed("Issue", field="state", code="invalid")
+        wanted = [name.strip() for name in call.query.get("labels", "").split(",") if name.strip()]
+        sort = call.query.get("sort", "created")
+        if sort not in ("created", "updated", "comments"):
+            raise _validation_failed("Issue", field="sort", code="invalid")
+        items: list[PullRequestRecord | IssueRecord] = [*self.pulls.values(), *self.issues.values()]
+        selected = [
+            item
+            for item in items
+            if (state == "all" or item.state == state)
+            and all(name.casefold() in {label.casefold() for label in item.labels} for name in wanted)
+        ]
+
+        def key(item: PullRequestRecord | IssueRecord) -> tuple[Any, int]:
+            if sort == "updated":
+                return item.updated_at or item.created_at, item.number
+            if sort == "comments":
+                return len(self.comment_bodies(item.number)), item.number
+            return item.created_at, item.number
+
+        selected.sort(key=key, reverse=call.query.get("direction", "desc") != "asc")
+        return self._page(call, [self._issue_json(item) for item in selected])
+
+    def _get_issue(self, call: _Call) -> Response:
+        """GET /repos/{owner}/{repo}/issues/{number} (a pull request's number answers too)"""
+        return JSONResponse(self._issue_json(self._issue(int(call.params["number"]))))
+
+    def _update_issue(self, call: _Call) -> Response:
+        """PATCH /repos/{owner}/{repo}/issues/{number} {title, body, state, state_reason, labels}"""
+        issue = self._issue(int(call.params["number"]))
+        body = call.body if isinstance(call.body, dict) else {}
+        state, reason = body.get("state", issue.state), body.get("state_reason")
+        if state not in ("open", "closed"):
+            raise _validation_failed("Issue", field="state", code="invalid")
+        if reason not in (None, "completed", "not_planned", "duplicate", "reopened"):
+            raise _validation_failed("Issue", field="state_reason", code="invalid")
+        if "title" in body and (not isinstance(body["title"], str) or not body["title"].strip()):
+            raise _validation_failed("Issue", field="title", code="missing_field")
+        if "body" in body and body["body"] is not None:
+            if not isinstance(body["body"], str):
+                raise _validation_failed("Issue", field="body", code="invalid")
+            if len(body["body"]) > 65536:
+                raise _validation_failed("Issue", field="body", code="custom", message="body is too long")
+        if isinstance(issue, PullRequestRecord) and state == "open" and issue.merged_at is not None:
+            raise _validation_failed(
+                "PullRequest", code="custom", message="Cannot reopen a merged pull request"
+            )
+        if "title" in body:
+            issue.title = body["title"]
+        if "body" in body:
+            issue.body = body["body"]
+        if "labels" in body:
+            issue.labels = self._label_names(body["labels"])
+        if state != issue.state:
+            if isinstance(issue, PullRequestRecord):
+                self._current_head_sha(issue)
+            issue.state = state
+            issue.closed_at = _now() if state == "closed" else None
+            if isinstance(issue, IssueRecord):
+                issue.closed_by = self.actor if state == "closed" else None
+                issue.state_reason = reason or ("completed" if state == "closed" else "reopened")
+        elif isinstance(issue, IssueRecord) and reason is not None and state == "closed":
+            issue.state_reason = reason
+        issue.updated_at = _now()
+        return JSONResponse(self._issue_json(issue))
 
     # -- issues: labels, comments, reactions --------------------------------------------------
 

@@ -48,9 +48,15 @@ CLI_FLAGS = {
     "destroy": {"--directory", "--pr"},
     "check-generated": {"--base", "--head"},
     "ttl": set(),
+    "drift": set(),  # `dbvend drift` (engine/cli_drift.py): the Action runs it outside `dbvend ci`
 }
 # Which reusable workflow runs which commands, and the CircleCI job that must run the same ones.
-PARITY = {"dbvend-plan.yml": "plan", "dbvend-apply.yml": "apply", "dbvend-ttl.yml": "ttl"}
+PARITY = {
+    "dbvend-plan.yml": "plan",
+    "dbvend-apply.yml": "apply",
+    "dbvend-ttl.yml": "ttl",
+    "dbvend-drift.yml": "drift",
+}
 SHARED_START = "# ---- same in action.yml and .circleci/config.yml"
 SHARED_END = "# ---- end of the shared invocation ----"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -155,9 +161,16 @@ def test_the_files_exist() -> None:
         "dbvend-apply.yml",
         "dbvend-destroy.yml",
         "dbvend-ttl.yml",
+        "dbvend-drift.yml",
     }
     assert (REUSABLE_DIR / "ci.yml").is_file()
-    assert {p.name for p in CALLERS} == {"dbvend.yml", "dbvend-pr.yml", "dbvend-main.yml", "dbvend-ttl.yml"}
+    assert {p.name for p in CALLERS} == {
+        "dbvend.yml",
+        "dbvend-pr.yml",
+        "dbvend-main.yml",
+        "dbvend-ttl.yml",
+        "dbvend-drift.yml",
+    }
 
 
 @pytest.mark.parametrize(
@@ -437,6 +450,39 @@ def test_bad_inputs_never_reach_dbvend(inputs: dict[str, str], origin: Origin, t
     assert err.startswith("dbvend: ")
 
 
+@pytest.mark.parametrize(
+    "inputs", [{"command": "drift"}, {"command": "drift", "pr": "7", "directory": "terraform/dev/orders"}]
+)
+def test_drift_runs_dbvend_drift_alone_in_both(
+    inputs: dict[str, str], origin: Origin, tmp_path: Path
+) -> None:
+    """drift is `dbvend drift`, not a `dbvend ci` subcommand: every database, no refs, no pull request."""
+    work = checkout(origin, tmp_path, origin.sha["m4"])
+    env = action_env(inputs, "schedule", {"repository": {"default_branch": "main"}}, origin.sha["m4"])
+    status, github_argv, err = run(action_run_step()["run"], env, work, tmp_path)
+    assert status == 0, err
+    status, circle_argv, err = run(
+        circle_run_step()["command"], circle_env("drift", "main", "7"), work, tmp_path
+    )
+    assert status == 0, err
+    assert github_argv == circle_argv == ["drift"]
+
+
+def test_drift_exit_code_reaches_the_job(origin: Origin, tmp_path: Path) -> None:
+    """Exit 2 (drift found) fails the scheduled job, as `dbvend drift` says."""
+    work = checkout(origin, tmp_path, origin.sha["m4"])
+    stub_dir = tmp_path / "stub"
+    stub_dir.mkdir()
+    (stub_dir / "dbvend").write_text("#!/bin/sh\nexit 2\n")
+    (stub_dir / "dbvend").chmod(0o755)
+    env = action_env({"command": "drift"}, "schedule", {}, origin.sha["m4"])
+    env |= {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", "-c", action_run_step()["run"]], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+
+
 def test_circleci_applies_on_merge_only_when_asked(tmp_path: Path) -> None:
     (gate,) = [s["run"] for s in circle()["jobs"]["apply"]["steps"][:1] if isinstance(s, dict) and "run" in s]
     bin_dir = tmp_path / "bin"
@@ -459,16 +505,22 @@ def test_circleci_workflows() -> None:
         name: [next(iter(entry)) for entry in workflow["jobs"]]
         for name, workflow in config["workflows"].items()
     }
-    assert jobs == {"dbvend": ["plan", "apply"], "dbvend-ttl": ["ttl"]}
+    assert jobs == {"dbvend": ["plan", "apply"], "dbvend-ttl": ["ttl"], "dbvend-drift": ["drift"]}
     main = {next(iter(e)): e[next(iter(e))] for e in config["workflows"]["dbvend"]["jobs"]}
     branch = "<< pipeline.parameters.default-branch >>"
     assert main["plan"]["filters"] == {"branches": {"ignore": branch}}
     assert main["apply"]["filters"] == {"branches": {"only": branch}}
     assert config["parameters"]["default-branch"]["default"] == "main"
-    ttl_when = config["workflows"]["dbvend-ttl"]["when"]
-    assert config["workflows"]["dbvend"]["when"] == {"not": ttl_when}
-    assert "<< pipeline.parameters.run-ttl >>" in ttl_when["or"]
-    for entry in [*config["workflows"]["dbvend"]["jobs"], *config["workflows"]["dbvend-ttl"]["jobs"]]:
+    scheduled = {"equal": ["scheduled_pipeline", "<< pipeline.trigger_source >>"]}
+    run_ttl, run_drift = "<< pipeline.parameters.run-ttl >>", "<< pipeline.parameters.run-drift >>"
+    assert config["workflows"]["dbvend"]["when"] == {"not": {"or": [run_ttl, run_drift, scheduled]}}
+    # a schedule runs the ttl sweep unless it sets run-drift; run-drift runs drift alone
+    assert config["workflows"]["dbvend-ttl"]["when"] == {
+        "or": [run_ttl, {"and": [scheduled, {"not": run_drift}]}]
+    }
+    assert config["workflows"]["dbvend-drift"]["when"] == run_drift
+    assert config["parameters"]["run-drift"]["default"] is False
+    for entry in [spec for workflow in config["workflows"].values() for spec in workflow["jobs"]]:
         (spec,) = entry.values()
         assert spec["context"] == "<< pipeline.parameters.context >>"  # OIDC tokens need a context
 
@@ -543,7 +595,8 @@ def test_reusable_workflows(path: Path) -> None:
         assert isinstance(permissions, dict) and permissions, name
         assert set(permissions.values()) <= {"read", "write"}
         concurrency = job["concurrency"]
-        assert EXPRESSION.search(concurrency["group"]) or path.name == "dbvend-ttl.yml", name
+        scheduled = path.name in ("dbvend-ttl.yml", "dbvend-drift.yml")  # one run at a time per repository
+        assert EXPRESSION.search(concurrency["group"]) or scheduled, name
         steps = job["steps"]
         assert steps[0]["uses"] == "actions/checkout@v4" and steps[0]["with"]["fetch-depth"] == 0
         (uses,) = [s for s in steps if s.get("uses", "").startswith(ACTION_REPOSITORY)]
@@ -565,7 +618,9 @@ def test_concurrency_per_pull_request_and_per_directory() -> None:
     assert apply["group"].startswith("dbvend-terraform-${{ inputs.directory")
     assert destroy["group"] == "dbvend-terraform-${{ inputs.directory }}"
     (ttl,) = groups("dbvend-ttl.yml")
+    (drift,) = groups("dbvend-drift.yml")
     assert apply["cancel-in-progress"] is destroy["cancel-in-progress"] is ttl["cancel-in-progress"] is False
+    assert drift == {"group": "dbvend-drift", "cancel-in-progress": False}  # two runs never race on an issue
 
 
 def test_apply_workflow_serves_the_app_and_merges() -> None:
@@ -618,6 +673,10 @@ def test_caller_triggers() -> None:
     ttl = triggers(load(ROOT / "workflows" / "dbvend-ttl.yml"))
     assert set(ttl) == {"schedule", "workflow_dispatch"}
     assert ttl["schedule"][0]["cron"].split()[1:] == ["*", "*", "*", "*"]  # hourly
+    drift = triggers(load(ROOT / "workflows" / "dbvend-drift.yml"))
+    assert set(drift) == {"schedule", "workflow_dispatch"}
+    minute, hour, *rest = drift["schedule"][0]["cron"].split()
+    assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]  # daily
 
 
 def test_every_reference_to_dbvend_on_github_is_the_same() -> None:

@@ -1,0 +1,113 @@
+"""`dbvend drift`: plan every database, and keep one GitHub issue per drifted database up to date."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from engine.cli_support import out, reports_errors
+from engine.errors import GitOpsError
+
+if TYPE_CHECKING:  # imported when the command runs: `dbvend --help` stays quick
+    from engine.drift import DriftAction
+    from engine.gitops.github_issues import GitHubDriftIssues
+
+
+@click.command(
+    "drift",
+    epilog="Exit codes: 0 no drift, 2 drift found, 1 a root could not be planned or an issue not written.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The infrastructure repository's checkout (the claims at its HEAD name the databases).",
+)
+@click.option("--parallel", type=click.IntRange(1, 32), default=4, show_default=True, help="Plans at once.")
+@click.option("--backend-config", "backend_file", help="A -backend-config file for every root's init.")
+@click.option(
+    "--dry-run", is_flag=True, help="Plan and decide; say what would be done to the issues, write nothing."
+)
+@reports_errors
+def drift(repo: Path, parallel: int, backend_file: str | None, dry_run: bool) -> None:
+    """Plan every database (-detailed-exitcode); open, update or close one issue per drifted database.
+
+    Databases whose destroy is requested are skipped. Without GITHUB_TOKEN and GITHUB_REPOSITORY the
+    report is printed (and written to the job summary) and no issue is touched.
+    """
+    from engine.catalog import default_catalog_text, parse_catalog
+    from engine.ci import claims_at, plan_roots
+    from engine.cli_ci import plugin_cache, step_summary
+    from engine.drift import decide, describe, drift_roots, exit_code, render_run
+    from engine.settings import Settings
+    from engine.terraform import Terraform
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    roots, skipped = drift_roots(claims_at(repo, "HEAD"))
+    reports = []
+    if roots:
+        terraform = Terraform(Settings().terraform, plugin_cache=plugin_cache())
+        catalog = parse_catalog(default_catalog_text())  # only the policy gate reads it: none here
+        reports = plan_roots(repo, roots, terraform, None, catalog, parallel, backend_file)
+    issues = drift_issues()
+    actions = decide(reports, issues.open_issues() if issues else [], now, skipped)
+    notes, failed, remark = [""] * len(actions), False, ""
+    if issues is None:
+        remark = "No GITHUB_TOKEN / GITHUB_REPOSITORY: no drift issue is read or written."
+    elif dry_run:
+        notes, remark = [describe(a, written=False) for a in actions], "Dry run: no issue is written."
+    else:
+        notes, failed = write_issues(issues, actions)
+    report = render_run(now, actions, notes, reports, remark)
+    step_summary(report)
+    out.print(report, markup=False, highlight=False, soft_wrap=True)
+    code = 1 if failed else exit_code(actions)
+    if code:
+        sys.exit(code)
+
+
+def write_issues(issues: GitHubDriftIssues, actions: Sequence[DriftAction]) -> tuple[list[str], bool]:
+    """Each action done on GitHub: (a note per action, whether one failed). A failure is noted and
+    the others still go ahead: one issue GitHub refuses does not hide the other databases' drift."""
+    from engine.drift import describe
+
+    notes, failed = [], False
+    for action in actions:
+        try:
+            opened = None
+            if action.kind == "open":
+                opened = issues.open(action.title, action.body)
+            elif action.kind == "update":
+                assert action.issue is not None
+                issues.edit(action.issue, action.body)
+            elif action.kind == "close":
+                assert action.issue is not None
+                issues.close(action.issue, action.comment)
+            notes.append(describe(action, written=True, opened=opened))
+        except GitOpsError as exc:
+            notes.append(f"❌ {exc}")
+            failed = True
+    return notes, failed
+
+
+def drift_issues() -> GitHubDriftIssues | None:
+    """The repository's drift issues when this CI has a token and knows the repository, else None."""
+    from engine.gitops.github import github_client
+    from engine.gitops.github_issues import GitHubDriftIssues
+    from engine.settings import Settings
+
+    settings = Settings()
+    token = os.environ.get("GITHUB_TOKEN") or settings.github_token
+    repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
+    if not token or not repository:
+        return None
+    api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
+    client = github_client(base_url=api.rstrip("/") + "/" if api else None, token=token)
+    return GitHubDriftIssues(client, repository)

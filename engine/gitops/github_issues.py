@@ -1,0 +1,74 @@
+"""Drift issues on GitHub (githubkit): the open ones with dbvend's label, opened, edited, closed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+
+from engine.drift import DRIFT_LABEL, DriftIssue
+from engine.errors import GitOpsError
+
+
+class GitHubDriftIssues:
+    """The repository's drift issues: one per drifted database, found again by the marker in its body."""
+
+    def __init__(self, client: GitHub[Any], full_name: str, label: str = DRIFT_LABEL) -> None:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name or "/" in name:
+            raise GitOpsError(f"repository must be owner/name, not {full_name!r}")
+        self.client, self.owner, self.name, self.label = client, owner, name, label
+
+    def open_issues(self) -> list[DriftIssue]:
+        """Every open issue with the label (all pages). GitHub lists pull requests as issues: not those."""
+        rest = self.client.rest
+        try:
+            found: Iterable[Any] = rest.paginate(
+                rest.issues.list_for_repo,
+                owner=self.owner,
+                repo=self.name,
+                labels=self.label,
+                state="open",
+                per_page=100,
+            )
+            return [DriftIssue(issue.number, issue.body or "") for issue in found if not issue.pull_request]
+        except RequestFailed as exc:
+            raise github_error(f"list the open {self.label} issues", exc) from None
+
+    def open(self, title: str, body: str) -> int:
+        """A new issue with the label; its number."""
+        try:
+            made = self.client.rest.issues.create(
+                self.owner, self.name, title=title, body=body, labels=[self.label]
+            ).parsed_data
+        except RequestFailed as exc:
+            raise github_error(f"open the issue {title!r}", exc) from None
+        return made.number
+
+    def edit(self, number: int, body: str) -> None:
+        try:
+            self.client.rest.issues.update(self.owner, self.name, number, body=body)
+        except RequestFailed as exc:
+            raise github_error(f"edit issue #{number}", exc) from None
+
+    def close(self, number: int, comment: str) -> None:
+        """Say why in a comment, then close the issue as completed."""
+        try:
+            self.client.rest.issues.create_comment(self.owner, self.name, number, body=comment)
+            self.client.rest.issues.update(
+                self.owner, self.name, number, state="closed", state_reason="completed"
+            )
+        except RequestFailed as exc:
+            raise github_error(f"close issue #{number}", exc) from None
+
+
+def github_error(what: str, exc: RequestFailed) -> GitOpsError:
+    """GitHub's status and message, e.g. "GitHub could not edit issue #4: 404 Not Found"."""
+    response = exc.response
+    try:
+        message = str(response.json().get("message", ""))
+    except (ValueError, AttributeError):
+        message = response.text[:200]
+    return GitOpsError(f"GitHub could not {what}: {response.status_code} {message}".rstrip())
