@@ -54,6 +54,8 @@ class TtlPolicy:
     default: timedelta | None
     max: timedelta | None  # measured from the request's acceptance; extensions never pass it
     max_extensions: int | None = None  # None: as many as fit under max
+    allow_none: bool = True  # whether a request may ask for no time-to-live (where max allows it)
+    auto_destroy: bool = False  # the sweep destroys expired databases itself (no destroy change)
 
 
 @dataclass(frozen=True)
@@ -472,6 +474,12 @@ class _Validator:
             raise self.error(
                 (*path, "ttl"), "must be {default: none, max: none} where destroy_protected is true"
             )
+        production = self.get(env, path, "production", _boolean, _BOOL, name == "prod")
+        if production and ttl.auto_destroy:
+            raise self.error(
+                (*path, "ttl", "auto_destroy"),
+                "must be false in production: production databases are never destroyed without an approval",
+            )
         return Environment(
             name=name,
             instance_classes=dict(classes),
@@ -492,7 +500,7 @@ class _Validator:
             aurora=self.aurora(env.get("aurora"), (*path, "aurora")),
             network=self.network(env.get("network"), (*path, "network")),
             tags=self.tags(env.get("tags"), (*path, "tags")),
-            production=self.get(env, path, "production", _boolean, _BOOL, name == "prod"),
+            production=production,
             destroy_protected=protected,
             allowed_instance_classes=tuple(
                 self.get(
@@ -518,7 +526,7 @@ class _Validator:
         return StorageLimits(default, low, high)
 
     def ttl(self, raw: Any, path: Path_) -> TtlPolicy:
-        spec = self.mapping(raw, path, ("default", "max", "max_extensions"))
+        spec = self.mapping(raw, path, ("default", "max", "max_extensions", "allow_none", "auto_destroy"))
         rule = "must be a TTL such as 12h or 7d, or none"
         high = self.get(spec, path, "max", _ttl, rule, None)
         default = self.get(spec, path, "default", _ttl, rule, high)
@@ -527,7 +535,11 @@ class _Validator:
         extensions = self.get(
             spec, path, "max_extensions", _int_between(0, 1000), "must be a whole number, 0 to 1000", None
         )
-        return TtlPolicy(default, high, extensions)
+        allow_none = self.get(spec, path, "allow_none", _boolean, _BOOL, True)
+        if not allow_none and default is None:
+            raise self.error((*path, "default"), "must be a TTL where allow_none is false")
+        auto = self.get(spec, path, "auto_destroy", _boolean, _BOOL, False)
+        return TtlPolicy(default, high, extensions, allow_none, auto)
 
     def aurora(self, raw: Any, path: Path_) -> AuroraLimits:
         spec = self.mapping(raw, path, ("min_acu", "max_acu", "max_readers"))

@@ -179,7 +179,7 @@ def _plan_one(
     directory = repo / root
     cost = _monthly_cost(directory)
     try:
-        result = terraform.plan(directory)
+        result = terraform.plan(directory, destroy=destroy_requested(repo, root))
         if result.lock is not None:
             return RootReport(root, None, monthly_cost=cost, locked_by=result.lock.describe())
         assert result.plan_file is not None
@@ -228,6 +228,7 @@ class ApplyReport:
     ok: bool
     detail: str
     changes: PlanSummary | None = None
+    destroyed: bool = False  # a destroy ran to the end: nothing of the root is left in AWS
 
 
 def apply_roots(
@@ -238,20 +239,23 @@ def apply_roots(
     backend_file: str | None = None,
 ) -> list[ApplyReport]:
     """Plan and apply each root in turn (a saved plan, so what is applied is what was planned);
-    with `destroy`, plan -destroy and apply that. One at a time: applies are not raced."""
+    with `destroy`, or for a root whose claim is marked for destruction (a destroy change),
+    plan -destroy and apply that. One at a time: applies are not raced."""
     reports = []
     for root in roots:
         directory = repo / root
+        destroying = destroy or destroy_requested(repo, root)
         try:
             terraform.init(directory, backend_file=backend_file)
-            planned = terraform.plan(directory, destroy=destroy)
+            planned = terraform.plan(directory, destroy=destroying)
             if planned.lock is not None:
                 reports.append(ApplyReport(root, False, planned.lock.describe()))
                 continue
             assert planned.plan_file is not None
             summary = summarize_plan(terraform.show_json(directory, planned.plan_file))
             if not planned.changes:
-                reports.append(ApplyReport(root, True, "no changes", summary))
+                verb = "nothing left to destroy" if destroying else "no changes"
+                reports.append(ApplyReport(root, True, verb, summary, destroyed=destroying))
                 continue
             applied = terraform.apply(directory, planned.plan_file)
         except (TerraformError, ValueError) as exc:
@@ -260,9 +264,32 @@ def apply_roots(
         if applied.lock is not None:
             reports.append(ApplyReport(root, False, applied.lock.describe(), summary))
         else:
-            verb = "destroyed" if destroy else "applied"
-            reports.append(ApplyReport(root, True, f"{verb}: {count_line_of(summary)}", summary))
+            verb = "destroyed" if destroying else "applied"
+            detail = f"{verb}: {count_line_of(summary)}"
+            reports.append(ApplyReport(root, True, detail, summary, destroyed=destroying))
     return reports
+
+
+def destroy_requested(repo: Path, root: str) -> bool:
+    """Whether the root's claim in the checkout is marked for destruction (by a destroy change)."""
+    try:
+        claim = json.loads((repo / root / "request.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(claim, dict) and bool(claim.get("destroy_requested_at"))
+
+
+def remove_root(repo: Path, root: str, message: str, branch: str | None = None) -> str:
+    """After a destroy: the root's removal committed on the checkout and, where the checkout has an
+    `origin`, pushed to `branch` (default: the branch checked out). The new commit's id."""
+    git(repo, "rm", "-r", "-q", "--", root)
+    identity = ("-c", "user.name=dbvend", "-c", "user.email=dbvend@localhost")
+    git(repo, *identity, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", message)
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    target = branch or git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if "origin" in git(repo, "remote").split() and target != "HEAD":
+        git(repo, "push", "-q", "origin", f"HEAD:refs/heads/{target}")
+    return commit
 
 
 def count_line_of(summary: PlanSummary) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -49,6 +49,9 @@ class Claim:
     alarm_connections: int
     alarm_topic_arn: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
+    extensions: int = 0  # how many times the time-to-live was extended
+    destroy_requested_at: str | None = None  # set by a destroy change: plan -destroy, then removal
+    destroy_reason: str | None = None
 
     @property
     def environment(self) -> str:
@@ -73,6 +76,18 @@ class Claim:
         body["request"] = self.request.as_dict()
         body = {"schema": CLAIM_SCHEMA, **body}
         return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def extended(claim: Claim, expires_at: datetime) -> Claim:
+    """The claim with its expiry moved to `expires_at` (the tag too), one more extension counted."""
+    moment = format_time(expires_at)
+    tags = {**claim.tags, "expires-at": moment}
+    return replace(claim, expires_at=moment, extensions=claim.extensions + 1, tags=dict(sorted(tags.items())))
+
+
+def marked_for_destroy(claim: Claim, at: datetime, reason: str) -> Claim:
+    """The claim of a destroy change: CI plans -destroy for it, and removes the root once destroyed."""
+    return replace(claim, destroy_requested_at=format_time(at), destroy_reason=reason)
 
 
 def root_path(environment: str, identifier: str) -> str:

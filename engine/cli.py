@@ -18,6 +18,7 @@ from engine.catalog import CATALOG_FILE, load_catalog
 from engine.claim import claim_from_raw
 from engine.cli_support import F, out, reports_errors
 from engine.errors import CatalogError, DbvendError
+from engine.gitops import Change
 from engine.gitops.local import LocalRepository, init_layout
 from engine.pipeline import Outcome, new_request_id, prepare, process_request
 from engine.policy import PolicyDecision, PolicyGate
@@ -260,7 +261,7 @@ def merge(change_id: int) -> None:
     """Merge an open change into main (what merging its pull request does on GitHub)."""
     settings = Settings()
     change = LocalRepository.open_or_create(settings.repo_path).merge(change_id)
-    _record_in_ledger(settings, change.id, "merged")
+    _record_in_ledger(settings, change, "merged")
     out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
 
 
@@ -271,8 +272,59 @@ def close(change_id: int) -> None:
     """Close an open change without merging it (its branch is deleted)."""
     settings = Settings()
     change = LocalRepository.open_or_create(settings.repo_path).close(change_id)
-    _record_in_ledger(settings, change.id, "closed")
+    _record_in_ledger(settings, change, "closed")
     out.print(f"closed change #{change.id}; {change.branch} deleted")
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("database", metavar="ENV/NAME")
+@click.argument("ttl_text", metavar="TTL")
+@click.option("--now", "now_text", help="The time to extend from (ISO 8601 with zone; default: now).")
+@click.option("--by", help="Who asks (default: $USER).")
+@reports_errors
+def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -> None:
+    """Extend a database's time-to-live to now + TTL (hours or days: 12h, 3d): a change to merge."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from engine.api import build_backend
+    from engine.lifecycle import extend_database
+    from engine.ttl import parse_time
+
+    environment, _, identifier = database.partition("/")
+    if not environment or not identifier or "/" in identifier:
+        raise click.BadParameter("must be <environment>/<name>, such as dev/orders", param_hint="ENV/NAME")
+    try:
+        now = parse_time(now_text) if now_text else datetime.now(UTC)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+    settings = Settings()
+    backend = build_backend(settings)[0]
+    ledger = None
+    if settings.has_ledger:
+        from engine.ledger import Ledger
+
+        ledger = Ledger.connect(settings.ledger_url)
+    try:
+        done = extend_database(
+            backend,
+            environment,
+            identifier.lower(),
+            ttl_text,
+            now,
+            by or f"{getpass.getuser()} (dbvend extend)",
+            ledger,
+            settings.terraform_path,
+        )
+    finally:
+        if ledger is not None:
+            ledger.engine.dispose()
+    change = done.change
+    out.print(
+        f"change #{change.id} ({change.branch}) extends {environment}/{identifier} until "
+        f"{done.claim.expires_at} (was {done.previous_expiry}); merge it to take effect",
+        markup=False,
+    )
 
 
 @main.command()
@@ -409,16 +461,18 @@ def _request_through_ledger(
     return result
 
 
-def _record_in_ledger(settings: Settings, change_id: int, status: str) -> None:
-    """Tell the ledger, when there is one, that a request's change was merged or closed."""
+def _record_in_ledger(settings: Settings, change: Change, status: str) -> None:
+    """Tell the ledger, when there is one, that a change was merged or closed."""
     from engine.ledger import Ledger
+    from engine.lifecycle import settle_change
 
     if not settings.has_ledger:
         return
     ledger = Ledger.connect(settings.ledger_url)
-    record = ledger.by_change(change_id)
-    if record is not None:
-        ledger.transition(record.id, status, f"change #{change_id} {status} with dbvend {status[:-1]}")
+    try:
+        settle_change(ledger, change.id, change.request_id, status, f"with dbvend {status[:-1]}")
+    finally:
+        ledger.engine.dispose()
 
 
 def _print_policy(decision: PolicyDecision) -> None:
@@ -440,9 +494,11 @@ def _print_checks(checks: list[Any]) -> None:
 
 def _register() -> None:
     from engine.cli_ci import ci, ttl
+    from engine.cli_drift import drift
 
     main.add_command(ci)
     main.add_command(ttl)
+    main.add_command(drift)
 
 
 _register()

@@ -230,57 +230,103 @@ def _apply(repo: Path, roots: list[str], number: int | None, backend_file: str |
         return
     settings = Settings()
     terraform = Terraform(settings.terraform, plugin_cache=plugin_cache())
-    reports = apply_roots(repo, roots, terraform, destroy=destroy, backend_file=backend_file)
+    requests = _request_ids(repo, roots)  # read before a destroyed root is removed
+    pulls = _github_pulls() if number is not None else None
+    reports = _remove_destroyed(
+        repo, apply_roots(repo, roots, terraform, destroy, backend_file), pulls, number
+    )
     report = render_apply(reports, command)
     step_summary(report)
     out.print(report, markup=False, highlight=False, soft_wrap=True)
-    if number is not None:
-        pulls = _github_pulls()
-        if pulls is not None:
-            from engine.summary import split_comment
+    if pulls is not None and number is not None:
+        from engine.summary import split_comment
 
-            marker = f"{APPLY_MARKER}:{command}"
-            pulls.write_parts(number, marker, split_comment(report, marker))
-        _record(settings, number, reports, command)
+        marker = f"{APPLY_MARKER}:{command}"
+        pulls.write_parts(number, marker, split_comment(report, marker))
+    _record(settings, reports, requests, command)
     if not all(r.ok for r in reports):
         sys.exit(1)
 
 
-def _record(settings: Any, number: int, reports: list[Any], command: str) -> None:
-    """The request's ledger, when this CI can reach it (DATABASE_URL): applied, or the failure."""
+def _remove_destroyed(repo: Path, reports: list[Any], pulls: Any, number: int | None) -> list[Any]:
+    """A root whose destroy change was destroyed goes from the repository: a commit on the branch
+    applied (the pull request's head for /destroy, else the branch checked out), pushed."""
+    from dataclasses import replace
+
+    from engine.ci import destroy_requested, remove_root
+
+    done = []
+    for report in reports:
+        if report.ok and report.destroyed and destroy_requested(repo, report.directory):
+            branch = pulls.head(number)[1] if pulls is not None and number is not None else None
+            try:
+                commit = remove_root(
+                    repo, report.directory, f"dbvend: remove {report.directory} (destroyed)", branch
+                )
+            except DbvendError as exc:
+                report = replace(report, ok=False, detail=f"{report.detail}; the root was not removed: {exc}")
+            else:
+                report = replace(report, detail=f"{report.detail}; root removed in {commit[:12]}")
+        done.append(report)
+    return done
+
+
+def _request_ids(repo: Path, roots: list[str]) -> dict[str, str]:
+    """Each root's request id, from its request.json in the checkout."""
+    found = {}
+    for root in roots:
+        try:
+            claim = json.loads((repo / root / "request.json").read_text(encoding="utf-8"))
+            found[root] = str(claim["request_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def _record(settings: Any, reports: list[Any], requests: dict[str, str], command: str) -> None:
+    """Each root's request in the ledger, when this CI can reach it (DATABASE_URL): applied or
+    destroyed, or a note of the failure."""
     if not settings.database_url:
         return
     from engine.ledger import Ledger
 
     ledger = Ledger.connect(settings.database_url)
     try:
-        record = ledger.by_change(number)
-        if record is None:
-            return
-        detail = "; ".join(f"{r.directory}: {r.detail.splitlines()[0] if r.detail else ''}" for r in reports)
-        if command == "apply" and all(r.ok for r in reports):
-            if not ledger.transition(record.id, "applied", f"dbvend ci apply: {detail}"):
-                ledger.note(record.id, f"dbvend ci apply: {detail}")
-        else:
-            ledger.note(record.id, f"dbvend ci {command}: {detail}")
+        for report in reports:
+            request_id = requests.get(report.directory)
+            if request_id is None or ledger.get(request_id) is None:
+                continue
+            first_line = report.detail.splitlines()[0] if report.detail else ""
+            detail = f"dbvend ci {command}: {report.directory}: {first_line}"
+            status = "destroyed" if report.destroyed else "applied"
+            if not (report.ok and ledger.transition(request_id, status, detail)):
+                ledger.note(request_id, detail)
     finally:
         ledger.engine.dispose()
 
 
 def _github_pulls() -> Any:
     """GitHub's pull requests when this CI has a token and knows the repository, else None."""
-    from engine.gitops.github import GitHubPullRequests, github_client
+    from engine.gitops.github import GitHubPullRequests
+
+    found = _github_client()
+    return GitHubPullRequests(*found) if found is not None else None
+
+
+def _github_client() -> tuple[Any, str] | None:
+    """A GitHub client and the repository when this CI has a token and knows it, else None."""
+    from engine.gitops.github import github_client
     from engine.settings import Settings
 
     settings = Settings()
     token = os.environ.get("GITHUB_TOKEN") or settings.github_token
     repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
     if not token or not repository:
-        out.print("no GITHUB_TOKEN / GITHUB_REPOSITORY: nothing is written on the pull request")
+        out.print("no GITHUB_TOKEN / GITHUB_REPOSITORY: nothing is written on GitHub")
         return None
     api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
     client = github_client(base_url=api.rstrip("/") + "/" if api else None, token=token)
-    return GitHubPullRequests(client, repository)
+    return client, repository
 
 
 class StaleHead(DbvendError):
@@ -336,13 +382,23 @@ def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[datetime, list
     for lease in sorted((x for x in leases if x.expires_at), key=lambda x: (x.expires_at, x.directory)):
         left = lease.left(now)
         assert left is not None and lease.expires_at is not None
-        state = "expired" if lease.directory in expired else "reminder due" if lease.directory in owed else ""
+        state = (
+            "destroying"
+            if lease.destroying
+            else "expired"
+            if lease.directory in expired
+            else "reminder due"
+            if lease.directory in owed
+            else ""
+        )
         rows.append(
             {
                 "directory": lease.directory,
                 "owner": lease.owner,
                 "expires_at": lease.expires_at.isoformat().replace("+00:00", "Z"),
-                "left": "-" if lease.directory in expired else describe_left(left),
+                "left": "-"
+                if lease.directory in expired or left.total_seconds() < 0
+                else describe_left(left),
                 "state": state,
             }
         )
@@ -355,10 +411,21 @@ def ttl_rows(repo: Path, ref: str, now_text: str | None) -> tuple[datetime, list
 @click.option(
     "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
 )
+@click.option("--backend-config", "backend_file", help="A -backend-config file (auto_destroy's init).")
 @reports_errors
-def ci_ttl(now_text: str | None, dry_run: bool, repo: Path) -> None:
-    """The scheduled time-to-live run: the sweep on this checkout, reported in the job summary."""
-    report = sweep(repo, "HEAD", now_text, dry_run)
+def ci_ttl(now_text: str | None, dry_run: bool, repo: Path, backend_file: str | None) -> None:
+    """The scheduled time-to-live run on this checkout: reminders, destroy changes (on GitHub), and
+    the destroy itself where dbvend.yaml sets auto_destroy; reported in the job summary."""
+    from engine.settings import Settings
+
+    settings = Settings()
+    github = _ci_github(settings)
+    backend, replies = github if github is not None else (None, None)
+
+    def destroyer(root: str) -> tuple[bool, str]:
+        return _auto_destroy(repo, root, settings, backend_file)
+
+    report = sweep(repo, "HEAD", now_text, dry_run, backend, replies, destroyer)
     step_summary(report)
 
 
@@ -371,49 +438,113 @@ def ci_ttl(now_text: str | None, dry_run: bool, repo: Path) -> None:
 @click.option("--ref", default="main", show_default=True, help="The commit whose claims are read.")
 @reports_errors
 def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str) -> None:
-    """Remind owners before expiry (once per reminder) and list what has expired."""
+    """Remind owners before expiry (once per reminder); propose the destruction of expired databases
+    (a destroy change each, once)."""
     from engine.settings import Settings
 
-    sweep(repo or Settings().repo_path, ref, now_text, dry_run)
+    settings = Settings()
+    if settings.gitops == "github":
+        from engine.api import build_backend
+
+        backend, replies, _ = build_backend(settings)
+        sweep(repo or settings.repo_path, ref, now_text, dry_run, backend, replies)
+        return
+    from engine.gitops.local import LocalRepository
+
+    path = repo or settings.repo_path
+    sweep(path, ref, now_text, dry_run, LocalRepository.open_or_create(path), None)
 
 
-def sweep(repo: Path, ref: str, now_text: str | None, dry_run: bool) -> str:
-    """Reminders sent once each through the ledger (and GitHub in GitHub mode); the report."""
+def sweep(
+    repo: Path,
+    ref: str,
+    now_text: str | None,
+    dry_run: bool,
+    backend: Any = None,
+    replies: Any = None,
+    destroyer: Any = None,
+) -> str:
+    """Reminders sent once each through the ledger (and GitHub in GitHub mode), expired databases
+    acted on through `backend` (none: listed only); the report."""
+    from engine.description import md_escape
     from engine.settings import Settings
-    from engine.sweep import remind
+    from engine.sweep import expire, remind
 
     now, rows, found = ttl_rows(repo, ref, now_text)
     settings = Settings()
-    sent: list[Any] = []
-    reminders_owed = [row for row in rows if row["state"] == "reminder due"]
-    note, unsent = "", reminders_owed
-    if reminders_owed and settings.has_ledger:
-        from engine.api import build_backend
+    ledger = None
+    if settings.has_ledger:
         from engine.ledger import Ledger
 
-        replies = build_backend(settings)[1] if settings.gitops == "github" else None
         ledger = Ledger.connect(settings.ledger_url)
-        try:
-            sent = remind(found, ledger, replies, now, dry_run)
-        finally:
+    try:
+        sent = remind(found, ledger, replies, now, dry_run) if ledger is not None else []
+        acted = (
+            expire(found, backend, ledger, replies, now, dry_run, destroyer) if backend is not None else []
+        )
+    finally:
+        if ledger is not None:
             ledger.engine.dispose()
-        unsent = []
-        if len(sent) < len(reminders_owed):
-            note = f"{len(reminders_owed) - len(sent)} reminders were sent by an earlier sweep."
-    elif reminders_owed:
-        note = "No ledger here (DATABASE_URL): reminders are listed, not sent."
+    reminders_owed = [row for row in rows if row["state"] == "reminder due"]
+    unsent = [] if ledger is not None else reminders_owed
+    notes = []
+    if ledger is not None and len(sent) < len(reminders_owed):
+        notes.append(f"{len(reminders_owed) - len(sent)} reminders were sent by an earlier sweep.")
+    elif ledger is None and reminders_owed:
+        notes.append("No ledger here (DATABASE_URL): reminders are listed, not sent.")
     expired = [row for row in rows if row["state"] == "expired"]
+    if expired and backend is None:
+        notes.append(
+            "No GitOps store here (GitHub token or App): expired databases are listed, not acted on."
+        )
     lines = [f"## dbvend ttl sweep at {now.isoformat()}" + (" (dry run)" if dry_run else ""), ""]
     lines += [f"- reminded: `{t.directory}` ({t.window} before expiry) via {t.where}" for t in sent]
     lines += [f"- reminder owed: `{r['directory']}` expires {r['expires_at']}" for r in unsent]
-    lines += [f"- expired: `{r['directory']}` at {r['expires_at']}" for r in expired]
-    if expired:
-        lines.append("")
-        lines.append("Expired databases are listed; this version does not yet propose their destruction.")
-    if note:
-        lines += ["", note]
+    if backend is not None:
+        lines += [f"- expired: `{e.directory}`: {md_escape(e.action)}" for e in acted]
+    else:
+        lines += [f"- expired: `{r['directory']}` at {r['expires_at']}" for r in expired]
+    lines += [f"- being destroyed: `{r['directory']}`" for r in rows if r["state"] == "destroying"]
+    if notes:
+        lines += ["", *notes]
     if len(lines) == 2:
         lines.append("Nothing is expired or due for a reminder.")
     report = "\n".join(lines) + "\n"
     out.print(report, markup=False, highlight=False, soft_wrap=True)
+    if any(e.action.startswith("failed") for e in acted):
+        step_summary(report)
+        sys.exit(1)
     return report
+
+
+def _ci_github(settings: Any) -> tuple[Any, Any] | None:
+    """In CI: the GitOps store and issue replies on GitHub (the App when configured, else the job's
+    GITHUB_TOKEN), or None without either."""
+    if settings.gitops == "github":
+        from engine.api import build_backend
+
+        backend, replies, _ = build_backend(settings)
+        return backend, replies
+    found = _github_client()
+    if found is None:
+        return None
+    from engine.gitops.github import GitHubIssueReplies, GitHubRepository
+
+    client, repository = found
+    return GitHubRepository(client, repository), GitHubIssueReplies(client, repository)
+
+
+def _auto_destroy(repo: Path, root: str, settings: Any, backend_file: str | None) -> tuple[bool, str]:
+    """auto_destroy: destroy the root from this checkout, then remove it from the branch (pushed)."""
+    from engine.ci import apply_roots, remove_root
+    from engine.terraform import Terraform
+
+    terraform = Terraform(settings.terraform, plugin_cache=plugin_cache())
+    (report,) = apply_roots(repo, [root], terraform, destroy=True, backend_file=backend_file)
+    if not report.ok:
+        return False, report.detail
+    try:
+        commit = remove_root(repo, root, f"dbvend: remove {root} (time-to-live ran out; destroyed)")
+    except DbvendError as exc:
+        return False, f"{report.detail}; the root was not removed: {exc}"
+    return True, f"{report.detail}; root removed in {commit[:12]}"

@@ -209,7 +209,25 @@ class Refusal:
 
 
 def authorize(command: Command, facts: PullRequestFacts, rules: ApplyRules) -> Refusal | None:
-    """None when the commenter may run the command on this pull request, else every reason not."""
+    """None when the commenter may run the command on this pull request, else every reason not.
+
+    `/extend` is for the database's people, not its review: someone with write permission, or
+    the author (of the request's issue); on an open or a merged pull request alike.
+    """
+    if command.name == "extend":
+        permission = facts.permission.lower()
+        if permission in WRITE_PERMISSIONS or (
+            facts.author and facts.author.casefold() == facts.commenter.casefold()
+        ):
+            return None
+        has = permission if permission in PERMISSIONS else "none"
+        return Refusal(
+            command.name,
+            (
+                f"{_code(facts.commenter)} needs write permission on this repository, or to have "
+                f"asked for the database (has {has} permission)",
+            ),
+        )
     reasons = _permission_reasons(facts)
     if command.name not in WRITE_ONLY_COMMANDS:
         if facts.draft and not rules.allow_draft:

@@ -9,6 +9,7 @@ from engine.claim import Claim
 from engine.cost import CostEstimate
 from engine.hcl import CheckResult
 from engine.policy import PolicyDecision
+from engine.render import final_snapshot_identifier
 
 MARKER = "<!-- dbvend:change -->"
 # Inside a table cell only these can start markup, a link, an HTML tag or an entity, or end the cell.
@@ -35,6 +36,8 @@ def claim_rows(claim: Claim) -> list[tuple[str, str]]:
         ("ttl", claim.ttl),
         ("expires_at", claim.expires_at or "never"),
     ]
+    if claim.extensions:
+        rows.append(("extensions", str(claim.extensions)))
     if claim.is_aurora:
         rows += [
             ("acu", f"{claim.min_acu:g} to {claim.max_acu:g}"),
@@ -86,6 +89,67 @@ def describe_change(
         *policy_section(policy),
     ]
     return "\n".join(lines)
+
+
+def describe_extension(before: Claim, after: Claim, by: str, checks: list[CheckResult]) -> str:
+    """An extension's description: the expiry before and after, and who asked."""
+    where = f"{after.environment}/{after.identifier}"
+    return "\n".join(
+        [
+            MARKER,
+            f"## dbvend: extend {md_escape(where)} until {after.expires_at}",
+            "",
+            f"Terraform root: `{after.root}`",
+            "",
+            f"Asked by {md_escape(by)}: the time-to-live moves from {before.expires_at} to "
+            f"{after.expires_at} (extension {after.extensions}). The claim's `expires_at` and the "
+            "`expires-at` tag change; nothing else does. Once merged (and applied, for the tag), "
+            "the sweep goes by the new expiry.",
+            "",
+            "| check | result | detail |",
+            "|---|---|---|",
+            *(f"| {c.name} | {_STATUS[c.status]} | {md_escape(c.detail)} |" for c in checks),
+            "",
+        ]
+    )
+
+
+def describe_destroy(claim: Claim, reason: str) -> str:
+    """A destroy change's description: why, what goes, what is kept, how it proceeds."""
+    where = f"{claim.environment}/{claim.identifier}"
+    snapshot = (
+        f"A final snapshot `{md_escape(final_snapshot_identifier(claim))}` is kept (dbvend.yaml: "
+        f"final_snapshot in {md_escape(claim.environment)})."
+        if claim.final_snapshot
+        else "No final snapshot is kept (dbvend.yaml: final_snapshot is false in "
+        f"{md_escape(claim.environment)})."
+    )
+    protected = (
+        " Deletion protection is on: it must be turned off (applied) before the destroy can succeed."
+        if claim.deletion_protection
+        else ""
+    )
+    return "\n".join(
+        [
+            MARKER,
+            f"## dbvend: destroy {md_escape(where)}",
+            "",
+            f"Terraform root: `{claim.root}`",
+            "",
+            f"Why: {md_escape(reason)}.",
+            "",
+            "The claim is marked for destruction: the checks plan `terraform plan -destroy` for this "
+            "root, `/destroy` (or the merge, where merges apply) destroys it, and once the destroy "
+            f"succeeds the root is removed from the repository. {snapshot}{protected}",
+            "",
+            "To keep the database instead, close this change and extend it (`/extend 3d`).",
+            "",
+            "| field | value |",
+            "|---|---|",
+            *(f"| {key} | {md_escape(value)} |" for key, value in claim_rows(claim)),
+            "",
+        ]
+    )
 
 
 def policy_section(policy: PolicyDecision) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -30,17 +31,24 @@ STATUSES: Final = (
     "closed",
     "rejected",
     "failed",
+    "destroy_open",
+    "destroyed",
 )
-# A request holds its database's name from acceptance until it is refused, fails or is closed.
-RELEASING: Final = frozenset({"rejected", "failed", "closed"})
+# A request holds its database's name from acceptance until it is refused, fails, is closed or
+# its database is destroyed.
+RELEASING: Final = frozenset({"rejected", "failed", "closed", "destroyed"})
 # Where a status may go; a redelivered message never moves a request backwards.
 NEXT: Final[Mapping[str, frozenset[str]]] = {
     "accepted": frozenset({"processing", "change_open", "rejected", "failed"}),
     "processing": frozenset({"processing", "change_open", "rejected", "failed"}),
     "change_open": frozenset({"planned", "applied", "merged", "closed"}),
     "planned": frozenset({"planned", "applied", "merged", "closed"}),
-    "applied": frozenset({"merged", "closed"}),  # applied from the pull request, before its merge
-    "merged": frozenset({"applied"}),  # applied on merge
+    "applied": frozenset({"merged", "closed", "destroy_open", "destroyed"}),  # from the PR, or on merge
+    "merged": frozenset({"applied", "destroy_open", "destroyed"}),  # applied on merge
+    # A destroy change (the time-to-live ran out, or someone asked): destroyed once applied; back
+    # to merged when the destroy change is closed without being applied.
+    "destroy_open": frozenset({"destroyed", "merged"}),
+    "destroyed": frozenset(),
     "closed": frozenset(),
     "rejected": frozenset(),
     "failed": frozenset(),
@@ -179,6 +187,11 @@ class IdempotencyMismatch(DbvendError):
 
 
 _READING: Final = "dbvend_reading"
+
+
+def issue_key(repository: str, number: int) -> str:
+    """The idempotency key of the request an issue makes: one request per issue."""
+    return f"issue:{repository}#{number}"
 
 
 def now_text() -> str:
@@ -415,6 +428,11 @@ class Ledger:
             return False
         return True
 
+    def first_time(self, key: str, event: str) -> bool:
+        """True the first time `key` is seen, ever (a reminder sent, an event noted): kept with the
+        webhook deliveries, so two processes asking at once get one True between them."""
+        return self.claim_delivery("once-" + hashlib.sha256(key.encode()).hexdigest()[:48], event)
+
     def release_delivery(self, delivery_id: str) -> None:
         """Forget a delivery whose handling failed, so that GitHub's redelivery is handled."""
         with self.transaction() as connection:
@@ -449,6 +467,19 @@ class Ledger:
                 sa.select(requests)
                 .where(requests.c.environment == environment, requests.c.identifier == identifier)
                 .order_by(requests.c.created_at.desc(), requests.c.id.desc())
+                .limit(1)
+            ).one_or_none()
+        return None if row is None else _record(row, [])
+
+    def by_issue(self, repository: str, number: int) -> RequestRecord | None:
+        """The request an issue made (the issue form's idempotency key), if any."""
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(requests)
+                .where(
+                    requests.c.channel == "issue", requests.c.idempotency_key == issue_key(repository, number)
+                )
+                .order_by(requests.c.created_at.desc())
                 .limit(1)
             ).one_or_none()
         return None if row is None else _record(row, [])

@@ -108,7 +108,7 @@ def render_main_tf(claim: Claim) -> str:
         "claim": claim,
         "master_username": MASTER_USERNAME,
         "log_exports": LOG_EXPORTS[claim.request.database_engine],
-        "final_snapshot_identifier": f"{claim.identifier}-final" if claim.final_snapshot else None,
+        "final_snapshot_identifier": final_snapshot_identifier(claim) if claim.final_snapshot else None,
         "instances": _cluster_instances(claim) if claim.is_aurora else [],
         "alarms": _alarms(claim),
         "alarm_actions": [claim.alarm_topic_arn] if claim.alarm_topic_arn else [],
@@ -159,3 +159,9 @@ def _alarms(claim: Claim) -> list[dict[str, Any]]:
             "threshold": claim.alarm_connections,
         },
     ]
+
+
+def final_snapshot_identifier(claim: Claim) -> str:
+    """`<identifier>-final-<request>`: one per request, so a name destroyed twice never collides."""
+    request = "".join(ch for ch in claim.request_id.lower() if ch.isalnum())[:8]
+    return f"{claim.identifier}-final-{request}"

@@ -410,6 +410,8 @@ def catalog_errors(parsed: Mapping[str, Any], catalog: Catalog) -> list[FieldErr
         ttl = parse_ttl(parsed["ttl"])
         if env.destroy_protected and ttl is not None:
             fail("ttl", f"must be none: {env.name} is destroy-protected (its databases have no time-to-live)")
+        elif ttl is None and not env.ttl.allow_none:
+            fail("ttl", f"must be a time-to-live in {env.name} (none is not allowed there)")
         elif env.ttl.max is not None and (ttl is None or ttl > env.ttl.max):
             fail("ttl", f"must be at most {format_ttl(env.ttl.max)} in {env.name}")
     if engine_name in AURORA_ENGINES:

@@ -1,23 +1,32 @@
-"""The time-to-live sweep's reminders: each owner told once per window, through the ports given.
+"""The time-to-live sweep: reminders before expiry, destruction after, through the ports given.
 
 What is due comes from engine.ttl (pure). A reminder is recorded in the ledger before it is sent
 (its key in the same table as webhook deliveries), so a sweep run twice, or two sweeps at once,
 tell the owner once: a ledger event and a log line always, and in GitHub mode a comment on the
 request's issue (or its pull request when it has no issue).
+
+An expired database gets a destroy change (engine.lifecycle: found again by its key, so a second
+sweep, or one finishing what an interrupted one started, opens nothing new), or, where dbvend.yaml
+sets `auto_destroy` and the sweep can run terraform, is destroyed there and then. The owner is
+told once per expiry, like a reminder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from engine.description import md_escape
 from engine.errors import DbvendError
-from engine.gitops import IssueReplies
+from engine.gitops import GitOpsBackend, IssueReplies
 from engine.ledger import Ledger
-from engine.ttl import Due, Reminder, describe_left, reminder_key
+from engine.lifecycle import current_claim, propose_destroy
+from engine.ttl import Due, Lease, Reminder, describe_left, reminder_key
+
+# Destroys one root (plan -destroy, apply, then the root's removal): (succeeded, what happened).
+Destroyer = Callable[[str], tuple[bool, str]]
 
 log = logging.getLogger("dbvend.ttl")
 
@@ -32,9 +41,13 @@ class Told:
     where: str  # "ledger", "issue #12", "pull request #3"
 
 
-def delivery_id(key: str) -> str:
-    """The reminder's key as a ledger delivery id (≤ 64 characters, whatever the request id)."""
-    return "ttl-" + hashlib.sha256(key.encode()).hexdigest()[:48]
+@dataclass(frozen=True)
+class Expiry:
+    """What the sweep did (or, in a dry run, would do) about one expired database."""
+
+    directory: str
+    request_id: str
+    action: str
 
 
 def reminder_text(reminder: Reminder, now: datetime) -> str:
@@ -42,9 +55,12 @@ def reminder_text(reminder: Reminder, now: datetime) -> str:
     assert lease.expires_at is not None
     left = describe_left(lease.expires_at - now)
     expires = lease.expires_at.isoformat().replace("+00:00", "Z")
+    where = f"{lease.environment}/{lease.identifier}"
     return (
         f"Time-to-live: `{md_escape(lease.directory)}` expires at {expires} (in {left}). "
-        "After that dbvend proposes its destruction."
+        "After that dbvend proposes its destruction. To keep it longer, comment `/extend 3d` "
+        f"(hours or days) on this issue or its pull request, or run `dbvend extend {where} 3d`, "
+        f'or `PATCH /v1/databases/{where}` with `{{"ttl": "3d"}}`.'
     )
 
 
@@ -65,22 +81,103 @@ def remind(
             continue
         # The most urgent window due is this reminder's own; the earlier ones it covers are
         # marked told with it (a sweep that ran late sends one reminder, not two).
-        if not ledger.claim_delivery(delivery_id(reminder_key(lease, reminder.window)), "ttl-reminder"):
+        if not ledger.first_time(reminder_key(lease, reminder.window), "ttl-reminder"):
             continue  # another sweep told them already
         for key in reminder.keys:
-            ledger.claim_delivery(delivery_id(key), "ttl-reminder")
+            ledger.first_time(key, "ttl-reminder")
         text = reminder_text(reminder, now)
-        ledger.note(record.id, text)
-        log.info("reminder: %s", text, extra={"request_id": record.id})
-        where = "ledger"
-        origin = ledger.origin_of(record.id) or {}
-        number = origin.get("issue") if isinstance(origin.get("issue"), int) else record.change_id
-        if replies is not None and isinstance(number, int):
-            marker = f"<!-- dbvend:ttl-reminder:{int(reminder.window.total_seconds())}s -->"
-            try:
-                replies.reply(number, marker, f"{marker}\n{text}\n")
-                where = f"issue #{number}" if "issue" in origin else f"pull request #{number}"
-            except DbvendError as exc:
-                log.warning("reminder not posted on #%d: %s", number, exc, extra={"request_id": record.id})
+        assert lease.expires_at is not None
+        # one comment per window of each expiry: after an extension the owner is told anew
+        expiry, window_s = int(lease.expires_at.timestamp()), int(reminder.window.total_seconds())
+        where = tell(ledger, replies, record.id, f"<!-- dbvend:ttl-reminder:{expiry}:{window_s}s -->", text)
         told.append(Told(lease.directory, record.id, window, where))
     return told
+
+
+def tell(ledger: Ledger, replies: IssueReplies | None, request_id: str, marker: str, text: str) -> str:
+    """A ledger event and a log line, and in GitHub mode a comment on the request's issue (else its
+    pull request) carrying `marker`; where it was said."""
+    ledger.note(request_id, text)
+    log.info("ttl: %s", text, extra={"request_id": request_id})
+    record = ledger.get(request_id)
+    origin = ledger.origin_of(request_id) or {}
+    number = origin.get("issue") if isinstance(origin.get("issue"), int) else record and record.change_id
+    if replies is None or not isinstance(number, int):
+        return "ledger"
+    try:
+        replies.reply(number, marker, f"{marker}\n{text}\n")
+    except DbvendError as exc:
+        log.warning("not posted on #%d: %s", number, exc, extra={"request_id": request_id})
+        return "ledger"
+    return f"issue #{number}" if "issue" in origin else f"pull request #{number}"
+
+
+def expire(
+    found: Due,
+    backend: GitOpsBackend,
+    ledger: Ledger | None,
+    replies: IssueReplies | None,
+    now: datetime,
+    dry_run: bool = False,
+    destroyer: Destroyer | None = None,
+) -> list[Expiry]:
+    """Act on every expired database, once: a destroy change, or (auto_destroy) the destroy itself."""
+    catalog = backend.catalog()
+    done = []
+    for lease in found.expired:
+        env = catalog.environments.get(lease.environment)
+        if env is None or env.destroy_protected:
+            why = "not in dbvend.yaml" if env is None else "destroy-protected"
+            action = f"left alone: {lease.environment} is {why}"
+        elif dry_run:
+            direct = env.ttl.auto_destroy and destroyer is not None
+            action = "would destroy it (auto_destroy)" if direct else "would open a destroy change"
+        else:
+            action = _act(lease, backend, ledger, now, destroyer if env.ttl.auto_destroy else None)
+            if ledger is not None and not action.startswith("failed"):
+                _tell_expired(lease, ledger, replies, action)
+        done.append(Expiry(lease.directory, lease.request_id, action))
+    return done
+
+
+def _act(
+    lease: Lease, backend: GitOpsBackend, ledger: Ledger | None, now: datetime, destroyer: Destroyer | None
+) -> str:
+    try:
+        if destroyer is not None:
+            ok, detail = destroyer(lease.directory)
+            if not ok:
+                return f"failed: auto_destroy of {lease.directory}: {detail}"
+            return "destroyed"
+        return _propose(lease, backend, ledger, now)
+    except DbvendError as exc:
+        log.warning("expired %s: %s", lease.directory, exc, extra={"request_id": lease.request_id})
+        return f"failed: {exc}"
+
+
+def _tell_expired(lease: Lease, ledger: Ledger, replies: IssueReplies | None, action: str) -> None:
+    """The ledger follows a destroy; the owner hears of the expiry once (per expiry)."""
+    if ledger.get(lease.request_id) is None:
+        return
+    if action == "destroyed":
+        ledger.transition(lease.request_id, "destroyed", "time-to-live ran out: destroyed by the sweep")
+    expiry = int(lease.expires_at.timestamp()) if lease.expires_at else 0
+    if ledger.first_time(f"ttl-expired:{lease.request_id}:{expiry}", "ttl-expired"):
+        text = f"Time-to-live: `{md_escape(lease.directory)}` expired at {_iso(lease)}: {action}."
+        tell(ledger, replies, lease.request_id, f"<!-- dbvend:ttl-expired:{expiry} -->", text)
+
+
+def _propose(lease: Lease, backend: GitOpsBackend, ledger: Ledger | None, now: datetime) -> str:
+    claim, _ = current_claim(backend, lease.environment, lease.identifier)
+    change = propose_destroy(backend, claim, now, f"its time-to-live ran out at {_iso(lease)}", ledger)
+    if change.status == "closed":
+        return f"destroy change #{change.id} was closed unmerged: left alone until extended or destroyed"
+    if change.status == "merged":
+        return f"destroy change #{change.id} is merged: the destroy is under way"
+    link = f" ({change.link})" if change.link else ""
+    return f"destroy change #{change.id} is open{link}"
+
+
+def _iso(lease: Lease) -> str:
+    assert lease.expires_at is not None
+    return lease.expires_at.isoformat().replace("+00:00", "Z")

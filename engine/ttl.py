@@ -32,6 +32,8 @@ class Lease:
     owner: str | None
     accepted_at: datetime
     expires_at: datetime | None  # None: no time-to-live
+    extensions: int = 0
+    destroying: bool = False  # its destroy change is merged: the destroy itself is under way
 
     def left(self, now: datetime) -> timedelta | None:
         return None if self.expires_at is None else self.expires_at - now
@@ -58,7 +60,9 @@ class Due:
 
 
 def reminder_key(lease: Lease, window: timedelta) -> str:
-    return f"ttl-reminder:{lease.request_id}:{int(window.total_seconds())}s"
+    """Once per window of each expiry: an extension moves the expiry, and its reminders are new."""
+    expires = int(lease.expires_at.timestamp()) if lease.expires_at is not None else 0
+    return f"ttl-reminder:{lease.request_id}:{expires}:{int(window.total_seconds())}s"
 
 
 def parse_time(text: str) -> datetime:
@@ -83,6 +87,8 @@ def lease_of(directory: str, claim_text: str) -> Lease:
             owner=request.get("owner"),
             accepted_at=parse_time(str(claim["accepted_at"])),
             expires_at=parse_time(str(expires)) if expires else None,
+            extensions=int(claim.get("extensions") or 0),
+            destroying=bool(claim.get("destroy_requested_at")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{directory}/request.json: cannot read its time-to-live: {exc}") from None
@@ -102,7 +108,7 @@ def due(
     ordered = sorted(set(windows), reverse=True)
     expired, reminders = [], []
     for lease in leases:
-        if lease.expires_at is None:
+        if lease.expires_at is None or lease.destroying:
             continue
         if lease.expires_at <= now:
             expired.append(lease)

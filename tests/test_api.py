@@ -205,3 +205,41 @@ def test_a_policy_violation_is_refused_with_the_finding_and_nothing_committed(
     assert {s["check_id"] for s in passed["policy"]["skipped"]} >= {"CKV_AWS_118"}
     description = services.backend.change(passed["change_id"]).description
     assert "### Policy gate: pass" in description and "CKV\\_AWS\\_118" in description
+
+
+def test_patch_extends_the_time_to_live_with_a_change_to_merge(
+    client: TestClient, services: Services, gate: PolicyGate
+) -> None:
+    asked = {"database_name": "orders", "database_engine": "postgres", "environment": "dev", "ttl": "2d"}
+    request_id = client.post("/v1/databases", headers=KEY, json=asked).json()["request_id"]
+    drain(services, gate)
+    early = client.patch("/v1/databases/dev/orders", headers=KEY, json={"ttl": "3d"})
+    assert early.status_code == 404 and "no database dev/orders on main" in early.json()["detail"]
+    assert client.post("/v1/changes/1/merge", headers=KEY).status_code == 200
+    before = client.get("/v1/databases/dev/orders", headers=KEY).json()
+    answer = client.patch("/v1/databases/dev/orders", headers=KEY, json={"ttl": "5d"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["previous_expires_at"] == before["expires_at"] and body["extensions"] == 1
+    assert body["change"]["branch"] == "dbvend/dev/orders.extend-1" and body["change"]["status"] == "open"
+    again = client.patch("/v1/databases/dev/orders", headers=KEY, json={"ttl": "6d"})
+    assert again.status_code == 409 and "already open in change #2" in again.json()["detail"]
+    # nothing changes until the extension is merged
+    assert client.get("/v1/databases/dev/orders", headers=KEY).json()["expires_at"] == before["expires_at"]
+    assert client.post("/v1/changes/2/merge", headers=KEY).status_code == 200
+    after = client.get("/v1/databases/dev/orders", headers=KEY).json()
+    assert after["expires_at"] == body["expires_at"] and after["extensions"] == 1
+    assert after["claim"]["tags"]["expires-at"] == body["expires_at"]
+    too_long = client.patch("/v1/databases/dev/orders", headers=KEY, json={"ttl": "31d"})
+    assert too_long.status_code == 422
+    assert (
+        too_long.json()["errors"][0]["field"] == "ttl"
+        and "at most 30d" in too_long.json()["errors"][0]["rule"]
+    )
+    status = client.get(f"/v1/requests/{request_id}", headers=KEY).json()
+    assert status["status"] == "merged"
+    notes = [e["detail"] or "" for e in status["history"]]
+    assert (
+        sum("extension to" in n for n in notes) == 1
+        and sum("extend change #2 merged" in n for n in notes) == 1
+    )

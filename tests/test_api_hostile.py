@@ -512,8 +512,30 @@ METHODS = [
     call("get-provision-rds", "GET", PROVISION, 405),
     call("put-provision-rds", "PUT", PROVISION, 405),
     call("delete-databases", "DELETE", DATABASES, 405),
-    call("patch-database", "PATCH", f"{DATABASES}/dev/orders", 405),
+    call("patch-database-without-a-body", "PATCH", f"{DATABASES}/dev/orders", 415),
     call("get-merge", "GET", "/v1/changes/1/merge", 405),
+]
+
+
+def patch(case_id: str, text: str, status: int, field: str | None = None, where: str = "dev/orders") -> Any:
+    """PATCH /v1/databases/{env}/{name}: an extension's body."""
+    case = Case(status, field, "PATCH", f"{DATABASES}/{where}", text.encode(), _headers(None, JSON_HEADERS))
+    return pytest.param(case, id=case_id)
+
+
+EXTENSIONS = [
+    patch("extend-empty-object", "{}", 422, "ttl"),
+    patch("extend-ttl-number", '{"ttl": 3}', 422, "ttl"),
+    patch("extend-ttl-null", '{"ttl": null}', 422, "ttl"),
+    patch("extend-ttl-dollar-brace", '{"ttl": "${var.x}"}', 422, "ttl"),
+    patch("extend-ttl-none", '{"ttl": "none"}', 422, "ttl"),
+    patch("extend-ttl-zero", '{"ttl": "0d"}', 422, "ttl"),
+    patch("extend-ttl-huge", '{"ttl": "' + "9" * 5000 + 'd"}', 422, "ttl"),
+    patch("extend-unknown-field", '{"ttl": "3d", "instance_class": "db.x1.32xlarge"}', 422, "instance_class"),
+    patch("extend-array", '["3d"]', 422, "body"),
+    patch("extend-absent-database", '{"ttl": "3d"}', 404),
+    patch("extend-environment-dollar-brace", '{"ttl": "3d"}', 422, "environment", where="%24%7Bx%7D/orders"),
+    patch("extend-identifier-traversal", '{"ttl": "3d"}', 422, "identifier", where="dev/%2e%2e"),
 ]
 
 PATHS = [
@@ -616,6 +638,7 @@ CASES = [
     *SIZES_AND_TYPES,
     *KEY_CASES,
     *METHODS,
+    *EXTENSIONS,
     *PATHS,
     *QUERIES,
     *IDEMPOTENCY,

@@ -273,12 +273,30 @@ def test_a_writer_may_run_every_command_on_an_approved_green_pull_request(
     assert authorize(command, replace(READY, permission=permission), RULES) is None
 
 
-@pytest.mark.parametrize("command", [APPLY, DESTROY, PLAN, EXTEND])
+@pytest.mark.parametrize("command", [APPLY, DESTROY, PLAN])
 @pytest.mark.parametrize("permission", ["read", "triage", "none", "", "superuser"])
 def test_every_command_needs_write_permission(command: Command, permission: str) -> None:
     got = reasons(command, replace(READY, permission=permission))
     shown = permission if permission in ("read", "triage", "none") else "none"
     assert got == (f"`carol` needs write permission on this repository (has {shown} permission)",)
+
+
+@pytest.mark.parametrize("permission", ["read", "triage", "none", "", "superuser"])
+def test_extend_needs_write_permission_or_to_be_the_one_who_asked(permission: str) -> None:
+    got = reasons(EXTEND, replace(READY, permission=permission))
+    shown = permission if permission in ("read", "triage", "none") else "none"
+    assert got == (
+        f"`carol` needs write permission on this repository, or to have asked for the database "
+        f"(has {shown} permission)",
+    )
+    # on the request's issue the author is the one who asked: a reader may extend their database
+    assert authorize(EXTEND, replace(READY, permission=permission, author="Carol"), RULES) is None
+
+
+@pytest.mark.parametrize("state", ["closed", "CLOSED", "merged"])
+def test_extend_works_on_a_merged_pull_request(state: str) -> None:
+    """The database lives on after its pull request is merged; so does /extend."""
+    assert authorize(EXTEND, replace(READY, state=state), RULES) is None
 
 
 @pytest.mark.parametrize("command", [PLAN, EXTEND])
@@ -295,7 +313,7 @@ def test_plan_and_extend_need_only_write_permission_on_an_open_pull_request(comm
     assert authorize(command, unready, RULES) is None
 
 
-@pytest.mark.parametrize("command", [APPLY, DESTROY, PLAN, EXTEND])
+@pytest.mark.parametrize("command", [APPLY, DESTROY, PLAN])
 @pytest.mark.parametrize("state", ["closed", "CLOSED", "merged"])
 def test_a_closed_pull_request_refuses_every_command(command: Command, state: str) -> None:
     assert reasons(command, replace(READY, state=state)) == (

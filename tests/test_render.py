@@ -133,7 +133,18 @@ def test_prod_gets_the_protections(catalog: Catalog) -> None:
     assert (claim.multi_az, claim.deletion_protection, claim.final_snapshot) == (True, True, True)
     assert claim.backup_retention_days >= 7 and claim.expires_at is None
     main_tf = render_claim(claim).files["main.tf"]
-    assert 'final_snapshot_identifier           = "orders-final"' in main_tf
+    # one snapshot name per request: the same name destroyed twice never collides
+    assert 'final_snapshot_identifier           = "orders-final-3f2b8c1e"' in main_tf
+    again = claim_from_raw(
+        {"database_name": "orders", "database_engine": "postgres", "environment": "prod"},
+        catalog,
+        "My-Request--7",
+        ACCEPTED_AT,
+    )
+    assert (
+        'final_snapshot_identifier           = "orders-final-myreques"'
+        in render_claim(again).files["main.tf"]
+    )
     aurora = claim_for(catalog, "aurora-postgresql", "prod", {})
     assert aurora.readers == 1, "a prod Aurora cluster defaults to a reader in another AZ"
 

@@ -93,9 +93,10 @@ def test_in_github_mode_the_request_issue_gets_one_comment_per_reminder(
     assert remind(due(leases, now), ledger, replies, now) == []
     soon = expires - timedelta(minutes=90)
     assert [t.window for t in remind(due(leases, soon), ledger, replies, soon)] == ["2h 0m"]
+    expiry = int(expires.timestamp())
     assert replies.posted == [
-        (12, "<!-- dbvend:ttl-reminder:172800s -->"),
-        (12, "<!-- dbvend:ttl-reminder:7200s -->"),
+        (12, f"<!-- dbvend:ttl-reminder:{expiry}:172800s -->"),
+        (12, f"<!-- dbvend:ttl-reminder:{expiry}:7200s -->"),
     ]
 
 

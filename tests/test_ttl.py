@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.ci import claims_at
-from engine.ttl import DEFAULT_REMINDERS, Lease, describe_left, due, lease_of, reminder_key
+from engine.ttl import DEFAULT_REMINDERS, Due, Lease, describe_left, due, lease_of, reminder_key
 from tests.test_ci import commit, git, write_root
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -44,7 +45,15 @@ def test_expired_and_reminders_each_once() -> None:
     later = due(leases, NOW + timedelta(hours=29), told=told)
     assert [r.lease.identifier for r in later.reminders] == ["tomorrow"]
     assert later.reminders[0].window == timedelta(hours=2)
-    assert reminder_key(leases[3], timedelta(hours=2)) == "ttl-reminder:req-tomorrow:7200s"
+    expiry = int((NOW + timedelta(hours=30)).timestamp())
+    assert reminder_key(leases[3], timedelta(hours=2)) == f"ttl-reminder:req-tomorrow:{expiry}:7200s"
+    # an extension moves the expiry: its reminders are owed again
+    moved = replace(leases[3], expires_at=NOW + timedelta(hours=40))
+    assert [r.window for r in due([moved], NOW + timedelta(hours=39), told=told).reminders] == [
+        timedelta(hours=2)
+    ]
+    # a database whose destroy change is merged is neither expired again nor reminded
+    assert due([replace(leases[0], destroying=True)], NOW) == Due((), ())
 
 
 def test_describe_left() -> None:
@@ -186,3 +195,29 @@ def test_a_destroy_protected_environment_has_no_time_to_live() -> None:
     )
     with pytest.raises(CatalogError, match=r"environments\.dev\.ttl: must be \{default: none, max: none\}"):
         parse_catalog(text)
+
+
+def test_environments_may_forbid_none_and_auto_destroy_never_in_production() -> None:
+    from engine.catalog import default_catalog_text, parse_catalog
+    from engine.claim import claim_from_raw
+    from engine.errors import CatalogError, InvalidRequest
+
+    strict = default_catalog_text().replace(
+        "ttl: {default: 14d, max: 90d}", "ttl: {default: 14d, max: none, allow_none: false}"
+    )
+    catalog = parse_catalog(strict)
+    raw = {"database_name": "core", "database_engine": "postgres", "environment": "staging"}
+    with pytest.raises(InvalidRequest, match="ttl: must be a time-to-live in staging"):
+        claim_from_raw({**raw, "ttl": "none"}, catalog, "r-1", NOW)
+    assert claim_from_raw({**raw, "ttl": "400d"}, catalog, "r-2", NOW).ttl == "400d"  # no max
+    loose = parse_catalog(strict.replace(", allow_none: false", ""))
+    assert claim_from_raw({**raw, "ttl": "none"}, loose, "r-3", NOW).expires_at is None
+    with pytest.raises(CatalogError, match=r"staging\.ttl\.default: must be a TTL where allow_none"):
+        parse_catalog(strict.replace("default: 14d", "default: none"))
+    auto = default_catalog_text().replace(
+        "ttl: {default: 7d, max: 30d}", "ttl: {default: 7d, max: 30d, auto_destroy: true}"
+    )
+    assert parse_catalog(auto).environments["dev"].ttl.auto_destroy
+    production = auto.replace("  dev:\n", "  dev:\n    production: true\n")
+    with pytest.raises(CatalogError, match="never destroyed without an approval"):
+        parse_catalog(production)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from engine.api.deps import ApiError, KeyDep, ServicesDep
 from engine.errors import ChangeNotFound, GitOpsError
 from engine.gitops import CHANGE_STATUSES
+from engine.lifecycle import settle_change
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 log = logging.getLogger("dbvend.api")
@@ -41,8 +42,7 @@ def merge_change(
         raise ApiError(404, str(exc)) from None
     except GitOpsError as exc:
         raise ApiError(409, str(exc)) from None
-    record = services.ledger.by_change(change.id)
-    if record is not None:
-        services.ledger.transition(record.id, "merged", f"change #{change.id} merged by {key_id}")
-    log.info("change merged", extra={"change_id": change.id, "request_id": record.id if record else None})
+    settled = settle_change(services.ledger, change.id, change.request_id, "merged", f"by {key_id}")
+    request_id = settled[0] if settled else None
+    log.info("change merged", extra={"change_id": change.id, "request_id": request_id})
     return asdict(change)

@@ -6,16 +6,18 @@ import base64
 import binascii
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from engine.api.deps import ApiError, BodyDep, KeyDep, ServicesDep
+from engine.api.deps import ApiError, BodyDep, KeyDep, ServicesDep, field_errors
 from engine.api.intake import accept_from_api
 from engine.claim import parse_claim, root_path
 from engine.cost import estimate_monthly_cost
-from engine.errors import DbvendError
+from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest
 from engine.ledger import STATUSES, RequestRecord
+from engine.lifecycle import DatabaseNotFound, extend_database
 
 router = APIRouter(prefix="/v1/databases", tags=["databases"])
 Environment = Annotated[str, Path(max_length=20, pattern=r"^[a-z][a-z0-9-]*$")]
@@ -72,10 +74,12 @@ def get_database(
     )
     root = f"{root_path(environment, identifier)}/request.json"
     change = None
+    text = None
     if record is not None and record.change_id is not None:
         change = services.backend.change(record.change_id)
-        text = services.backend.read_file(change.commit, root)
-    else:
+        if change.status != "merged":  # still asked for: the claim on its change
+            text = services.backend.read_file(change.commit, root)
+    if text is None:  # merged: main holds the claim as extensions and destroy changes left it
         text = services.backend.read_file("main", root)
     if text is None and record is None:
         raise ApiError(404, f"no database {environment}/{identifier}")
@@ -95,6 +99,8 @@ def get_database(
         "claim": None,
         "cost": None,
         "expires_at": None,
+        "extensions": 0,
+        "destroy_requested_at": None,
     }
     if text is not None:
         try:
@@ -111,8 +117,58 @@ def get_database(
                 "source": cost.source,
             },
             "expires_at": claim.expires_at,
+            "extensions": claim.extensions,
+            "destroy_requested_at": claim.destroy_requested_at,
         }
     return answer
+
+
+@router.patch("/{environment}/{identifier}")
+def extend_database_ttl(
+    services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
+) -> dict[str, Any]:
+    """Extend a database's time-to-live: `{"ttl": "3d"}` moves its expiry to now + 3 days (within
+    the environment's maximum). The extension is a change to merge, like the request was."""
+    unknown = sorted(set(body) - {"ttl"})
+    ttl = body.get("ttl")
+    errors = [{"field": name[:80], "rule": "is not a field of an extension (only ttl)"} for name in unknown]
+    if not isinstance(ttl, str) or not 1 <= len(ttl) <= 20:
+        errors.append({"field": "ttl", "rule": "is required: hours or days such as 12h or 3d"})
+    if errors:
+        raise ApiError(422, "invalid request", errors)
+    assert isinstance(ttl, str)
+    try:
+        done = extend_database(
+            services.backend,
+            environment,
+            identifier.lower(),
+            ttl,
+            datetime.now(UTC),
+            f"API key {key_id}",
+            services.ledger,
+            services.settings.terraform_path,
+        )
+    except DatabaseNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except InvalidRequest as exc:
+        raise ApiError(422, "invalid request", field_errors(exc.errors)) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    except CheckFailed as exc:
+        raise ApiError(422, str(exc)) from None
+    except GitOpsError as exc:
+        raise ApiError(
+            503, f"the GitOps store did not answer: {exc}", headers={"Retry-After": "30"}
+        ) from None
+    change = done.change
+    return {
+        "environment": environment,
+        "identifier": identifier.lower(),
+        "expires_at": done.claim.expires_at,
+        "previous_expires_at": done.previous_expiry,
+        "extensions": done.claim.extensions,
+        "change": {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link},
+    }
 
 
 def _summary(record: RequestRecord) -> dict[str, Any]:

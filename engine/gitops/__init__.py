@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from engine.catalog import Catalog
 from engine.claim import Claim
@@ -14,11 +15,35 @@ from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
 CHANGE_STATUSES = ("open", "merged", "closed")
+# A pull request's key (change_key) rides in its description as a hidden marker.
+MARKER: Final = "<!-- dbvend:request-id={} -->"
+MARKER_RE: Final = re.compile(r"<!-- dbvend:request-id=([A-Za-z0-9._:-]{1,100}) -->")
 Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
-def branch_name(environment: str, identifier: str) -> str:
-    return f"dbvend/{environment}/{identifier}"
+def branch_name(environment: str, identifier: str, kind: str | None = None) -> str:
+    """dbvend/<env>/<id> for a request; dbvend/<env>/<id>.<kind> for a later change to it
+    (`extend-2`, `destroy`): identifiers never hold a dot, so the two never collide."""
+    return f"dbvend/{environment}/{identifier}" + (f".{kind}" if kind else "")
+
+
+def change_key(request_id: str, kind: str | None = None) -> str:
+    """What finds a change again: the request id, and for a later change the request id and kind."""
+    return f"{request_id}.{kind}" if kind else request_id
+
+
+def key_in_description(body: str | None) -> str | None:
+    """The change key a dbvend pull request's description carries, if any."""
+    found = MARKER_RE.search(body or "")
+    return found.group(1) if found else None
+
+
+def root_of_branch(branch: str) -> str | None:
+    """terraform/<env>/<id> of a dbvend branch (any kind of change), None for other branches."""
+    parts = branch.split("/")
+    if len(parts) != 3 or parts[0] != "dbvend" or not parts[1] or not parts[2]:
+        return None
+    return f"terraform/{parts[1]}/{parts[2].partition('.')[0]}"
 
 
 @dataclass(frozen=True)
@@ -62,8 +87,15 @@ class GitOpsBackend(Protocol):
         """Raise Conflict when the database exists on main or in an open change of another request."""
         ...
 
-    def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
-        """One branch, one commit, one change; the existing one when this request made it already."""
+    def open_change(
+        self, rendered: RenderedRoot, claim: Claim, title: str, description: str, kind: str | None = None
+    ) -> Change:
+        """One branch, one commit, one change; the existing one when this request made it already.
+
+        With `kind` (`extend-2`, `destroy`) the change updates a database already on main: branch
+        dbvend/<env>/<id>.<kind>, found again by change_key(request id, kind); Conflict when the
+        database is not on main or another change holds that branch.
+        """
         ...
 
     def changes(self, status: str | None = None) -> list[Change]:
@@ -113,6 +145,10 @@ class PullRequests(Protocol):
         which of them each approving reviewer belongs to, for the reviewers whose membership
         could be read.
         """
+        ...
+
+    def permission(self, login: str) -> str:
+        """A user's permission on the repository: admin, maintain, write, triage, read or none."""
         ...
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:

@@ -34,16 +34,24 @@ from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_ca
 from engine.claim import Claim
 from engine.commands import CheckResult, PullRequestFacts, Review, standing_reviews
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
-from engine.gitops import Change, Reaction, branch_name
+from engine.gitops import (
+    MARKER,
+    Change,
+    Reaction,
+    branch_name,
+    change_key,
+    root_of_branch,
+)
+from engine.gitops import (
+    MARKER_RE as _MARKER_RE,
+)
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
 log = logging.getLogger("dbvend.github")
 
-MARKER: Final = "<!-- dbvend:request-id={} -->"
 POLICY_CHECK: Final = "dbvend/policy"
 ANNOTATIONS_PER_REQUEST: Final = 50
-_MARKER_RE: Final = re.compile(r"<!-- dbvend:request-id=([A-Za-z0-9._:-]{1,100}) -->")
 _TRAILER_RE: Final = re.compile(r"^Request-Id: (\S+)\s*$", re.MULTILINE)
 
 STATE_QUERY: Final = """
@@ -229,20 +237,24 @@ class GitHubRepository:
 
     # -- writing
 
-    def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
-        """Branch dbvend/<env>/<id>, one commit, one pull request with labels; idempotent."""
-        branch = branch_name(claim.environment, claim.identifier)
-        body = f"{description}\n{MARKER.format(claim.request_id)}\n"
+    def open_change(
+        self, rendered: RenderedRoot, claim: Claim, title: str, description: str, kind: str | None = None
+    ) -> Change:
+        """Branch dbvend/<env>/<id> (with `kind`: ...<id>.<kind>), one commit, one pull request
+        with labels; idempotent on the request id (and kind)."""
+        key = change_key(claim.request_id, kind)
+        branch = branch_name(claim.environment, claim.identifier, kind)
+        body = f"{description}\n{MARKER.format(key)}\n"
         for attempt in range(3):
-            state = self._checked.pop(claim.request_id, None) or self._claim_state(claim)
-            existing = self._refuse_conflict(claim, state)
+            state = self._checked.pop(key, None) or self._state(branch, f"{claim.root}/request.json")
+            existing = self._refuse_conflict(claim, state, kind)
             if existing is not None:
                 return existing
             try:
-                commit = state.branch_oid if state.branch_request == claim.request_id else None
+                commit = state.branch_oid if state.branch_request == key else None
                 if commit is None:
-                    commit = self._branch_with_commit(state, branch, rendered, claim, title)
-                return self._pull_request(state, branch, commit, claim, title, body)
+                    commit = self._branch_with_commit(state, branch, rendered, key, title)
+                return self._pull_request(state, branch, commit, claim, key, title, body)
             except _RefRace as race:
                 log.info("ref race on %s (attempt %d): %s", branch, attempt + 1, race)
                 time.sleep(0.2 * (attempt + 1))
@@ -337,26 +349,30 @@ class GitHubRepository:
             labels={n["name"]: n["id"] for n in (repository.get("labels") or {}).get("nodes") or []},
         )
 
-    def _refuse_conflict(self, claim: Claim, state: _State) -> Change | None:
-        """Conflict unless the database is free or held by this very request (then its change)."""
+    def _refuse_conflict(self, claim: Claim, state: _State, kind: str | None = None) -> Change | None:
+        """Conflict unless the database is free (with `kind`: on main) or held by this very request
+        (then its change)."""
         where = f"{claim.environment}/{claim.identifier}"
+        key = change_key(claim.request_id, kind)
         for pull in state.pulls:
             found = _MARKER_RE.search(pull.get("body") or "")
-            if found and found.group(1) == claim.request_id:
+            if found and found.group(1) == key:
                 return self.change(int(pull["number"]))  # a redelivery: this request's pull request
-        if state.branch_oid is not None and state.branch_request == claim.request_id:
+        if state.branch_oid is not None and state.branch_request == key:
             return None  # the branch is ours; its pull request is still to be opened
-        if state.claim_on_main:
+        if kind is None and state.claim_on_main:
             raise Conflict(f"database {where} already exists on {state.main}")
         if state.branch_oid is not None:
             open_pulls = [p for p in state.pulls if p.get("state") == "OPEN"]
             detail = f"in open pull request #{open_pulls[0]['number']}" if open_pulls else "on its branch"
-            raise Conflict(f"database {where} is already requested {detail}")
+            what = f"a {kind.partition('-')[0]} of database {where}" if kind else f"database {where}"
+            raise Conflict(f"{what} is already requested {detail}")
+        if kind is not None and not state.claim_on_main:
+            raise Conflict(f"database {where} is not on {state.main}: its request must be merged first")
         return None
 
-    def _pull_of_request(self, claim: Claim) -> Change | None:
+    def _pull_of_request(self, branch: str, key: str) -> Change | None:
         """This request's pull request, when one exists already (found by its branch and marker)."""
-        branch = branch_name(claim.environment, claim.identifier)
         try:
             pulls = self.client.rest.pulls.list(
                 self.owner, self.name, state="all", head=f"{self.owner}:{branch}", per_page=100
@@ -366,12 +382,12 @@ class GitHubRepository:
         for pull in pulls:
             data = pull.model_dump()
             found = _MARKER_RE.search(data.get("body") or "")
-            if found and found.group(1) == claim.request_id:
+            if found and found.group(1) == key:
                 return self._change(data)
         return None
 
     def _branch_with_commit(
-        self, state: _State, branch: str, rendered: RenderedRoot, claim: Claim, title: str
+        self, state: _State, branch: str, rendered: RenderedRoot, key: str, title: str
     ) -> str:
         """The branch at main's head and the claim's files in one commit on it: one GraphQL call."""
         additions = [
@@ -384,7 +400,7 @@ class GitHubRepository:
         commit_input = {
             "branch": {"repositoryNameWithOwner": f"{self.owner}/{self.name}", "branchName": branch},
             "expectedHeadOid": state.main_oid,
-            "message": {"headline": title, "body": f"Request-Id: {claim.request_id}"},
+            "message": {"headline": title, "body": f"Request-Id: {key}"},
             "fileChanges": {"additions": additions},
         }
         if state.branch_oid is not None:  # our branch without our commit: a crash came between
@@ -399,7 +415,7 @@ class GitHubRepository:
         return str(commit)
 
     def _pull_request(
-        self, state: _State, branch: str, commit: str, claim: Claim, title: str, body: str
+        self, state: _State, branch: str, commit: str, claim: Claim, key: str, title: str, body: str
     ) -> Change:
         try:
             pull = self.client.rest.pulls.create(
@@ -407,7 +423,7 @@ class GitHubRepository:
             ).parsed_data
         except RequestFailed as exc:
             if exc.response.status_code == 422 and "already exists" in exc.response.text:
-                found = self._pull_of_request(claim)
+                found = self._pull_of_request(branch, key)
                 if found is not None:
                     return found
                 raise _RefRace(f"a pull request for {branch} exists but is not this request's") from None
@@ -440,14 +456,13 @@ class GitHubRepository:
         status = "merged" if merged_at else "open" if pull.get("state") == "open" else "closed"
         head, base = pull.get("head") or {}, pull.get("base") or {}
         branch = str(head.get("ref") or "")
-        parts = branch.split("/")
         return Change(
             id=int(pull["number"]),
             branch=branch,
             status=status,
             title=str(pull.get("title") or ""),
             request_id=found.group(1) if found else "",
-            root=f"terraform/{parts[1]}/{parts[2]}" if len(parts) == 3 else "",
+            root=root_of_branch(branch) or "",
             commit=commit or str(head.get("sha") or ""),
             base=str(base.get("sha") or ""),
             description=_MARKER_RE.sub("", body).rstrip("\n") + "\n",
@@ -487,6 +502,12 @@ def policy_annotations(decision: PolicyDecision) -> list[dict[str, Any]]:
 
 class _RefRace(Exception):
     """Someone moved the branch or main between dbvend's read and its write: read again."""
+
+
+def _role(level: Any) -> str:
+    """The role GitHub names (maintain, triage too), else the plain permission."""
+    role = getattr(level, "role_name", None) or level.permission
+    return str(role if role in ("admin", "maintain", "write", "triage", "read") else level.permission)
 
 
 def _is_dbvend(pull: dict[str, Any]) -> bool:
@@ -588,6 +609,18 @@ class GitHubPullRequests:
         except RequestFailed as exc:
             raise GitOpsError(f"GitHub could not comment on #{number}: {exc.response.status_code}") from None
 
+    def permission(self, login: str) -> str:
+        """A user's permission on the repository: admin, maintain, write, triage, read or none."""
+        try:
+            level = self.client.rest.repos.get_collaborator_permission_level(
+                self.owner, self.name, login
+            ).parsed_data
+        except RequestFailed as exc:
+            raise GitOpsError(
+                f"GitHub could not read the permission of {login}: {exc.response.status_code}"
+            ) from None
+        return _role(level)
+
     def facts(self, number: int, commenter: str, teams: Collection[str] = ()) -> tuple[PullRequestFacts, str]:
         rest = self.client.rest
         try:
@@ -605,7 +638,6 @@ class GitHubPullRequests:
             raise GitOpsError(
                 f"GitHub could not read pull request #{number}: {exc.response.status_code}"
             ) from None
-        role = getattr(level, "role_name", None) or level.permission
         checks = [CheckResult(run.name, run.status, run.conclusion) for run in runs.check_runs]
         author = pull.user.login if pull.user else ""
         approvers = [
@@ -615,7 +647,7 @@ class GitHubPullRequests:
         ]
         facts = PullRequestFacts(
             commenter=commenter,
-            permission=role if role in ("admin", "maintain", "write", "triage", "read") else level.permission,
+            permission=_role(level),
             author=author,
             reviews=found,
             checks=checks,
@@ -656,12 +688,17 @@ class GitHubPullRequests:
 
     def head_sha(self, number: int) -> str:
         """The pull request's head commit now."""
+        return self.head(number)[0]
+
+    def head(self, number: int) -> tuple[str, str]:
+        """The pull request's head commit and branch now."""
         try:
-            return str(self.client.rest.pulls.get(self.owner, self.name, number).parsed_data.head.sha)
+            head = self.client.rest.pulls.get(self.owner, self.name, number).parsed_data.head
         except RequestFailed as exc:
             raise GitOpsError(
                 f"GitHub could not read pull request #{number}: {exc.response.status_code}"
             ) from None
+        return str(head.sha), str(head.ref)
 
     def write_parts(self, number: int, marker: str, parts: Sequence[str]) -> list[int]:
         """A comment in parts (engine.summary.split_comment), kept up to date in place.

@@ -18,7 +18,7 @@ from typing import Final
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
 from engine.claim import Claim, format_time
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
-from engine.gitops import Change, branch_name
+from engine.gitops import Change, branch_name, change_key
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
@@ -158,32 +158,36 @@ class LocalRepository:
         return Change.from_json(item.read_text(encoding="utf-8"))
 
     def check_absent(self, claim: Claim) -> None:
-        _, branch, on_main = self._batch_check(claim)
+        _, branch, on_main = self._batch_check(claim, branch_name(claim.environment, claim.identifier))
         self._refuse_conflict(claim, branch, on_main)
 
     # -- writing -------------------------------------------------------------------------
 
-    def open_change(self, rendered: RenderedRoot, claim: Claim, title: str, description: str) -> Change:
+    def open_change(
+        self, rendered: RenderedRoot, claim: Claim, title: str, description: str, kind: str | None = None
+    ) -> Change:
         """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change.
 
-        Idempotent on the request id: a redelivered request gets the change it made before,
-        also when a crash came between making the branch and recording the change.
+        Idempotent on the request id (with `kind`, on the request id and kind): a redelivered
+        request gets the change it made before, also when a crash came between making the
+        branch and recording the change. With `kind`, the database must be on main already.
         """
+        key = change_key(claim.request_id, kind)
+        branch = branch_name(claim.environment, claim.identifier, kind)
         with self._locked():
-            main, branch_sha, on_main = self._batch_check(claim)
-            existing = self._refuse_conflict(claim, branch_sha, on_main)
+            main, branch_sha, on_main = self._batch_check(claim, branch)
+            existing = self._refuse_conflict(claim, branch_sha, on_main, kind)
             if existing is not None:
                 return existing
             assert main is not None
-            branch = branch_name(claim.environment, claim.identifier)
             if branch_sha is not None:  # made by this request before a crash: record it now
-                recorded = [c for c in self.changes("open") if c.request_id == claim.request_id]
+                recorded = [c for c in self.changes("open") if c.request_id == key]
                 if recorded:  # recorded before requests/ pointers existed
                     return recorded[0]
                 commit, base = branch_sha, self._git("rev-parse", f"{branch_sha}^").strip()
             else:
                 tree = self._tree_with(main, rendered)
-                message = f"{title}\n\nRequest-Id: {claim.request_id}\n"
+                message = f"{title}\n\nRequest-Id: {key}\n"
                 commit = self._git(
                     "commit-tree", "--no-gpg-sign", tree, "-p", main, "-F", "-", input=message, env=AUTHOR
                 ).strip()
@@ -194,7 +198,7 @@ class LocalRepository:
                 branch=branch,
                 status="open",
                 title=title,
-                request_id=claim.request_id,
+                request_id=key,
                 root=rendered.root,
                 commit=commit,
                 base=base,
@@ -263,9 +267,8 @@ class LocalRepository:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _batch_check(self, claim: Claim) -> tuple[str | None, str | None, bool]:
+    def _batch_check(self, claim: Claim, branch: str) -> tuple[str | None, str | None, bool]:
         """main's commit, the branch's commit, whether main holds the root: one git call."""
-        branch = branch_name(claim.environment, claim.identifier)
         queries = [
             f"refs/heads/{MAIN}",
             f"refs/heads/{branch}",
@@ -275,25 +278,31 @@ class LocalRepository:
         shas = [None if line.endswith(" missing") else line.split()[0] for line in out]
         return shas[0], shas[1], shas[2] is not None
 
-    def _refuse_conflict(self, claim: Claim, branch_sha: str | None, on_main: bool) -> Change | None:
-        """Conflict unless the database is free or held by this very request.
+    def _refuse_conflict(
+        self, claim: Claim, branch_sha: str | None, on_main: bool, kind: str | None = None
+    ) -> Change | None:
+        """Conflict unless the database is free (with `kind`: on main) or held by this very request.
 
         Returns this request's change when it has one; None when the database is free, or
         when the branch is this request's own with no change recorded yet (a crash between).
         """
         where = f"{claim.environment}/{claim.identifier}"
-        mine = self.change_of_request(claim.request_id)
+        key = change_key(claim.request_id, kind)
+        mine = self.change_of_request(key)
         if mine is not None:  # a redelivery: whatever became of its change, it is not made twice
             return mine
+        branch = branch_name(claim.environment, claim.identifier, kind)
         if branch_sha is not None:
-            branch = branch_name(claim.environment, claim.identifier)
-            if self._request_of(branch_sha) == claim.request_id:
+            if self._request_of(branch_sha) == key:
                 return None
             change = next((c for c in self.changes("open") if c.branch == branch), None)
             which = f"change #{change.id}" if change else f"branch {branch}"
-            raise Conflict(f"database {where} is already requested in open {which}")
-        if on_main:
+            what = f"a {kind.partition('-')[0]} of database {where}" if kind else f"database {where}"
+            raise Conflict(f"{what} is already requested in open {which}")
+        if kind is None and on_main:
             raise Conflict(f"database {where} already exists on {MAIN} ({claim.root})")
+        if kind is not None and not on_main:
+            raise Conflict(f"database {where} is not on {MAIN}: its request must be merged first")
         return None
 
     def _request_of(self, commit: str) -> str | None:

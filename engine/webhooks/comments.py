@@ -1,17 +1,32 @@
-"""`issue_comment` created on a dbvend pull request: /plan, /apply, /destroy, /extend, /help.
+"""`issue_comment` created: /plan, /apply, /destroy, /extend, /help on a dbvend pull request, and
+/extend on the issue a database was requested with.
 
 Only the comment's first line counts (engine.commands). dbvend reacts with "eyes" on receipt,
 checks the commenter and the pull request against dbvend.yaml's rules (engine.commands.authorize)
 and replies with the outcome. /plan, /apply and /destroy dispatch the reusable workflow with the
 pull request's number, its database directory and the command: the App never runs terraform.
+/extend opens the extension's own pull request (engine.lifecycle), on the request's pull request
+(open or merged) or its issue.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from engine.commands import WRITE_ONLY_COMMANDS, Command, Ignore, Reply, authorize, parse_comment
+from engine.commands import (
+    WRITE_ONLY_COMMANDS,
+    Command,
+    Ignore,
+    PullRequestFacts,
+    Reply,
+    authorize,
+    parse_comment,
+)
 from engine.description import md_escape
+from engine.errors import DbvendError
+from engine.gitops import PullRequests, root_of_branch
+from engine.lifecycle import extend_database
 from engine.webhooks import WebhookContext
 
 DISPATCHED: Final = ("plan", "apply", "destroy")
@@ -20,8 +35,8 @@ DISPATCHED: Final = ("plan", "apply", "destroy")
 def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
     comment = payload.get("comment") if isinstance(payload.get("comment"), dict) else {}
-    if payload.get("action") != "created" or not issue or not comment or not issue.get("pull_request"):
-        return {"detail": "not a new comment on a pull request"}
+    if payload.get("action") != "created" or not issue or not comment:
+        return {"detail": "not a new comment"}
     author = comment.get("user") or {}
     if author.get("type") == "Bot":
         return {"detail": "comments by bots are not commands"}
@@ -31,12 +46,15 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     pulls = context.services.pulls
     if pulls is None:
         return {"detail": "GitHub is not configured"}
+    if not issue.get("pull_request"):
+        return _on_issue(payload, issue, comment, parsed, pulls, context)
     number, commenter = int(issue["number"]), str(author.get("login") or "")
     rules = context.services.backend.catalog().github
     gated = isinstance(parsed, Command) and parsed.name not in WRITE_ONLY_COMMANDS
     teams = (rules.apply.approver_teams or ()) if gated else ()  # looked up only when they matter
     facts, head = pulls.facts(number, commenter, teams)
-    if not head.startswith("dbvend/"):
+    directory = root_of_branch(head)
+    if directory is None:
         return {"detail": "not a dbvend pull request"}
     pulls.react(int(comment["id"]), "eyes")
     if isinstance(parsed, Reply):
@@ -49,11 +67,8 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
             number, f"`/{command.name}` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}"
         )
         return {"detail": "refused", "command": command.name, "reasons": list(refusal.reasons)}
-    if command.name not in DISPATCHED:
-        pulls.comment(number, f"`/{command.name}` is not available yet in this version of dbvend.")
-        return {"detail": "not available", "command": command.name}
-    parts = head.split("/")
-    directory = f"terraform/{parts[1]}/{parts[2]}" if len(parts) == 3 else ""
+    if command.name == "extend":
+        return _extend(context, pulls, number, directory, command, commenter)
     inputs = {"pr": str(number), "directory": directory, "command": command.name}
     pulls.dispatch(rules.workflow, "main", inputs)
     pulls.comment(
@@ -62,3 +77,68 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         f"workflow `{rules.workflow}` will report here.",
     )
     return {"detail": "dispatched", "command": command.name, "directory": directory}
+
+
+def _on_issue(
+    payload: dict[str, Any],
+    issue: dict[str, Any],
+    comment: dict[str, Any],
+    parsed: Command | Reply,
+    pulls: PullRequests,
+    context: WebhookContext,
+) -> dict[str, Any]:
+    """On a plain issue only /extend counts, and only on the issue a database was requested with."""
+    if isinstance(parsed, Command) and parsed.name != "extend":
+        return {"detail": "only /extend works on an issue"}
+    repository = str((payload.get("repository") or {}).get("full_name") or "")
+    number = int(issue["number"])
+    record = context.services.ledger.by_issue(repository, number)
+    if record is None:
+        return {"detail": "not the issue of a database request"}
+    commenter = str((comment.get("user") or {}).get("login") or "")
+    pulls.react(int(comment["id"]), "eyes")
+    if isinstance(parsed, Reply):
+        pulls.comment(number, parsed.text)
+        return {"detail": "replied"}
+    issue_author = str((issue.get("user") or {}).get("login") or "")
+    facts = PullRequestFacts(commenter=commenter, permission=pulls.permission(commenter), author=issue_author)
+    refusal = authorize(parsed, facts, context.services.backend.catalog().github.apply)
+    if refusal is not None:
+        pulls.comment(number, f"`/extend` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}")
+        return {"detail": "refused", "command": "extend", "reasons": list(refusal.reasons)}
+    directory = f"terraform/{record.environment}/{record.identifier}"
+    return _extend(context, pulls, number, directory, parsed, commenter)
+
+
+def _extend(
+    context: WebhookContext,
+    pulls: PullRequests,
+    number: int,
+    directory: str,
+    command: Command,
+    commenter: str,
+) -> dict[str, Any]:
+    """Open the extension's pull request, and say so (or why not) where the command was given."""
+    _, environment, identifier = directory.split("/")
+    services = context.services
+    try:
+        done = extend_database(
+            services.backend,
+            environment,
+            identifier,
+            command.argument or "",
+            datetime.now(UTC),
+            f"@{commenter}",
+            services.ledger,
+            services.settings.terraform_path,
+        )
+    except DbvendError as exc:
+        pulls.comment(number, f"`/extend` for `{directory}` was not done: {md_escape(str(exc))}")
+        return {"detail": "refused", "command": "extend", "reasons": [str(exc)]}
+    change = done.change
+    pulls.comment(
+        number,
+        f"`/extend` by @{md_escape(commenter)}: pull request #{change.id} moves the expiry of `{directory}` "
+        f"from {done.previous_expiry} to {done.claim.expires_at}. It takes effect once merged.",
+    )
+    return {"detail": "extension opened", "command": "extend", "change": change.id, "directory": directory}

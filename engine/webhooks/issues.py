@@ -15,7 +15,7 @@ from engine.description import md_escape
 from engine.errors import Conflict, FieldError, InvalidRequest, QueueUnavailable
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
-from engine.ledger import IdempotencyMismatch
+from engine.ledger import IdempotencyMismatch, issue_key
 from engine.queue.worker import ISSUE_REPLY_MARKER
 from engine.webhooks import WebhookContext
 
@@ -53,7 +53,7 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
             f"github:{sender}",
             context.services.ledger,
             context.services.backend,
-            idempotency_key=f"issue:{full_name}#{number}",
+            idempotency_key=issue_key(full_name, number),
             origin=origin,
             outbox=context.services.outbox,
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from engine.gitops import key_in_description
+from engine.lifecycle import settle_change
 from engine.queue.worker import ISSUE_REPLY_MARKER
 from engine.webhooks import WebhookContext
 
@@ -25,15 +27,16 @@ def pull_request(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
         return {"detail": f"pull_request.{payload.get('action')}: nothing to do"}
     if not str((pull.get("head") or {}).get("ref", "")).startswith("dbvend/"):
         return {"detail": "not a dbvend pull request"}
-    ledger = context.services.ledger
-    record = ledger.by_change(int(pull["number"]))
-    if record is None:
-        return {"detail": "no request for this pull request"}
+    number = int(pull["number"])
     status = "merged" if pull.get("merged") else "closed"
-    moved = ledger.transition(record.id, status, f"pull request #{pull['number']} {status} on GitHub")
+    key = key_in_description(pull.get("body")) or ""
+    settled = settle_change(context.services.ledger, number, key, status, "on GitHub")
+    if settled is None:
+        return {"detail": "no request for this pull request"}
+    request_id, moved = settled
     if moved:
-        _tell(context, record.id, f"Pull request #{pull['number']} was {status}.")
-    return {"detail": status if moved else "already recorded", "request_id": record.id}
+        _tell(context, request_id, f"Pull request #{number} was {status}.")
+    return {"detail": status if moved else "already recorded", "request_id": request_id}
 
 
 def workflow_run(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:

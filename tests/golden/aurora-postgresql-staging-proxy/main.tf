@@ -39,7 +39,7 @@ resource "aws_rds_cluster" "this" {
   backup_retention_period             = 3
   deletion_protection                 = false
   skip_final_snapshot                 = false
-  final_snapshot_identifier           = "ledger-final"
+  final_snapshot_identifier           = "ledger-final-3f2b8c1e"
   copy_tags_to_snapshot               = true
   enabled_cloudwatch_logs_exports     = ["postgresql"]
 

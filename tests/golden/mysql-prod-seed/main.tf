@@ -43,7 +43,7 @@ resource "aws_db_instance" "this" {
   backup_retention_period             = 14
   deletion_protection                 = true
   skip_final_snapshot                 = false
-  final_snapshot_identifier           = "mydb123-final"
+  final_snapshot_identifier           = "mydb123-final-3f2b8c1e"
   copy_tags_to_snapshot               = true
   auto_minor_version_upgrade          = true
   enabled_cloudwatch_logs_exports     = ["error", "general", "slowquery"]

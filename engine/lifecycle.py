@@ -1,0 +1,155 @@
+"""After a database exists: extending its time-to-live, proposing its destruction. Each a change.
+
+An extension and a destroy change are changes like the request's own: one small commit on a
+branch of their own (dbvend/<env>/<id>.extend-<n>, dbvend/<env>/<id>.destroy-<n>) updating the
+claim, found again by the request id and kind, so a retried call or a second sweep makes nothing
+twice. The claim is read from main, never from HCL; the rules live in engine.ttl (pure).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from engine.claim import Claim, extended, marked_for_destroy, parse_claim, root_path
+from engine.description import change_title, describe_destroy, describe_extension
+from engine.errors import CheckFailed, Conflict, DbvendError, FieldError, InvalidRequest
+from engine.gitops import Change, GitOpsBackend
+from engine.hcl import run_checks
+from engine.ledger import Ledger
+from engine.render import RenderedRoot, render_claim
+from engine.spec import parse_ttl
+from engine.ttl import extend, lease_of
+
+log = logging.getLogger("dbvend.lifecycle")
+_ATTEMPTS: Final = 20
+
+
+class DatabaseNotFound(DbvendError):
+    """No claim for that database on main."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    change: Change
+    claim: Claim  # as the extension change writes it
+    previous_expiry: str | None
+
+
+def current_claim(backend: GitOpsBackend, environment: str, identifier: str) -> tuple[Claim, str]:
+    """The database's claim on main, and its text; DatabaseNotFound when main has none."""
+    path = f"{root_path(environment, identifier)}/request.json"
+    text = backend.read_file("main", path)
+    if text is None:
+        raise DatabaseNotFound(f"no database {environment}/{identifier} on main ({path})")
+    return parse_claim(text), text
+
+
+def extend_database(
+    backend: GitOpsBackend,
+    environment: str,
+    identifier: str,
+    ttl_text: str,
+    now: datetime,
+    by: str,
+    ledger: Ledger | None = None,
+    terraform: str | None = None,
+) -> Extension:
+    """Open the change that extends a database's time-to-live to `now + ttl`.
+
+    Within the environment's maximum (from acceptance) and its number of extensions;
+    InvalidRequest (field `ttl`) names the rule that refuses. `by` says who asked.
+    """
+    try:
+        ttl = parse_ttl(ttl_text)
+    except ValueError as exc:
+        raise InvalidRequest([FieldError("ttl", str(exc))]) from None
+    if ttl is None:
+        raise InvalidRequest([FieldError("ttl", "`none` is not an extension: say how long, such as 3d")])
+    claim, text = current_claim(backend, environment, identifier)
+    if claim.destroy_requested_at is not None:
+        raise InvalidRequest([FieldError("ttl", f"{claim.root} is being destroyed; it cannot be extended")])
+    env = backend.catalog().environments.get(claim.environment)
+    if env is None:
+        raise InvalidRequest([FieldError("environment", f"{claim.environment} is no longer in dbvend.yaml")])
+    new_expiry = extend(lease_of(claim.root, text), ttl, now, env.ttl, claim.extensions)
+    after = extended(claim, new_expiry)
+    rendered = render_claim(after)
+    checks = run_checks(rendered, after, terraform)
+    failures = [f"{c.name}: {c.detail}" for c in checks if c.failed]
+    if failures:
+        raise CheckFailed(failures)
+    title = f"{change_title(after)}: extend until {after.expires_at}"
+    description = describe_extension(claim, after, by, checks)
+    change = _open_extension(backend, rendered, after, title, description)
+    known = ledger is not None and ledger.get(claim.request_id) is not None
+    if known and ledger is not None and ledger.first_time(f"extension:{change.request_id}", "extension"):
+        ledger.note(claim.request_id, f"extension to {after.expires_at} asked by {by}: change #{change.id}")
+    log.info("extension of %s to %s: change #%d", claim.root, after.expires_at, change.id)
+    return Extension(change, after, claim.expires_at)
+
+
+def _open_extension(
+    backend: GitOpsBackend, rendered: RenderedRoot, after: Claim, title: str, description: str
+) -> Change:
+    """The extension's change, kind extend-<n>: the same call again finds it (a retry), a different
+    extension while it is open is a Conflict, and one closed unmerged makes way for a new attempt
+    (kind extend-<n>-<closed change's id>, so that too is found again)."""
+    kind = f"extend-{after.extensions}"
+    for _ in range(_ATTEMPTS):
+        change = backend.open_change(rendered, after, title, description, kind=kind)
+        if change.status != "closed":
+            break
+        kind = f"extend-{after.extensions}-{change.id}"
+    else:
+        raise Conflict(f"{after.root}: {_ATTEMPTS} extensions were closed unmerged; ask the platform team")
+    if change.status == "merged" or change.title != title:
+        where = f"{after.environment}/{after.identifier}"
+        raise Conflict(
+            f"an extension of {where} is already open in change #{change.id} ({change.title}): "
+            "merge or close it first"
+        )
+    return change
+
+
+def propose_destroy(
+    backend: GitOpsBackend, claim: Claim, now: datetime, reason: str, ledger: Ledger | None = None
+) -> Change:
+    """Open (or find again) the change that destroys a database: its claim marked for destruction.
+
+    One per expiry: a destroy change closed unmerged is not proposed again for the same
+    expiry (closing it is a decision); after an extension the next expiry gets its own.
+    """
+    marked = marked_for_destroy(claim, now, reason)
+    rendered = render_claim(marked)
+    title = f"{change_title(claim)}: destroy ({reason})"
+    change = backend.open_change(
+        rendered, marked, title, describe_destroy(marked, reason), kind=f"destroy-{claim.extensions}"
+    )
+    if ledger is not None and ledger.get(claim.request_id) is not None and change.status == "open":
+        ledger.transition(claim.request_id, "destroy_open", f"destroy change #{change.id}: {reason}")
+    return change
+
+
+def settle_change(
+    ledger: Ledger, change_id: int, key: str, status: str, where: str
+) -> tuple[str, bool] | None:
+    """The ledger after a change is merged or closed (`status`), found by its key (change_key):
+    the request's own change moves its request; a destroy change closed unmerged gives the
+    database back (merged); an extension is noted. (request id, whether its status moved), or
+    None when the ledger has no request for it."""
+    request_id, _, kind = key.partition(".")
+    if not kind:
+        record = ledger.by_change(change_id) or (ledger.get(request_id) if request_id else None)
+        if record is None:
+            return None
+        return record.id, ledger.transition(record.id, status, f"change #{change_id} {status} {where}")
+    if ledger.get(request_id) is None:
+        return None
+    if kind.startswith("destroy") and status == "closed":
+        detail = f"destroy change #{change_id} closed unmerged {where}: the database stays"
+        return request_id, ledger.transition(request_id, "merged", detail)
+    ledger.note(request_id, f"{kind.partition('-')[0]} change #{change_id} {status} {where}")
+    return request_id, False
