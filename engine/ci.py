@@ -282,12 +282,14 @@ def destroy_requested(repo: Path, root: str) -> bool:
 def remove_root(repo: Path, root: str, message: str, branch: str | None = None) -> str:
     """After a destroy: the root's removal committed on the checkout and, where the checkout has an
     `origin`, pushed to `branch` (default: the branch checked out). The new commit's id."""
+    target = branch or git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if target == "HEAD":  # a detached checkout: the commit would be lost with it
+        raise GitError(f"{root}: no branch to commit its removal on (check out a branch, or pass --pr)")
     git(repo, "rm", "-r", "-q", "--", root)
     identity = ("-c", "user.name=dbvend", "-c", "user.email=dbvend@localhost")
     git(repo, *identity, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", message)
     commit = git(repo, "rev-parse", "HEAD").strip()
-    target = branch or git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    if "origin" in git(repo, "remote").split() and target != "HEAD":
+    if "origin" in git(repo, "remote").split():
         git(repo, "push", "-q", "origin", f"HEAD:refs/heads/{target}")
     return commit
 

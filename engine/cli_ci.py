@@ -173,7 +173,28 @@ def apply(
     roots = _roots(repo, base, head, directory)
     if pull_request is not None:
         _refuse_stale(repo, pull_request, head)
+    else:
+        _refuse_unapproved_production_destroy(repo, roots)
     _apply(repo, roots, pull_request, backend_file, destroy=False)
+
+
+def _refuse_unapproved_production_destroy(repo: Path, roots: list[str]) -> None:
+    """On merge nobody has checked an approval: a production database marked for destruction is
+    destroyed only by `/destroy` on its pull request (which needs one), never by a merge."""
+    from engine.catalog import CATALOG_FILE, load_catalog
+    from engine.ci import destroy_requested
+
+    marked = [root for root in roots if destroy_requested(repo, root)]
+    if not marked:
+        return
+    catalog = load_catalog(repo / CATALOG_FILE)
+    for root in marked:
+        env = catalog.environments.get(root.split("/")[1])
+        if env is None or env.production:
+            raise DbvendError(
+                f"{root} is a production database marked for destruction: it is destroyed only by "
+                "`/destroy` on its approved pull request, not on merge"
+            )
 
 
 @ci.command("destroy", epilog="Exit codes: 0 destroyed, 1 a root failed.")
@@ -298,8 +319,11 @@ def _record(settings: Any, reports: list[Any], requests: dict[str, str], command
                 continue
             first_line = report.detail.splitlines()[0] if report.detail else ""
             detail = f"dbvend ci {command}: {report.directory}: {first_line}"
-            status = "destroyed" if report.destroyed else "applied"
-            if not (report.ok and ledger.transition(request_id, status, detail)):
+            # destroyed is a fact about AWS: it holds even when the root's removal failed after it
+            moved = (report.destroyed and ledger.transition(request_id, "destroyed", detail)) or (
+                report.ok and not report.destroyed and ledger.transition(request_id, "applied", detail)
+            )
+            if not moved:
                 ledger.note(request_id, detail)
     finally:
         ledger.engine.dispose()
@@ -466,6 +490,7 @@ def sweep(
 ) -> str:
     """Reminders sent once each through the ledger (and GitHub in GitHub mode), expired databases
     acted on through `backend` (none: listed only); the report."""
+    from engine.catalog import CATALOG_FILE, load_catalog
     from engine.description import md_escape
     from engine.settings import Settings
     from engine.sweep import expire, remind
@@ -479,9 +504,10 @@ def sweep(
         ledger = Ledger.connect(settings.ledger_url)
     try:
         sent = remind(found, ledger, replies, now, dry_run) if ledger is not None else []
-        acted = (
-            expire(found, backend, ledger, replies, now, dry_run, destroyer) if backend is not None else []
-        )
+        acted = []
+        if found.expired:
+            catalog = backend.catalog() if backend is not None else load_catalog(repo / CATALOG_FILE)
+            acted = expire(found, catalog, backend, ledger, replies, now, dry_run, destroyer)
     finally:
         if ledger is not None:
             ledger.engine.dispose()
@@ -492,18 +518,10 @@ def sweep(
         notes.append(f"{len(reminders_owed) - len(sent)} reminders were sent by an earlier sweep.")
     elif ledger is None and reminders_owed:
         notes.append("No ledger here (DATABASE_URL): reminders are listed, not sent.")
-    expired = [row for row in rows if row["state"] == "expired"]
-    if expired and backend is None:
-        notes.append(
-            "No GitOps store here (GitHub token or App): expired databases are listed, not acted on."
-        )
     lines = [f"## dbvend ttl sweep at {now.isoformat()}" + (" (dry run)" if dry_run else ""), ""]
     lines += [f"- reminded: `{t.directory}` ({t.window} before expiry) via {t.where}" for t in sent]
     lines += [f"- reminder owed: `{r['directory']}` expires {r['expires_at']}" for r in unsent]
-    if backend is not None:
-        lines += [f"- expired: `{e.directory}`: {md_escape(e.action)}" for e in acted]
-    else:
-        lines += [f"- expired: `{r['directory']}` at {r['expires_at']}" for r in expired]
+    lines += [f"- expired: `{e.directory}`: {md_escape(e.action)}" for e in acted]
     lines += [f"- being destroyed: `{r['directory']}`" for r in rows if r["state"] == "destroying"]
     if notes:
         lines += ["", *notes]

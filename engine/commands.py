@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -208,12 +208,17 @@ class Refusal:
         return f"dbvend did not run `/{self.command}`:\n{listed}"
 
 
-def authorize(command: Command, facts: PullRequestFacts, rules: ApplyRules) -> Refusal | None:
+def authorize(
+    command: Command, facts: PullRequestFacts, rules: ApplyRules, destroys_production: bool = False
+) -> Refusal | None:
     """None when the commenter may run the command on this pull request, else every reason not.
 
     `/extend` is for the database's people, not its review: someone with write permission, or
-    the author (of the request's issue); on an open or a merged pull request alike.
+    the author (of the request's issue); on an open or a merged pull request alike. A command
+    that `destroys_production` (a database) needs an approval even where the rules need none.
     """
+    if destroys_production and not rules.require_approval:
+        rules = replace(rules, require_approval=True)
     if command.name == "extend":
         permission = facts.permission.lower()
         if permission in WRITE_PERMISSIONS or (

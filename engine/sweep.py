@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.catalog import Catalog
 from engine.description import md_escape
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies
@@ -114,34 +115,41 @@ def tell(ledger: Ledger, replies: IssueReplies | None, request_id: str, marker: 
 
 def expire(
     found: Due,
-    backend: GitOpsBackend,
+    catalog: Catalog,
+    backend: GitOpsBackend | None,
     ledger: Ledger | None,
     replies: IssueReplies | None,
     now: datetime,
     dry_run: bool = False,
     destroyer: Destroyer | None = None,
 ) -> list[Expiry]:
-    """Act on every expired database, once: a destroy change, or (auto_destroy) the destroy itself."""
-    catalog = backend.catalog()
+    """Act on every expired database, once: a destroy change through `backend` (None: listed only),
+    or where `catalog` says auto_destroy and there is a `destroyer`, the destroy itself."""
     done = []
     for lease in found.expired:
         env = catalog.environments.get(lease.environment)
         if env is None or env.destroy_protected:
             why = "not in dbvend.yaml" if env is None else "destroy-protected"
             action = f"left alone: {lease.environment} is {why}"
+        elif not (env.ttl.auto_destroy and destroyer is not None) and backend is None:
+            action = f"expired at {_iso(lease)}: listed (no GitOps store here to open a destroy change)"
         elif dry_run:
             direct = env.ttl.auto_destroy and destroyer is not None
             action = "would destroy it (auto_destroy)" if direct else "would open a destroy change"
         else:
             action = _act(lease, backend, ledger, now, destroyer if env.ttl.auto_destroy else None)
-            if ledger is not None and not action.startswith("failed"):
+            if ledger is not None and not action.startswith(("failed", "expired at")):
                 _tell_expired(lease, ledger, replies, action)
         done.append(Expiry(lease.directory, lease.request_id, action))
     return done
 
 
 def _act(
-    lease: Lease, backend: GitOpsBackend, ledger: Ledger | None, now: datetime, destroyer: Destroyer | None
+    lease: Lease,
+    backend: GitOpsBackend | None,
+    ledger: Ledger | None,
+    now: datetime,
+    destroyer: Destroyer | None,
 ) -> str:
     try:
         if destroyer is not None:
@@ -149,6 +157,7 @@ def _act(
             if not ok:
                 return f"failed: auto_destroy of {lease.directory}: {detail}"
             return "destroyed"
+        assert backend is not None
         return _propose(lease, backend, ledger, now)
     except DbvendError as exc:
         log.warning("expired %s: %s", lease.directory, exc, extra={"request_id": lease.request_id})

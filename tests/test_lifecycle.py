@@ -170,3 +170,100 @@ def test_extending_needs_a_database_on_main_and_a_duration(
     assert "none` is not an extension" in dbvend(data, "extend", "dev/orders", "none", code=2)
     assert "is not a TTL" in dbvend(data, "extend", "dev/orders", "3 days", code=2)
     assert "must be <environment>/<name>" in dbvend(data, "extend", "orders", "3d", code=2)
+
+
+def test_a_production_destroy_needs_an_approval_and_never_runs_on_merge(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from engine.commands import ApplyRules, Command, PullRequestFacts, authorize
+    from tests.test_ci import commit, git, write_root
+
+    lax = ApplyRules(require_approval=False, required_checks=(), require_mergeable=False)
+    unreviewed = PullRequestFacts(commenter="carol", permission="write", author="dbvend[bot]")
+    destroy = Command("destroy")
+    assert authorize(destroy, unreviewed, lax) is None  # the rules need no approval here
+    refusal = authorize(destroy, unreviewed, lax, destroys_production=True)
+    assert refusal is not None and "needs an approving review" in refusal.reason
+    assert authorize(destroy, unreviewed, replace(lax, require_approval=True)) is not None
+
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    root = write_root(repo, "core", "prod")
+    base = commit(repo, "core")
+    claim_file = repo / root / "request.json"
+    claim = json.loads(claim_file.read_text())
+    claim |= {"destroy_requested_at": "2026-12-01T00:00:00Z", "destroy_reason": "asked"}
+    claim_file.write_text(json.dumps(claim, indent=2, sort_keys=True) + "\n")
+    head = commit(repo, "destroy core")
+    result = CliRunner().invoke(
+        main,
+        ["ci", "apply", "--repo", str(repo), "--base", base, "--head", head],
+        env={"DBVEND_TERRAFORM": "false"},
+    )
+    assert result.exit_code == 1
+    assert "production database marked for destruction" in result.output and "/destroy" in result.output
+
+
+def test_a_sweep_cut_short_is_finished_by_the_next_one_nothing_twice(
+    tmp_path: Path, gate: PolicyGate
+) -> None:
+    """Two databases expire; the first sweep dies after opening one destroy change (the branch of the
+    second made, its change not yet recorded). The next sweep finishes: one change each, one word each."""
+    from engine.ci import claims_at
+    from engine.errors import GitOpsError
+    from engine.sweep import expire
+    from engine.ttl import due, lease_of
+
+    data = tmp_path / "data"
+    repo = LocalRepository.open_or_create(data / "repo")
+    ledger = Ledger.connect(f"sqlite:///{data / 'ledger.sqlite3'}")
+    ids = []
+    for name in ("alpha", "beta"):
+        raw = {"database_name": name, "database_engine": "postgres", "environment": "dev", "ttl": "1d"}
+        record, _ = accept_request(raw, "api", "key-1", ledger, repo)
+        assert Worker(ledger, LocalQueue(ledger), repo, gate, None).run_once()
+        change = repo.change_of_request(record.id)
+        assert change is not None
+        dbvend(data, "merge", str(change.id))
+        ids.append(record.id)
+    leases = [lease_of(d, t) for d, t in claims_at(repo.path, "main").items()]
+    now = max(lease.expires_at for lease in leases if lease.expires_at) + timedelta(minutes=5)
+
+    class DiesAfterTheBranch:
+        """The local store, killed between making the second branch and recording its change."""
+
+        def __init__(self) -> None:
+            self.opened = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(repo, name)
+
+        def open_change(
+            self, rendered: Any, claim: Any, title: str, description: str, kind: Any = None
+        ) -> Any:
+            self.opened += 1
+            if self.opened == 2:
+                branch = f"dbvend/dev/{claim.identifier}.{kind}"
+                tree = repo._tree_with(repo._rev("refs/heads/main") or "", rendered)
+                message = f"{title}\n\nRequest-Id: {claim.request_id}.{kind}\n"
+                commit = repo._git("commit-tree", tree, "-p", "main", "-F", "-", input=message).strip()
+                repo._git("update-ref", f"refs/heads/{branch}", commit, "")
+                raise GitOpsError("killed")
+            return repo.open_change(rendered, claim, title, description, kind)
+
+    catalog = repo.catalog()
+    first = expire(due(leases, now), catalog, DiesAfterTheBranch(), ledger, None, now)  # type: ignore[arg-type]
+    assert [e.action.split(" is ")[0] for e in first] == ["destroy change #3", "failed: killed"]
+    second = expire(due(leases, now), catalog, repo, ledger, None, now)
+    assert [e.action for e in second] == ["destroy change #3 is open", "destroy change #4 is open"]
+    third = expire(due(leases, now), catalog, repo, ledger, None, now)
+    assert [e.action for e in third] == [e.action for e in second]
+    assert [(c.id, c.branch) for c in repo.changes("open")] == [
+        (3, "dbvend/dev/alpha.destroy-0"),
+        (4, "dbvend/dev/beta.destroy-0"),
+    ]
+    for request_id in ids:
+        assert len(notes(ledger, request_id, "expired at")) == 1
+        record = ledger.get(request_id)
+        assert record is not None and record.status == "destroy_open"

@@ -49,7 +49,8 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     if not issue.get("pull_request"):
         return _on_issue(payload, issue, comment, parsed, pulls, context)
     number, commenter = int(issue["number"]), str(author.get("login") or "")
-    rules = context.services.backend.catalog().github
+    catalog = context.services.backend.catalog()
+    rules = catalog.github
     gated = isinstance(parsed, Command) and parsed.name not in WRITE_ONLY_COMMANDS
     teams = (rules.apply.approver_teams or ()) if gated else ()  # looked up only when they matter
     facts, head = pulls.facts(number, commenter, teams)
@@ -61,7 +62,10 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         pulls.comment(number, parsed.text)
         return {"detail": "replied"}
     command: Command = parsed
-    refusal = authorize(command, facts, rules.apply)
+    catalog_env = catalog.environments.get(directory.split("/")[1])
+    production = catalog_env is None or catalog_env.production  # unknown: the stricter rule
+    destroying = command.name == "destroy" or (command.name == "apply" and ".destroy-" in head)
+    refusal = authorize(command, facts, rules.apply, production and destroying)
     if refusal is not None:
         pulls.comment(
             number, f"`/{command.name}` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}"

@@ -1,0 +1,506 @@
+"""The destroy path end to end with the real terraform CLI: a destroy change, auto_destroy, failures.
+
+Roots use only terraform's built-in `terraform_data` (no provider can be downloaded here) with the
+S3 backend on a moto server; their request.json is a real claim (the one a destroy change marks).
+The checkouts are real git repositories, some cloned from a bare `origin`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from engine.catalog import default_catalog_text, parse_catalog
+from engine.claim import claim_from_raw, marked_for_destroy
+from engine.cli import main
+from engine.gitops.local import GITIGNORE
+from engine.ledger import Ledger, NewRequest
+from tests.test_terraform import ROOT_TF
+
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+
+ROOT = "terraform/dev/orders"
+ACCEPTED_AT = datetime(2026, 11, 23, tzinfo=UTC)  # dev (7d) expires 2026-11-30, staging (14d) 2026-12-07
+AFTER_EXPIRY = "2027-01-01T00:00:00Z"
+REMOVED = f"dbvend: remove {ROOT} (destroyed)"
+# What could make dbvend write to GitHub, or read a ledger other than the test's own.
+UNSET = (
+    "GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_API_URL",
+    "DBVEND_GITOPS",
+    "DBVEND_GITHUB_TOKEN",
+    "DBVEND_GITHUB_REPOSITORY",
+    "DBVEND_GITHUB_APP_ID",
+    "DBVEND_REPO",
+    "DATABASE_URL",
+)
+
+
+@dataclass
+class Infra:
+    """One test's world: a checkout, a state bucket on moto, a ledger and the CLI's environment."""
+
+    repo: Path
+    bucket: str
+    endpoint: str
+    config: str  # the -backend-config file (everything but each root's key, which main.tf has)
+    ledger_url: str
+    env: dict[str, str | None]
+
+    def run(self, *args: str) -> Any:
+        return CliRunner().invoke(main, list(args), env=self.env)
+
+    def s3(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def state(self, root: str = ROOT) -> dict[str, Any]:
+        body = self.s3().get_object(Bucket=self.bucket, Key=state_key(root))["Body"].read()
+        state: dict[str, Any] = json.loads(body)
+        return state
+
+    def resources(self, root: str = ROOT) -> list[str]:
+        return [f"{r['type']}.{r['name']}" for r in self.state(root)["resources"]]
+
+    def ledger(self) -> Ledger:
+        return Ledger.connect(self.ledger_url)
+
+    def status(self, request_id: str) -> tuple[str, int]:
+        """The request's status in the ledger, and how many events its history holds."""
+        ledger = self.ledger()
+        try:
+            record = ledger.get(request_id)
+            assert record is not None
+            return record.status, len(record.history)
+        finally:
+            ledger.engine.dispose()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+    return head_of(repo)
+
+
+def head_of(repo: Path, ref: str = "HEAD") -> str:
+    return git(repo, "rev-parse", ref).strip()
+
+
+def subject(repo: Path, ref: str = "HEAD") -> str:
+    return git(repo, "log", "-1", "--format=%s", ref).strip()
+
+
+def tracked(repo: Path, ref: str, root: str = ROOT) -> list[str]:
+    return git(repo, "ls-tree", "-r", "--name-only", ref, "--", root).split()
+
+
+def state_key(root: str) -> str:
+    return root.removeprefix("terraform/") + "/terraform.tfstate"
+
+
+def claim_json(root: str, destroy: bool = False) -> str:
+    """The root's request.json, as dbvend writes it; with `destroy`, as a destroy change marks it."""
+    _, environment, name = root.split("/")
+    raw = {"database_name": name, "database_engine": "postgres", "environment": environment}
+    claim = claim_from_raw(raw, parse_catalog(default_catalog_text()), f"req-{name}", ACCEPTED_AT)
+    assert claim.root == root
+    if destroy:
+        claim = marked_for_destroy(claim, datetime(2026, 11, 28, tzinfo=UTC), "no longer needed")
+    return claim.to_json()
+
+
+def write_root(repo: Path, root: str) -> None:
+    """A terraform_data root whose backend block names its own state key; its claim beside it."""
+    directory = repo / root
+    directory.mkdir(parents=True, exist_ok=True)
+    main_tf = ROOT_TF.replace('backend "s3" {}', f'backend "s3" {{\n    key = "{state_key(root)}"\n  }}')
+    assert main_tf != ROOT_TF
+    (directory / "main.tf").write_text(main_tf)
+    (directory / "request.json").write_text(claim_json(root))
+
+
+def mark_for_destroy(repo: Path, root: str = ROOT) -> str:
+    """What a destroy change does: only the claim changes, marked; the commit's id."""
+    (repo / root / "request.json").write_text(claim_json(root, destroy=True))
+    head = commit(repo, f"Destroy {root}")
+    assert git(repo, "diff", "--name-only", "HEAD^", "HEAD").split() == [f"{root}/request.json"]
+    return head
+
+
+def backend_config(path: Path, bucket: str, endpoint: str) -> str:
+    """The S3 backend's settings for moto, but no key: each root's backend block has its own."""
+    path.write_text(
+        f"""bucket = "{bucket}"
+region = "us-east-1"
+use_lockfile = true
+use_path_style = true
+endpoints = {{ s3 = "{endpoint}" }}
+skip_credentials_validation = true
+skip_requesting_account_id = true
+skip_metadata_api_check = true
+skip_region_validation = true
+"""
+    )
+    return str(path)
+
+
+def record_request(ledger_url: str, root: str, *statuses: str) -> str:
+    """The root's request in the ledger (the id its claim carries), moved through `statuses`."""
+    _, environment, name = root.split("/")
+    request_id = f"req-{name}"
+    ledger = Ledger.connect(ledger_url)
+    try:
+        payload = {"database_name": name, "database_engine": "postgres", "environment": environment}
+        ledger.accept(NewRequest(request_id, "api", "key-a", payload, environment, name, name))
+        for status in statuses:
+            assert ledger.transition(request_id, status, "test"), status
+    finally:
+        ledger.engine.dispose()
+    return request_id
+
+
+@pytest.fixture
+def infra(tmp_path: Path, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Infra]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in UNSET:
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"state-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    Ledger.connect(ledger_url).engine.dispose()  # the schema, made once
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env |= {
+        "TF_PLUGIN_CACHE_DIR": str(tmp_path / "plugin-cache"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "DBVEND_DATA": str(tmp_path / "no-data"),
+        "DATABASE_URL": ledger_url,
+    }
+    config = backend_config(tmp_path / "backend.hcl", bucket, moto_server)
+    yield Infra(tmp_path / "infra", bucket, moto_server, config, ledger_url, env)
+
+
+def new_repo(path: Path) -> Path:
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("infra\n")
+    (path / ".gitignore").write_text(GITIGNORE)  # as `dbvend init` writes it: no .terraform/, no plans
+    commit(path, "start")
+    return path
+
+
+def applied_on_main(infra: Infra, *roots: str) -> str:
+    """The roots committed on main, each applied for real (`ci apply --directory`); main's head."""
+    repo = infra.repo
+    for root in roots:
+        write_root(repo, root)
+    head = commit(repo, "databases")
+    for root in roots:
+        done = infra.run("ci", "apply", "--repo", str(repo), "--base", "HEAD", "--directory", root,
+                         "--backend-config", infra.config)  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert "applied: 1 to add" in done.output
+        assert infra.resources(root) == ["terraform_data.database"]
+    return head
+
+
+def destroy_applied(infra: Infra, base: str, head: str) -> Any:
+    """`dbvend ci apply` of a destroy change checked out at `head`."""
+    return infra.run("ci", "apply", "--repo", str(infra.repo), "--base", base, "--head", head,
+                     "--backend-config", infra.config)  # fmt: skip
+
+
+def assert_removed(repo: Path, before: str, message: str = REMOVED, root: str = ROOT) -> str:
+    """HEAD is one commit after `before`, removing exactly the root's files; its id."""
+    head = head_of(repo)
+    assert head_of(repo, "HEAD^") == before and subject(repo) == message
+    assert git(repo, "diff", "--name-only", before, head).split() == [
+        f"{root}/main.tf",
+        f"{root}/request.json",
+    ]
+    assert tracked(repo, head, root) == [] and not (repo / root / "main.tf").exists()
+    return head
+
+
+# -- a destroy change ----------------------------------------------------------------------------
+
+
+def test_a_destroy_change_is_planned_destroyed_and_its_root_removed(infra: Infra) -> None:
+    repo = new_repo(infra.repo)
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    main_head = applied_on_main(infra, ROOT)
+    assert infra.status(request_id)[0] == "applied"
+    git(repo, "checkout", "-q", "-b", "destroy-orders")
+    head = mark_for_destroy(repo)
+
+    planned = infra.run("ci", "plan", "--repo", str(repo), "--base", main_head, "--head", head,
+                        "--backend-config", infra.config, "--no-policy")  # fmt: skip
+    assert planned.exit_code == 0, planned.output
+    summary = Path(str(infra.env["GITHUB_STEP_SUMMARY"])).read_text()
+    assert "**1 database**: 0 to add, 0 to change, 1 to destroy" in summary, summary
+    assert infra.resources() == ["terraform_data.database"], "a plan destroys nothing"
+
+    destroyed = destroy_applied(infra, main_head, head)
+    assert destroyed.exit_code == 0, destroyed.output
+    removal = assert_removed(repo, head)
+    assert f"`{ROOT}`: destroyed: 0 to add, 0 to change, 1 to destroy" in destroyed.output
+    assert f"root removed in {removal[:12]}" in destroyed.output
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "destroy-orders"
+    assert head_of(repo, "main") == main_head, "the branch applied gets the removal, not main"
+    assert infra.resources() == [], "the state in S3 holds nothing any more"
+    assert infra.status(request_id)[0] == "destroyed"
+
+    state, events = infra.state(), infra.status(request_id)[1]
+    again = infra.run(
+        "ci", "destroy", "--repo", str(repo), "--directory", ROOT, "--backend-config", infra.config
+    )
+    assert again.exit_code == 1 and "not a database root" in again.output, again.output
+    assert "Traceback" not in again.output
+    assert head_of(repo) == removal and infra.state() == state
+    assert infra.status(request_id) == ("destroyed", events)
+
+
+def cloned_from_origin(infra: Infra, tmp_path: Path) -> Path:
+    """The checkout, a clone of a bare repository (`origin`); the bare repository's path."""
+    seed = new_repo(tmp_path / "seed")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(infra.repo))
+    return origin
+
+
+def test_the_removal_is_pushed_to_the_branch_on_origin(infra: Infra, tmp_path: Path) -> None:
+    origin = cloned_from_origin(infra, tmp_path)
+    repo = infra.repo
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    main_head = applied_on_main(infra, ROOT)
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "checkout", "-q", "-b", "destroy-orders")
+    head = mark_for_destroy(repo)
+    git(repo, "push", "-q", "origin", "destroy-orders")  # the destroy change's branch
+    ledger = infra.ledger()
+    try:
+        assert ledger.transition(request_id, "destroy_open", "destroy change opened")
+    finally:
+        ledger.engine.dispose()
+
+    destroyed = destroy_applied(infra, main_head, head)
+    assert destroyed.exit_code == 0, destroyed.output
+    removal = assert_removed(repo, head)
+    assert head_of(origin, "refs/heads/destroy-orders") == removal, "pushed to the branch on origin"
+    assert subject(origin, "destroy-orders") == REMOVED and tracked(origin, "destroy-orders") == []
+    assert head_of(origin, "refs/heads/main") == main_head
+    assert git(origin, "for-each-ref", "--format=%(refname)").split() == [
+        "refs/heads/destroy-orders",
+        "refs/heads/main",
+    ]
+    assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
+
+
+def test_a_removal_the_branch_refuses_is_reported_after_the_destroy(infra: Infra, tmp_path: Path) -> None:
+    origin = cloned_from_origin(infra, tmp_path)
+    repo = infra.repo
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    main_head = applied_on_main(infra, ROOT)
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "checkout", "-q", "-b", "destroy-orders")
+    head = mark_for_destroy(repo)
+    git(repo, "push", "-q", "origin", "destroy-orders")
+    other = tmp_path / "other"  # someone pushes to the destroy change's branch meanwhile
+    git(tmp_path, "clone", "-q", "-b", "destroy-orders", str(origin), str(other))
+    (other / "README.md").write_text("infra, edited\n")
+    theirs = commit(other, "an edit on the branch")
+    git(other, "push", "-q", "origin", "destroy-orders")
+
+    destroyed = destroy_applied(infra, main_head, head)
+    assert destroyed.exit_code == 1, destroyed.output
+    assert "destroyed: 0 to add, 0 to change, 1 to destroy" in destroyed.output
+    assert (
+        "the root was not removed: git push -q failed" in destroyed.output
+        and "[rejected]" in destroyed.output
+    )
+    assert "Traceback" not in destroyed.output
+    assert head_of(origin, "refs/heads/destroy-orders") == theirs and tracked(origin, "destroy-orders") != []
+    assert infra.resources() == [], "the destroy itself went through"
+    ledger = infra.ledger()
+    try:
+        record = ledger.get(request_id)
+        assert record is not None and "the root was not removed" in (record.history[-1].detail or "")
+        assert record.status == "destroyed", "nothing is left in AWS, whatever became of the commit"
+    finally:
+        ledger.engine.dispose()
+
+
+# -- auto_destroy --------------------------------------------------------------------------------
+
+
+def test_auto_destroy_destroys_an_expired_dev_root_and_lists_staging(infra: Infra) -> None:
+    repo = new_repo(infra.repo)
+    catalog = default_catalog_text()
+    dev_ttl = "ttl: {default: 7d, max: 30d}"
+    assert catalog.count(dev_ttl) == 1, "dev's ttl line in the packaged dbvend.yaml"
+    (repo / "dbvend.yaml").write_text(
+        catalog.replace(dev_ttl, "ttl: {default: 7d, max: 30d, auto_destroy: true}")
+    )
+    commit(repo, "dev destroys expired databases itself")
+    staging = "terraform/staging/billing"
+    dev_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    staging_id = record_request(infra.ledger_url, staging, "change_open", "merged")
+    before = applied_on_main(infra, ROOT, staging)
+    staging_state = infra.state(staging)
+    ttl = ("ci", "ttl", "--repo", str(repo), "--now", AFTER_EXPIRY, "--backend-config", infra.config)
+
+    swept = infra.run(*ttl)
+    assert swept.exit_code == 0, swept.output
+    # auto_destroy needs no GitOps store: only terraform and the checkout
+    assert f"- expired: `{ROOT}`: destroyed" in swept.output, swept.output  # auto_destroy, no GitHub needed
+    removal = assert_removed(repo, before, f"dbvend: remove {ROOT} (time-to-live ran out; destroyed)")
+    assert infra.resources() == []
+    assert f"`{staging}`: expired at" in swept.output and "listed (no GitOps store" in swept.output
+    assert infra.state(staging) == staging_state and tracked(repo, "HEAD", staging) != []
+    assert infra.status(dev_id)[0] == "destroyed" and infra.status(staging_id)[0] == "applied"
+
+    events = infra.status(staging_id)
+    second = infra.run(*ttl)
+    assert second.exit_code == 0, second.output
+    assert f"`{ROOT}`" not in second.output and f"- expired: `{staging}`" in second.output
+    assert head_of(repo) == removal and infra.state(staging) == staging_state
+    assert infra.status(staging_id) == events
+
+
+def test_auto_destroy_in_github_mode_pushes_the_removal_and_proposes_the_rest(
+    infra: Infra, tmp_path: Path
+) -> None:
+    from tests.github_server import GitHubServer
+
+    catalog = default_catalog_text().replace(
+        "ttl: {default: 7d, max: 30d}", "ttl: {default: 7d, max: 30d, auto_destroy: true}"
+    )
+    staging = "terraform/staging/billing"
+    seeded = {".gitignore": GITIGNORE, "dbvend.yaml": catalog}
+    for root in (ROOT, staging):
+        write_root(tmp_path / "roots", root)
+        seeded |= {
+            f"{root}/{name}": (tmp_path / "roots" / root / name).read_text()
+            for name in ("main.tf", "request.json")
+        }
+    dev_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    staging_id = record_request(infra.ledger_url, staging, "change_open", "merged")
+    with GitHubServer(tmp_path / "github", files=seeded) as github:
+        git(tmp_path, "clone", "-q", "-b", "main", str(github.git_dir), str(infra.repo))
+        repo = infra.repo
+        before = head_of(repo)
+        for root in (ROOT, staging):
+            done = infra.run("ci", "apply", "--repo", str(repo), "--base", "HEAD", "--directory", root,
+                             "--backend-config", infra.config)  # fmt: skip
+            assert done.exit_code == 0 and infra.resources(root) == ["terraform_data.database"], done.output
+        infra.env |= {
+            "GITHUB_TOKEN": "ghs_test",
+            "GITHUB_REPOSITORY": "acme/infra",
+            "GITHUB_API_URL": github.url,
+        }
+        ttl = ("ci", "ttl", "--repo", str(repo), "--now", AFTER_EXPIRY, "--backend-config", infra.config)
+
+        swept = infra.run(*ttl)
+        assert swept.exit_code == 0, swept.output
+        assert f"- expired: `{ROOT}`: destroyed" in swept.output, swept.output
+        removal = assert_removed(repo, before, f"dbvend: remove {ROOT} (time-to-live ran out; destroyed)")
+        assert github.branch_sha("main") == removal, "the removal is pushed to main on GitHub"
+        assert infra.resources() == [] and infra.resources(staging) == ["terraform_data.database"]
+        assert f"- expired: `{staging}`: destroy change #" in swept.output, swept.output
+        (pull,) = github.pulls.values()
+        proposed = json.loads(github.read_file(pull.head_ref, f"{staging}/request.json") or "{}")
+        assert pull.state == "open" and proposed["destroy_requested_at"] == "2027-01-01T00:00:00Z"
+        assert infra.status(dev_id)[0] == "destroyed" and infra.status(staging_id)[0] == "destroy_open"
+
+        second = infra.run(*ttl)
+        assert second.exit_code == 0, second.output
+        assert f"`{ROOT}`" not in second.output and f"destroy change #{pull.number} is open" in second.output
+        assert github.branch_sha("main") == removal and len(github.pulls) == 1
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+def hold_the_lock(infra: Infra) -> None:
+    """Another run's lock on the root's state: the object S3 native locking writes."""
+    lock = {
+        "ID": "0c0ffee0-1111-2222-3333-444455556666",
+        "Operation": "OperationTypeApply",
+        "Info": "",
+        "Who": "someone@elsewhere",
+        "Version": "1.11.4",
+        "Created": "2026-11-28T10:00:00Z",
+        "Path": f"{infra.bucket}/{state_key(ROOT)}",
+    }
+    infra.s3().put_object(
+        Bucket=infra.bucket, Key=f"{state_key(ROOT)}.tflock", Body=json.dumps(lock).encode()
+    )
+
+
+def test_a_destroy_stopped_by_a_held_lock_leaves_the_root(infra: Infra) -> None:
+    repo = new_repo(infra.repo)
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    main_head = applied_on_main(infra, ROOT)
+    git(repo, "checkout", "-q", "-b", "destroy-orders")
+    head = mark_for_destroy(repo)
+    hold_the_lock(infra)
+    state = infra.state()
+
+    locked = destroy_applied(infra, main_head, head)
+    assert locked.exit_code == 1, locked.output
+    assert "state lock 0c0ffee0-1111-2222-3333-444455556666 held by someone@elsewhere" in locked.output
+    assert "Traceback" not in locked.output and "root removed" not in locked.output
+    assert head_of(repo) == head and tracked(repo, head) == [f"{ROOT}/main.tf", f"{ROOT}/request.json"]
+    assert infra.state() == state and infra.status(request_id)[0] == "applied"
+
+    infra.s3().delete_object(Bucket=infra.bucket, Key=f"{state_key(ROOT)}.tflock")  # the other run ends
+    retried = destroy_applied(infra, main_head, head)
+    assert retried.exit_code == 0, retried.output
+    assert_removed(repo, head)
+    assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
+
+
+def test_a_destroy_whose_backend_bucket_is_missing_leaves_the_root(infra: Infra, tmp_path: Path) -> None:
+    repo = new_repo(infra.repo)
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    write_root(repo, ROOT)
+    main_head = commit(repo, "orders")
+    git(repo, "checkout", "-q", "-b", "destroy-orders")
+    head = mark_for_destroy(repo)
+    missing = f"missing-{uuid.uuid4().hex[:12]}"
+    infra.config = backend_config(tmp_path / "missing.hcl", missing, infra.endpoint)
+
+    failed = destroy_applied(infra, main_head, head)
+    assert failed.exit_code == 1, failed.output
+    assert f"`{ROOT}`" in failed.output and "terraform init failed" in failed.output
+    assert f'S3 bucket "{missing}" does not exist' in failed.output, failed.output
+    assert "Traceback" not in failed.output and "root removed" not in failed.output
+    assert head_of(repo) == head and tracked(repo, head) == [f"{ROOT}/main.tf", f"{ROOT}/request.json"]
+    status, _ = infra.status(request_id)
+    assert status == "merged"
+    ledger = infra.ledger()
+    try:
+        record = ledger.get(request_id)
+        assert record is not None
+        assert any("dbvend ci apply" in (event.detail or "") for event in record.history), (
+            "the failure is noted"
+        )
+    finally:
+        ledger.engine.dispose()
