@@ -519,6 +519,14 @@ class Ledger:
         with self.reading() as conn:
             return [_record(row, []) for row in conn.execute(query)]
 
+    def holding(self, environment: str | None = None) -> list[RequestRecord]:
+        """Every request that holds its database's name now (from acceptance until released)."""
+        query = sa.select(requests).where(requests.c.holds.is_not(None))
+        if environment is not None:
+            query = query.where(requests.c.environment == environment)
+        with self.reading() as conn:
+            return [_record(row, []) for row in conn.execute(query.order_by(requests.c.holds))]
+
     def ping(self) -> bool:
         try:
             with self.reading() as conn:

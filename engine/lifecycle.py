@@ -20,7 +20,7 @@ from engine.gitops import Change, GitOpsBackend
 from engine.hcl import run_checks
 from engine.ledger import Ledger
 from engine.render import RenderedRoot, render_claim
-from engine.spec import parse_ttl
+from engine.spec import parse_ttl, reason_errors
 from engine.ttl import extend, lease_of
 
 log = logging.getLogger("dbvend.lifecycle")
@@ -115,7 +115,12 @@ def _open_extension(
 
 
 def propose_destroy(
-    backend: GitOpsBackend, claim: Claim, now: datetime, reason: str, ledger: Ledger | None = None
+    backend: GitOpsBackend,
+    claim: Claim,
+    now: datetime,
+    reason: str,
+    ledger: Ledger | None = None,
+    kind: str | None = None,
 ) -> Change:
     """Open (or find again) the change that destroys a database: its claim marked for destruction.
 
@@ -124,13 +129,44 @@ def propose_destroy(
     """
     marked = marked_for_destroy(claim, now, reason)
     rendered = render_claim(marked)
-    title = f"{change_title(claim)}: destroy ({reason})"
+    short = reason if len(reason) <= 80 else reason[:79] + "…"  # a title stays a line (GitHub: 256)
+    title = f"{change_title(claim)}: destroy ({short})"
     change = backend.open_change(
-        rendered, marked, title, describe_destroy(marked, reason), kind=f"destroy-{claim.extensions}"
+        rendered, marked, title, describe_destroy(marked, reason), kind=kind or f"destroy-{claim.extensions}"
     )
     if ledger is not None and ledger.get(claim.request_id) is not None and change.status == "open":
         ledger.transition(claim.request_id, "destroy_open", f"destroy change #{change.id}: {reason}")
     return change
+
+
+def request_destroy(
+    backend: GitOpsBackend,
+    environment: str,
+    identifier: str,
+    reason: str,
+    now: datetime,
+    by: str,
+    ledger: Ledger | None = None,
+) -> Change:
+    """Someone asks for a database's destruction: its destroy change, opened (or found again).
+
+    Unlike the sweep's, a destroy change closed unmerged does not stop a new request: a person
+    asking again is a new decision (kind destroy-<n>-<closed change's id>).
+    """
+    rules = reason_errors(reason)
+    if rules:
+        raise InvalidRequest([FieldError("reason", rule) for rule in rules])
+    claim, _ = current_claim(backend, environment, identifier)
+    said = f"asked by {by}: {reason}"
+    if claim.destroy_requested_at is not None:  # a destroy change was merged: CI destroys it
+        raise Conflict(f"{claim.root} is already being destroyed (since {claim.destroy_requested_at})")
+    change = propose_destroy(backend, claim, now, said, ledger)
+    for _ in range(_ATTEMPTS):
+        if change.status != "closed":
+            return change
+        kind = f"destroy-{claim.extensions}-{change.id}"
+        change = propose_destroy(backend, claim, now, said, ledger, kind)
+    raise Conflict(f"{claim.root}: {_ATTEMPTS} destroy changes were closed unmerged; ask the platform team")
 
 
 def settle_change(

@@ -188,6 +188,19 @@ def database_name_errors(name: str, engine: str | None) -> list[str]:
     return rules
 
 
+REASON_RULE: Final = (
+    f"must be at most {REASON_MAX} characters of visible plain text on one line"
+    " (no $ % { } < > ` \\ | or quotes)"
+)
+
+
+def reason_errors(text: str) -> list[str]:
+    """Why a reason (of a request, or of a destruction) is refused; empty when it is fine."""
+    if not text.strip():
+        return ["is required: say why"]
+    return [] if _plain_text(text, REASON_MAX) else [REASON_RULE]
+
+
 def _plain_text(text: str, limit: int) -> bool:
     """One line of visible text: no template/markdown syntax, nothing invisible."""
     return len(text) <= limit and not any(
@@ -318,11 +331,7 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
     team = read.pattern("team", _TEAM, "must be 1-64 letters, digits, spaces, . _ -")
     reason = read.text("reason")
     if reason is not None and not _plain_text(reason, REASON_MAX):
-        read.fail(
-            "reason",
-            f"must be at most {REASON_MAX} characters of visible plain text on one line"
-            " (no $ % { } < > ` \\ | or quotes)",
-        )
+        read.fail("reason", REASON_RULE)
 
     storage = read.integer("storage_gb", 20, 65536)
     min_acu, max_acu = read.acu("min_acu"), read.acu("max_acu")

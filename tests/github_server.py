@@ -3,9 +3,10 @@
 Commits live in a real bare git repository written with plumbing only (hash-object, update-index on a
 temporary index, write-tree, commit-tree, update-ref), so tests can check history with `git log`.
 Responses follow GitHub's OpenAPI description closely enough that githubkit's models parse them.
-GraphQL is not parsed: `query DbvendState`, `mutation DbvendCommit` and `mutation DbvendBranch` are
-recognised by name and answered from their variables. Every request is recorded in `calls`; faults
-(502, 403 + Retry-After, 429, ...) can be injected per method and path with `fail()`.
+GraphQL is not parsed: `query DbvendState`, `query DbvendClaims`, `mutation DbvendCommit` and
+`mutation DbvendBranch` are recognised by name and answered from their variables. Every request is
+recorded in `calls`; faults (502, 403 + Retry-After, 429, ...) can be injected per method and path
+with `fail()`.
 
     with GitHubServer(tmp_path) as github:
         with GitHub(TokenAuthStrategy("t"), base_url=github.url, cache_strategy=MemCacheStrategy()) as gh:
@@ -58,6 +59,7 @@ ZERO_OID = "0" * 40
 BAD_REF_CHARACTERS = frozenset(" ~^:?*[\\")
 MAX_ANNOTATIONS = 50  # per create/update request, as GitHub documents
 MAX_DISPATCH_INPUTS = 25
+BLOB_TEXT_LIMIT = 512_000  # GraphQL Blob.text is cut here (bytes), with isTruncated: true
 PERMISSIONS = ("none", "read", "triage", "write", "maintain", "admin")
 LEGACY_PERMISSION = {"triage": "read", "maintain": "write"}  # role_name -> the `permission` field
 REVIEW_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING")
@@ -2006,6 +2008,7 @@ class GitHubServer:
             "DbvendState": self._dbvend_state,
             "DbvendCommit": self._dbvend_commit,
             "DbvendBranch": self._dbvend_branch,
+            "DbvendClaims": self._dbvend_claims,
         }
         operation = operations.get(name)
         if operation is None:
@@ -2058,6 +2061,84 @@ class GitHubServer:
                 }
             }
         }
+
+    def _dbvend_claims(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """query DbvendClaims($owner, $name, $ref, $tree): `refObject: object(expression: $ref) { oid }`
+        and `object(expression: $tree)` as a Tree three levels deep, the third level's blobs with
+        `byteSize text isTruncated`. Fragments that do not match the object's type are `{}`."""
+        owner, name = variables.get("owner"), variables.get("name")
+        if (str(owner).lower(), str(name).lower()) != (self.owner.lower(), self.repo.lower()):
+            return {
+                "data": {"repository": None},
+                "errors": [
+                    {
+                        "type": "NOT_FOUND",
+                        "path": ["repository"],
+                        "locations": [{"line": 2, "column": 3}],
+                        "message": f"Could not resolve to a Repository with the name '{owner}/{name}'.",
+                    }
+                ],
+            }
+        ref, tree = variables.get("ref"), variables.get("tree")
+        ref_oid = self.git.resolve(f"{ref}^{{object}}") if isinstance(ref, str) and ref else None  # existing
+        tree_oid = self.git.resolve(tree) if isinstance(tree, str) else None
+        found: dict[str, Any] | None = None
+        if tree_oid is not None:
+            found = self._graphql_tree(tree_oid, 3) if self.git.object_type(tree_oid) == "tree" else {}
+        ref_object = None if ref_oid is None else {"oid": ref_oid}
+        return {"data": {"repository": {"refObject": ref_object, "object": found}}}
+
+    def _graphql_tree(self, tree: str, depth: int) -> dict[str, Any]:
+        """`... on Tree { entries { name type object { ... } } }` nested `depth` levels, read with one
+        `ls-tree -r -t` and one `cat-file --batch`; the last level's blobs have text, trees are `{}`.
+        Submodule entries (type commit) have object null, as on GitHub."""
+        listing = self.git.git("ls-tree", "-r", "-t", "-z", tree)
+        rows: list[tuple[list[str], str, str]] = []  # (path parts, kind, oid): parents before children
+        for line in filter(None, listing.split("\0")):
+            meta, path = line.split("\t", 1)
+            _mode, kind, oid = meta.split()
+            parts = path.split("/")
+            if len(parts) <= depth:
+                rows.append((parts, kind, oid))
+        texts = self._blob_texts([oid for parts, kind, oid in rows if kind == "blob" and len(parts) == depth])
+        root: dict[str, Any] = {"entries": []}
+        nodes: dict[tuple[str, ...], dict[str, Any]] = {(): root}
+        for parts, kind, oid in rows:
+            node: dict[str, Any] | None = {}
+            if kind == "commit":
+                node = None
+            elif kind == "tree" and len(parts) < depth:
+                node = {"entries": []}
+                nodes[tuple(parts)] = node
+            elif kind == "blob" and len(parts) == depth:
+                node = texts[oid]
+            nodes[tuple(parts[:-1])]["entries"].append({"name": parts[-1], "type": kind, "object": node})
+        return root
+
+    def _blob_texts(self, oids: list[str]) -> dict[str, dict[str, Any]]:
+        """`... on Blob { byteSize text isTruncated }` for blobs by id, in one `git cat-file --batch`."""
+        if not oids:
+            return {}
+        out = subprocess.run(
+            ["git", "--git-dir", str(self.git.path), "cat-file", "--batch"],
+            input="".join(f"{oid}\n" for oid in oids).encode(),
+            capture_output=True,
+            env=self.git.env,
+            check=True,
+            timeout=30,
+        ).stdout
+        found: dict[str, dict[str, Any]] = {}
+        position = 0
+        for oid in oids:
+            end = out.index(b"\n", position)
+            size = int(out[position:end].rsplit(b" ", 1)[1])
+            data = out[end + 1 : end + 1 + size]
+            position = end + 1 + size + 1
+            text = _text(data)
+            if text is not None and size > BLOB_TEXT_LIMIT:
+                text = data[:BLOB_TEXT_LIMIT].decode(errors="ignore")
+            found[oid] = {"byteSize": size, "text": text, "isTruncated": size > BLOB_TEXT_LIMIT}
+        return found
 
     def _graphql_pulls(self, head: Any) -> dict[str, Any]:
         """`pullRequests(headRefName: $head, first: 10, states: [...], orderBy: CREATED_AT DESC)`."""

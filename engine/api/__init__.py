@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from engine import portal
 from engine.api import changes, databases, health, provision, requests, webhook
 from engine.api.auth import KeyStore, RateLimiter
 from engine.api.deps import MAX_BODY, ApiError, Services
@@ -98,6 +99,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     for module in (provision, databases, requests, changes, health, webhook):
         app.include_router(module.router)
+    portal.install(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

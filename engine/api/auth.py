@@ -48,6 +48,12 @@ class KeyStore:
         os.replace(partial, path)
         return cls([hash_key(key)]), key
 
+    def hash_of(self, key_id: str) -> str | None:
+        """The stored hash a key id names (its first 12 characters follow `key-`)."""
+        prefix = key_id.removeprefix("key-")
+        found = [stored for stored in self.hashes if len(prefix) == 12 and stored.startswith(prefix)]
+        return found[0] if len(found) == 1 else None
+
     def identify(self, presented: str) -> str | None:
         """The caller's key id (a prefix of the key's hash), or None for an unknown key.
 

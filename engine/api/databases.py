@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,7 +19,7 @@ from engine.claim import parse_claim, root_path
 from engine.cost import estimate_monthly_cost
 from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest
 from engine.ledger import STATUSES, RequestRecord
-from engine.lifecycle import DatabaseNotFound, extend_database
+from engine.lifecycle import DatabaseNotFound, extend_database, request_destroy
 
 router = APIRouter(prefix="/v1/databases", tags=["databases"])
 Environment = Annotated[str, Path(max_length=20, pattern=r"^[a-z][a-z0-9-]*$")]
@@ -137,7 +139,7 @@ def extend_database_ttl(
     if errors:
         raise ApiError(422, "invalid request", errors)
     assert isinstance(ttl, str)
-    try:
+    with lifecycle_errors():
         done = extend_database(
             services.backend,
             environment,
@@ -148,6 +150,53 @@ def extend_database_ttl(
             services.ledger,
             services.settings.terraform_path,
         )
+    change = done.change
+    return {
+        "environment": environment,
+        "identifier": identifier.lower(),
+        "expires_at": done.claim.expires_at,
+        "previous_expires_at": done.previous_expiry,
+        "extensions": done.claim.extensions,
+        "change": {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link},
+    }
+
+
+@router.post("/{environment}/{identifier}/destroy", status_code=202)
+def destroy_database(
+    services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
+) -> dict[str, Any]:
+    """Ask for a database's destruction: `{"reason": "..."}` opens its destroy change (the claim
+    marked, plan -destroy); merged and applied, CI destroys it and removes its root."""
+    unknown = sorted(set(body) - {"reason"})
+    reason = body.get("reason")
+    errors = [{"field": n[:80], "rule": "is not a field of a destruction (only reason)"} for n in unknown]
+    if not isinstance(reason, str):
+        errors.append({"field": "reason", "rule": "is required: say why"})
+    if errors:
+        raise ApiError(422, "invalid request", errors)
+    assert isinstance(reason, str)
+    with lifecycle_errors():
+        change = request_destroy(
+            services.backend,
+            environment,
+            identifier.lower(),
+            reason,
+            datetime.now(UTC),
+            f"API key {key_id}",
+            services.ledger,
+        )
+    return {
+        "environment": environment,
+        "identifier": identifier.lower(),
+        "change": {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link},
+    }
+
+
+@contextmanager
+def lifecycle_errors() -> Iterator[None]:
+    """What extending or destroying a database can raise, as HTTP answers."""
+    try:
+        yield
     except DatabaseNotFound as exc:
         raise ApiError(404, str(exc)) from None
     except InvalidRequest as exc:
@@ -160,15 +209,6 @@ def extend_database_ttl(
         raise ApiError(
             503, f"the GitOps store did not answer: {exc}", headers={"Retry-After": "30"}
         ) from None
-    change = done.change
-    return {
-        "environment": environment,
-        "identifier": identifier.lower(),
-        "expires_at": done.claim.expires_at,
-        "previous_expires_at": done.previous_expiry,
-        "extensions": done.claim.extensions,
-        "change": {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link},
-    }
 
 
 def _summary(record: RequestRecord) -> dict[str, Any]:

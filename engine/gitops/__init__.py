@@ -114,6 +114,10 @@ class GitOpsBackend(Protocol):
         """A file's text at a ref (branch or commit), None when absent."""
         ...
 
+    def claims(self, ref: str = "main") -> dict[str, str]:
+        """Every database root's request.json at a ref, by root (terraform/<env>/<id>), read at once."""
+        ...
+
     def report_checks(self, change: Change, decision: PolicyDecision) -> None:
         """Show the policy gate's decision on the change's head commit where the store can."""
         ...

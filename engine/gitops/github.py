@@ -86,6 +86,24 @@ mutation DbvendCommit($input: CreateCommitOnBranchInput!) {
 }
 """
 
+# The terraform tree three levels deep (environment, database, file): every file's text comes along,
+# as GraphQL cannot select entries by name; only request.json is kept. refObject tells an unknown
+# ref (null) from a ref without a terraform tree (object null, refObject not).
+CLAIMS_QUERY: Final = """
+query DbvendClaims($owner: String!, $name: String!, $ref: String!, $tree: String!) {
+  repository(owner: $owner, name: $name) {
+    refObject: object(expression: $ref) { oid }
+    object(expression: $tree) {
+      ... on Tree { entries { name type object {
+        ... on Tree { entries { name type object {
+          ... on Tree { entries { name type object { ... on Blob { byteSize text isTruncated } } } }
+        } } }
+      } } }
+    }
+  }
+}
+"""
+
 
 # -- pacing and retries ------------------------------------------------------------------------
 
@@ -217,6 +235,41 @@ class GitHubRepository:
         if not isinstance(content, str):
             return None
         return base64.b64decode(content).decode("utf-8")
+
+    def claims(self, ref: str = "main") -> dict[str, str]:
+        """Every database root's request.json at `ref`, by root (terraform/<env>/<id>), as
+        engine.ci.claims_at reads them from a clone: one GraphQL call (CLAIMS_QUERY)."""
+        from engine.ci import CLAIM_PATH
+
+        if not ref or ":" in ref:
+            raise GitOpsError(f"not a ref: {ref!r}")
+        variables = {"owner": self.owner, "name": self.name, "ref": ref, "tree": f"{ref}:terraform"}
+        repository = self._graphql(CLAIMS_QUERY, variables).get("repository")
+        if not repository:
+            raise GitOpsError(f"{self.owner}/{self.name} is not visible to the GitHub App")
+        if repository.get("refObject") is None:
+            raise GitOpsError(f"unknown ref {ref!r} in {self.owner}/{self.name}")
+
+        def entries(node: dict[str, Any] | None) -> list[dict[str, Any]]:
+            return list((node or {}).get("entries") or [])
+
+        found: dict[str, str] = {}
+        for environment in entries(repository.get("object")):
+            for database in entries(environment.get("object")):
+                for entry in entries(database.get("object")):
+                    path = f"terraform/{environment['name']}/{database['name']}/{entry['name']}"
+                    match = CLAIM_PATH.match(path)
+                    if match is None or entry.get("type") != "blob":
+                        continue
+                    blob = entry.get("object") or {}
+                    if blob.get("isTruncated"):
+                        size = blob.get("byteSize")
+                        raise GitOpsError(f"{path} at {ref} is too large for GitHub's GraphQL ({size} bytes)")
+                    text = blob.get("text")
+                    if not isinstance(text, str):
+                        raise GitOpsError(f"{path} at {ref} is not text")
+                    found[match.group(1)] = text
+        return found
 
     def changes(self, status: str | None = None) -> list[Change]:
         pulls = self.client.rest.paginate(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
+from engine.ci import GitError, claims_at
 from engine.claim import Claim, format_time
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
 from engine.gitops import Change, branch_name, change_key
@@ -139,6 +140,12 @@ class LocalRepository:
 
     def read_file(self, ref: str, path: str) -> str | None:
         return self._read(f"{ref}:{path}")
+
+    def claims(self, ref: str = MAIN) -> dict[str, str]:
+        try:
+            return claims_at(self.path, ref)
+        except GitError as exc:
+            raise GitOpsError(f"cannot read the claims at {ref}: {exc}") from None
 
     def report_checks(self, change: Change, decision: PolicyDecision) -> None:
         """A local repository has no checks API: the change's description carries the decision."""

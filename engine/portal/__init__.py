@@ -1,0 +1,14 @@
+"""The web portal: server-rendered pages under / on the API's own app, signed in with an API key."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from engine.portal.pages import PortalError, SignInNeeded, portal_error, router, sign_in_needed
+
+
+def install(app: FastAPI) -> None:
+    """Add the portal's pages and its two answers that are pages rather than JSON."""
+    app.include_router(router)
+    app.add_exception_handler(SignInNeeded, sign_in_needed)  # type: ignore[arg-type]
+    app.add_exception_handler(PortalError, portal_error)  # type: ignore[arg-type]

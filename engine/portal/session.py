@@ -1,0 +1,57 @@
+"""Portal sign-in: a session cookie backed by an API key, and the token that guards its forms.
+
+The cookie holds `<key id>.<expiry>.<signature>`; the signature is an HMAC keyed with the stored
+hash of that API key, which only the server has (the key itself is never stored or sent back).
+So no new secret is needed, every instance behind a load balancer agrees, and removing a key
+ends its sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Final
+
+from engine.api.auth import KeyStore
+
+COOKIE: Final = "dbvend_session"
+LIFETIME: Final = 8 * 3600  # seconds: a working day
+
+
+def _signature(secret: str, key_id: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{key_id}.{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign_in(keys: KeyStore, presented: str, now: float) -> str | None:
+    """A session token for a valid API key; None for any other."""
+    key_id = keys.identify(presented)
+    secret = keys.hash_of(key_id) if key_id is not None else None
+    if key_id is None or secret is None:
+        return None
+    expires = int(now) + LIFETIME
+    return f"{key_id}.{expires}.{_signature(secret, key_id, expires)}"
+
+
+def session_key(keys: KeyStore, token: str | None, now: float) -> str | None:
+    """The key id a session token stands for, while it is unexpired and its key still valid."""
+    if not token or len(token) > 200:
+        return None
+    key_id, _, rest = token.partition(".")
+    expires_text, _, signature = rest.partition(".")
+    if not expires_text.isdigit() or len(expires_text) > 12 or int(expires_text) <= now:
+        return None
+    secret = keys.hash_of(key_id)
+    if secret is None:
+        return None
+    expected = _signature(secret, key_id, int(expires_text))
+    return key_id if hmac.compare_digest(expected, signature) else None
+
+
+def form_token(token: str) -> str:
+    """The token every portal form carries: derived from the session, which another site cannot
+    read, so a form posted from elsewhere fails (SameSite=Strict already stops most)."""
+    return hashlib.sha256(f"dbvend-form:{token}".encode()).hexdigest()[:32]
+
+
+def form_token_ok(token: str, presented: str | None) -> bool:
+    return presented is not None and hmac.compare_digest(form_token(token), presented)
