@@ -125,6 +125,7 @@ def plan(
         if gate is not None:
             gate.close()
     report = render_report(reports, title=f"dbvend plan ({head[:12]})")
+    _record_plans(settings, reports, _request_ids(repo, [r.directory for r in reports]))
     step_summary(report)
     out.print(report, markup=False, highlight=False, soft_wrap=True)
     if pull_request is not None:
@@ -306,24 +307,50 @@ def _request_ids(repo: Path, roots: list[str]) -> dict[str, str]:
 
 def _record(settings: Any, reports: list[Any], requests: dict[str, str], command: str) -> None:
     """Each root's request in the ledger, when this CI can reach it (DATABASE_URL): applied or
-    destroyed, or a note of the failure."""
+    destroyed, or a note of the failure. Destroyed is a fact about AWS: it holds even when the
+    root's removal failed after it."""
+    outcomes = {
+        r.directory: ("destroyed" if r.destroyed else "applied" if r.ok else "", r.detail) for r in reports
+    }
+    _in_ledger(settings, requests, outcomes, command)
+
+
+def _record_plans(settings: Any, reports: list[Any], requests: dict[str, str]) -> None:
+    """Each planned root's request in the ledger, when this CI can reach it: `planned`, with the
+    plan's counts, policy and cost (what the portal shows as the latest plan), or a note of why not."""
+    from engine.ci import count_line_of
+
+    lines = {}
+    for report in reports:
+        if report.summary is not None and not report.error:
+            facts = [count_line_of(report.summary), report.policy, _cost_text(report.monthly_cost)]
+            lines[report.directory] = ("planned", "; ".join(fact for fact in facts if fact))
+        else:
+            lines[report.directory] = ("", report.error or f"locked by {report.locked_by}")
+    _in_ledger(settings, requests, lines, "plan")
+
+
+def _cost_text(monthly: float | None) -> str | None:
+    return None if monthly is None else f"about ${monthly:,.2f} a month"
+
+
+def _in_ledger(
+    settings: Any, requests: dict[str, str], outcomes: dict[str, tuple[str, str]], command: str
+) -> None:
+    """Per root, its request moved to a status (or, when it cannot move there, a note), with a
+    line saying what CI did; nothing without DATABASE_URL or for roots the ledger does not know."""
     if not settings.database_url:
         return
     from engine.ledger import Ledger
 
     ledger = Ledger.connect(settings.database_url)
     try:
-        for report in reports:
-            request_id = requests.get(report.directory)
+        for directory, (status, line) in outcomes.items():
+            request_id = requests.get(directory)
             if request_id is None or ledger.get(request_id) is None:
                 continue
-            first_line = report.detail.splitlines()[0] if report.detail else ""
-            detail = f"dbvend ci {command}: {report.directory}: {first_line}"
-            # destroyed is a fact about AWS: it holds even when the root's removal failed after it
-            moved = (report.destroyed and ledger.transition(request_id, "destroyed", detail)) or (
-                report.ok and not report.destroyed and ledger.transition(request_id, "applied", detail)
-            )
-            if not moved:
+            detail = f"dbvend ci {command}: {directory}: {line.splitlines()[0] if line else ''}"
+            if not (status and ledger.transition(request_id, status, detail)):
                 ledger.note(request_id, detail)
     finally:
         ledger.engine.dispose()

@@ -255,6 +255,13 @@ def test_a_destroy_change_is_planned_destroyed_and_its_root_removed(infra: Infra
     summary = Path(str(infra.env["GITHUB_STEP_SUMMARY"])).read_text()
     assert "**1 database**: 0 to add, 0 to change, 1 to destroy" in summary, summary
     assert infra.resources() == ["terraform_data.database"], "a plan destroys nothing"
+    ledger = infra.ledger()
+    noted = ledger.get(request_id)
+    ledger.engine.dispose()
+    assert noted is not None and noted.status == "applied"  # a plan notes, never moves it back
+    assert (noted.history[-1].detail or "").startswith(
+        f"dbvend ci plan: {ROOT}: 0 to add, 0 to change, 1 to destroy"
+    )
 
     destroyed = destroy_applied(infra, main_head, head)
     assert destroyed.exit_code == 0, destroyed.output
@@ -274,6 +281,25 @@ def test_a_destroy_change_is_planned_destroyed_and_its_root_removed(infra: Infra
     assert "Traceback" not in again.output
     assert head_of(repo) == removal and infra.state() == state
     assert infra.status(request_id) == ("destroyed", events)
+
+
+def test_a_plan_moves_its_request_to_planned_with_what_it_would_do(infra: Infra) -> None:
+    repo = new_repo(infra.repo)
+    request_id = record_request(infra.ledger_url, ROOT, "change_open")
+    base = head_of(repo)
+    git(repo, "checkout", "-q", "-b", "dbvend/dev/orders")
+    write_root(repo, ROOT)
+    head = commit(repo, "request")
+    planned = infra.run("ci", "plan", "--repo", str(repo), "--base", base, "--head", head,
+                        "--backend-config", infra.config, "--no-policy")  # fmt: skip
+    assert planned.exit_code == 0, planned.output
+    ledger = infra.ledger()
+    record = ledger.get(request_id)
+    ledger.engine.dispose()
+    assert record is not None and record.status == "planned"
+    detail = record.history[-1].detail or ""
+    assert detail.startswith(f"dbvend ci plan: {ROOT}: 1 to add, 0 to change, 0 to destroy"), detail
+    assert "a month" in detail  # the cost estimate goes along
 
 
 def cloned_from_origin(infra: Infra, tmp_path: Path) -> Path:
