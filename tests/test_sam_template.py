@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.api import health, webhook
+from engine.api import databases, health, requests, webhook
+from engine.portal import pages as portal_pages
 from engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,7 +246,19 @@ def test_the_custom_domain_is_optional_and_regional(template: dict[str, Any]) ->
     assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
 
 
-def test_only_the_webhook_and_health_check_go_without_an_api_key(template: dict[str, Any]) -> None:
+PORTAL_ROUTES = {
+    ("GET", "/"),
+    ("ANY", "/signin"),
+    ("POST", "/signout"),
+    ("ANY", "/request"),
+    ("GET", "/requests/{proxy+}"),
+    ("GET", "/fleet"),
+    ("ANY", "/databases/{proxy+}"),
+    ("GET", "/static/{proxy+}"),
+}
+
+
+def test_only_the_webhook_health_check_and_portal_go_without_an_api_key(template: dict[str, Any]) -> None:
     events = resource(template, "ApiFunction")["Events"]
     routes = {
         (event["Properties"]["Method"], event["Properties"]["Path"]): event["Properties"].get("Auth")
@@ -256,7 +269,7 @@ def test_only_the_webhook_and_health_check_go_without_an_api_key(template: dict[
         ("ANY", "/{proxy+}"): None,
         ("POST", "/github/webhook"): {"ApiKeyRequired": False},
         ("GET", "/healthz"): {"ApiKeyRequired": False},
-    }
+    } | {route: {"ApiKeyRequired": False} for route in PORTAL_ROUTES}
     assert all(event["Type"] == "Api" for event in events.values())
     assert all(event["Properties"]["RestApiId"] == {"Ref": "RestApi"} for event in events.values())
 
@@ -264,6 +277,15 @@ def test_only_the_webhook_and_health_check_go_without_an_api_key(template: dict[
 def test_the_keyless_routes_are_dbvends_own() -> None:
     assert "/github/webhook" in {route.path for route in webhook.router.routes}  # type: ignore[attr-defined]
     assert "/healthz" in {route.path for route in health.router.routes}  # type: ignore[attr-defined]
+    # each keyless portal route is the prefix of pages the portal serves (each checks its session)
+    pages = {route.path for route in portal_pages.router.routes}  # type: ignore[attr-defined]
+    for _, path in PORTAL_ROUTES:
+        prefix = path.removesuffix("{proxy+}")
+        assert any(page == prefix or (prefix.endswith("/") and page.startswith(prefix)) for page in pages), (
+            path
+        )
+    api_paths = {route.path for module in (databases, requests) for route in module.router.routes}  # type: ignore[attr-defined]
+    assert all(path.startswith("/v1/") for path in api_paths)  # no API route hides under a keyless one
 
 
 def test_the_api_function_is_a_zip_of_the_repository(template: dict[str, Any]) -> None:
