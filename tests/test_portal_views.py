@@ -149,3 +149,8 @@ def test_session_tokens() -> None:
     assert session_key(keys, None, 1000.0) is None and session_key(keys, "x" * 500, 1000.0) is None
     assert form_token_ok(token, form_token(token)) and not form_token_ok(token, None)
     assert not form_token_ok(token, form_token(token + "x"))
+    # what a client may send: never an exception (each was a 500 once)
+    assert session_key(keys, f"{name}.\u00b2.{signature}", 1000.0) is None  # "²".isdigit()
+    assert session_key(keys, f"{name}.{expires}.\u00e9", 1000.0) is None
+    assert session_key(keys, f"{name}.{expires}.\ud800", 1000.0) is None
+    assert not form_token_ok(token, "\u00e9" * 32) and not form_token_ok(token, "\ud800")

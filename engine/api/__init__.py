@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from engine import portal
 from engine.api import changes, databases, health, provision, requests, webhook
@@ -106,7 +106,9 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if portal.is_page(request.url.path):
+            return portal.invalid_page(exc)
         errors = [
             {
                 "field": ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0]),

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from engine.portal.pages import PortalError, SignInNeeded, portal_error, router, sign_in_needed
+from engine.portal.pages import (
+    PortalError,
+    SignInNeeded,
+    invalid_page,
+    is_page,
+    portal_error,
+    router,
+    sign_in_needed,
+)
+
+__all__ = ["install", "invalid_page", "is_page"]
 
 
 def install(app: FastAPI) -> None:

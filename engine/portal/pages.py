@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote
 
 import jinja2
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.api.databases import Environment, Identifier, get_database, lifecycle_errors
@@ -104,7 +105,21 @@ VisitorDep = Annotated[Visitor, Depends(visitor)]
 
 
 async def sign_in_needed(_request: Request, exc: SignInNeeded) -> Response:
-    return RedirectResponse(f"/signin?next={quote(exc.next_path, safe='/')}", status_code=303)
+    return RedirectResponse(f"/signin?next={quote(_safe_next(exc.next_path), safe='/')}", status_code=303)
+
+
+def is_page(path: str) -> bool:
+    """A path of the portal rather than of the API (which answers JSON)."""
+    return not path.startswith(API_PREFIXES)
+
+
+API_PREFIXES: Final = ("/v1/", "/provision-rds", "/github/", "/healthz", "/docs", "/openapi.json", "/redoc")
+
+
+def invalid_page(exc: RequestValidationError) -> Response:
+    """A page's address with a part no page has (a path or query parameter out of its rules)."""
+    where = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors())
+    return page("error.html", 404, message=f"There is no such page ({where}).", me=None)
 
 
 async def portal_error(_request: Request, exc: PortalError) -> Response:
@@ -161,7 +176,7 @@ def home() -> Response:
 
 
 @router.get("/signin")
-def signin_page(next_path: Annotated[str | None, Query(alias="next", max_length=200)] = None) -> Response:
+def signin_page(next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
     return page("signin.html", next_path=_safe_next(next_path), error=None, me=None)
 
 
@@ -219,6 +234,8 @@ def _request_form(
         engines=ENGINES,
         sizes=SIZES,
         idempotency_key=values.get("idempotency_key") or str(uuid.uuid4()),
+        labels=views.LABELS,
+        more_options=views.MORE_OPTIONS,
     )
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Final
 
 from engine.api.auth import KeyStore
 
 COOKIE: Final = "dbvend_session"
 LIFETIME: Final = 8 * 3600  # seconds: a working day
+_EXPIRY: Final = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²"
 
 
 def _signature(secret: str, key_id: str, expires: int) -> str:
@@ -38,13 +40,13 @@ def session_key(keys: KeyStore, token: str | None, now: float) -> str | None:
         return None
     key_id, _, rest = token.partition(".")
     expires_text, _, signature = rest.partition(".")
-    if not expires_text.isdigit() or len(expires_text) > 12 or int(expires_text) <= now:
+    if not _EXPIRY.fullmatch(expires_text) or int(expires_text) <= now:
         return None
     secret = keys.hash_of(key_id)
     if secret is None:
         return None
     expected = _signature(secret, key_id, int(expires_text))
-    return key_id if hmac.compare_digest(expected, signature) else None
+    return key_id if _same(expected, signature) else None
 
 
 def form_token(token: str) -> str:
@@ -54,4 +56,9 @@ def form_token(token: str) -> str:
 
 
 def form_token_ok(token: str, presented: str | None) -> bool:
-    return presented is not None and hmac.compare_digest(form_token(token), presented)
+    return presented is not None and _same(form_token(token), presented)
+
+
+def _same(expected: str, presented: str) -> bool:
+    """Constant-time equality of what we made (hex) and anything a client sent (any text)."""
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogatepass"))

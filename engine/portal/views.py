@@ -31,6 +31,24 @@ INTEGER_FIELDS: Final = ("storage_gb", "readers")
 NUMBER_FIELDS: Final = ("min_acu", "max_acu")
 FLAG_FIELDS: Final = ("proxy",)
 FORM_FIELDS: Final = TEXT_FIELDS + INTEGER_FIELDS + NUMBER_FIELDS + FLAG_FIELDS
+LABELS: Final = {
+    "database_name": "Database name",
+    "database_engine": "Database engine",
+    "environment": "Environment",
+    "size": "Size",
+    "ttl": "Time to live (TTL)",
+    "owner": "Owner",
+    "team": "Team",
+    "reason": "Reason",
+    "identifier": "Identifier",
+    "engine_version": "Engine version",
+    "storage_gb": "Storage (GB)",
+    "readers": "Readers",
+    "min_acu": "Minimum ACU",
+    "max_acu": "Maximum ACU",
+    "proxy": "RDS Proxy",
+}
+MORE_OPTIONS: Final = FORM_FIELDS[8:]  # under "More options", opened when one of them is refused
 _INTEGER = re.compile(r"[+-]?[0-9]{1,400}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})")
 
