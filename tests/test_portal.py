@@ -225,18 +225,25 @@ def test_extend_and_destroy_from_the_database_page_are_changes(
     assert too_long.status_code == 422 and 'id="error-ttl"' in too_long.text
     assert 'name="ttl" value="999d"' in too_long.text
     extended = browser.post("/databases/dev/orders/extend", data={"csrf": token, "ttl": "5d"})
-    assert extended.status_code == 200
-    said = re.search(r'role="status">Extension to (\S+) proposed in change #(\d+)', extended.text)
+    assert extended.status_code == 303  # back to the page: a reload posts nothing again
+    assert re.fullmatch(r"/databases/dev/orders\?done=extend-\d+", extended.headers["location"])
+    shown = browser.get(extended.headers["location"]).text
+    said = re.search(r'role="status">Extension to (\S+) proposed in change #(\d+)', shown)
     assert said is not None
     change = services.backend.change(int(said.group(2)))
     claim = parse_claim(services.backend.read_file(change.commit, "terraform/dev/orders/request.json") or "")
     assert claim.expires_at == said.group(1) and claim.extensions == 1
     again = browser.post("/databases/dev/orders/extend", data={"csrf": token, "ttl": "5d"})
-    assert f"change #{change.id}" in again.text  # the same change, found again
+    assert again.headers["location"].endswith(f"done=extend-{change.id}")  # the same change, found again
+    # the sentence comes from the change: an address naming another change shows nothing
+    for forged in ("extend-999", f"destroy-{change.id}", "extend-1"):
+        assert 'role="status"' not in browser.get(f"/databases/dev/orders?done={forged}").text
+    assert browser.get("/databases/dev/orders?done=<b>").status_code == 404
     refused = browser.post("/databases/dev/orders/destroy", data={"csrf": token, "reason": "<b>done</b>"})
     assert refused.status_code == 422 and "&lt;b&gt;done&lt;/b&gt;" in refused.text
     destroyed = browser.post("/databases/dev/orders/destroy", data={"csrf": token, "reason": "demo is over"})
-    found = re.search(r'role="status">Destruction proposed in change #(\d+)', destroyed.text)
+    shown = browser.get(destroyed.headers["location"]).text
+    found = re.search(r'role="status">Destruction proposed in change #(\d+)', shown)
     assert found is not None
     destroy_change = services.backend.change(int(found.group(1)))
     assert destroy_change.branch == "dbvend/dev/orders.destroy-0"

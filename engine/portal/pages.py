@@ -21,8 +21,9 @@ from engine.api.databases import Environment, Identifier, get_database, lifecycl
 from engine.api.deps import ApiError, Services, ServicesDep
 from engine.api.intake import accept_from_api
 from engine.api.requests import RequestId
-from engine.claim import Claim, claim_from_raw, parse_claim
+from engine.claim import Claim, claim_from_raw, parse_claim, root_path
 from engine.errors import DbvendError
+from engine.gitops import branch_name
 from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import extend_database, request_destroy
 from engine.portal import views
@@ -391,9 +392,32 @@ def _database_page(
 
 @router.get("/databases/{environment}/{identifier}")
 def database_page(
-    services: ServicesDep, me: VisitorDep, environment: Environment, identifier: Identifier
+    services: ServicesDep,
+    me: VisitorDep,
+    environment: Environment,
+    identifier: Identifier,
+    done: Annotated[str | None, Query(max_length=40, pattern=r"^(extend|destroy)-[0-9]{1,10}$")] = None,
 ) -> Response:
-    return _database_page(services, me, environment, identifier.lower())
+    identifier = identifier.lower()
+    said = _what_was_done(services, environment, identifier, done) if done else None
+    return _database_page(services, me, environment, identifier, done=said)
+
+
+def _what_was_done(services: Services, environment: str, identifier: str, done: str) -> str | None:
+    """The sentence for `?done=extend-<change>` after the Extend or destroy button, read from the
+    change itself (so an address cannot make the page claim what did not happen)."""
+    kind, _, number = done.partition("-")
+    try:
+        change = services.backend.change(int(number))
+    except DbvendError:
+        return None
+    if not change.branch.startswith(f"{branch_name(environment, identifier)}.{kind}-"):
+        return None
+    if kind == "destroy":
+        return f"Destruction proposed in change #{change.id}: once merged and applied, the database goes."
+    text = services.backend.read_file(change.commit, f"{root_path(environment, identifier)}/request.json")
+    expiry = parse_claim(text).expires_at if text else None
+    return f"Extension to {expiry} proposed in change #{change.id}: merge it to apply."
 
 
 @router.post("/databases/{environment}/{identifier}/extend")
@@ -417,10 +441,8 @@ def extend_from_page(
             )
     except ApiError as exc:
         return _refused(services, me, environment, identifier, exc, "ttl", fields)
-    said = (
-        f"Extension to {done.claim.expires_at} proposed in change #{done.change.id}: merge it to take effect."
-    )
-    return _database_page(services, me, environment, identifier, done=said)
+    where = f"/databases/{environment}/{identifier}"
+    return RedirectResponse(f"{where}?done=extend-{done.change.id}", status_code=303)
 
 
 @router.post("/databases/{environment}/{identifier}/destroy")
@@ -443,8 +465,9 @@ def destroy_from_page(
             )
     except ApiError as exc:
         return _refused(services, me, environment, identifier, exc, "reason", fields)
-    said = f"Destruction proposed in change #{change.id}: once merged and applied, the database is destroyed."
-    return _database_page(services, me, environment, identifier, done=said)
+    return RedirectResponse(
+        f"/databases/{environment}/{identifier}?done=destroy-{change.id}", status_code=303
+    )
 
 
 def _refused(
