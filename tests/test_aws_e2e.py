@@ -231,6 +231,47 @@ def test_api_to_sns_to_sqs_to_the_consumer_to_a_change(world: World) -> None:
     assert world.topology.receive() == []
 
 
+def page_event(method: str, path: str, cookie: str | None = None, form: str | None = None) -> dict[str, Any]:
+    """A browser's call through the keyless portal routes: no x-api-key, HTML, maybe a form."""
+    event = rest_event(method, path)
+    headers = {k: v for k, v in event["headers"].items() if k != "x-api-key"}
+    headers |= {"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"}
+    headers |= {"Cookie": cookie} if cookie else {}
+    path_only, _, query = path.partition("?")
+    event |= {
+        "path": path_only,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": dict([query.split("=", 1)]) if query else None,
+        "multiValueQueryStringParameters": {query.split("=", 1)[0]: [query.split("=", 1)[1]]}
+        if query
+        else None,
+        "body": form,
+    }
+    event["requestContext"]["identity"]["apiKey"] = None
+    return event
+
+
+def test_the_portal_through_api_gateway_and_mangum(world: World) -> None:
+    accepted = provision(SEED)
+    assert world.consume(world.topology.receive()) == []
+    away = aws.api_handler(page_event("GET", "/fleet"), None)
+    assert away["statusCode"] == 303 and away["headers"]["location"] == "/signin?next=/fleet"
+    signed = aws.api_handler(page_event("POST", "/signin", form=f"api_key={API_KEY}&next=%2Ffleet"), None)
+    assert signed["statusCode"] == 303, signed
+    cookie = signed["headers"]["set-cookie"]  # Mangum: a single Set-Cookie stays in headers
+    assert "; secure" in cookie.lower() and "httponly" in cookie.lower()  # HTTPS behind the gateway
+    fleet = aws.api_handler(page_event("GET", "/fleet", cookie=cookie.split(";")[0]), None)
+    assert fleet["statusCode"] == 200 and fleet["headers"]["content-type"].startswith("text/html")
+    assert 'data-database="prod/mydb123"' in fleet["body"] and "change_open" in fleet["body"]
+    status = aws.api_handler(
+        page_event("GET", f"/requests/{accepted['request_id']}", cookie.split(";")[0]), None
+    )
+    assert 'data-status="change_open"' in status["body"]
+    css = aws.api_handler(page_event("GET", "/static/portal.css"), None)
+    assert css["statusCode"] == 200 and css["headers"]["content-type"].startswith("text/css")
+
+
 def test_a_poison_message_ends_in_the_dlq_after_five_receives_while_its_batch_succeeds(world: World) -> None:
     good = [provision({**SEED, "database_name": name}) for name in ("orders", "billing")]
     world.topology.sqs.send_message(QueueUrl=world.topology.queue_url, MessageBody="{not json")
