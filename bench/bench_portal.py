@@ -67,7 +67,9 @@ def main() -> None:
             )
             fill_ledger(services.ledger, repo)
             with TestClient(create_app(services)) as client:
-                client.post("/signin", data={"api_key": "bench-key"})
+                form = client.get("/signin").text
+                token = form.split('name="signin_token" value="', 1)[1].split('"', 1)[0]
+                client.post("/signin", data={"api_key": "bench-key", "signin_token": token})
                 first = client.get("/fleet")
                 assert first.status_code == 200 and first.text.count("<tr data-database=") == size
                 page = median_ms(lambda: client.get("/fleet"), args.runs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -257,9 +258,16 @@ def test_the_portal_through_api_gateway_and_mangum(world: World) -> None:
     assert world.consume(world.topology.receive()) == []
     away = aws.api_handler(page_event("GET", "/fleet"), None)
     assert away["statusCode"] == 303 and away["headers"]["location"] == "/signin?next=/fleet"
-    signed = aws.api_handler(page_event("POST", "/signin", form=f"api_key={API_KEY}&next=%2Ffleet"), None)
+    form = aws.api_handler(page_event("GET", "/signin?next=/fleet"), None)
+    token = re.search(r'name="signin_token" value="([^"]+)"', form["body"])
+    assert form["statusCode"] == 200 and token is not None
+    signin_cookie = form["headers"]["set-cookie"].split(";")[0]
+    fields = f"api_key={API_KEY}&next=%2Ffleet&signin_token={token.group(1)}"
+    signed = aws.api_handler(page_event("POST", "/signin", cookie=signin_cookie, form=fields), None)
     assert signed["statusCode"] == 303, signed
-    cookie = signed["headers"]["set-cookie"]  # Mangum: a single Set-Cookie stays in headers
+    # Mangum: several Set-Cookie headers go in multiValueHeaders (the session's, the sign-in form's removal)
+    cookies = signed["multiValueHeaders"].get("set-cookie") or [signed["headers"]["set-cookie"]]
+    (cookie,) = [c for c in cookies if c.startswith("dbvend_session=")]
     assert "; secure" in cookie.lower() and "httponly" in cookie.lower()  # HTTPS behind the gateway
     fleet = aws.api_handler(page_event("GET", "/fleet", cookie=cookie.split(";")[0]), None)
     assert fleet["statusCode"] == 200 and fleet["headers"]["content-type"].startswith("text/html")

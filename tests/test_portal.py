@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,9 +42,16 @@ def services(tmp_path: Path) -> Services:
 def browser(services: Services) -> Iterator[TestClient]:
     """A client signed in with a key, as a browser would be (its cookie kept)."""
     with TestClient(create_app(services), follow_redirects=False) as client:
-        answer = client.post("/signin", data={"api_key": "k-one", "next": "/fleet"})
+        answer = sign_in_as(client, "k-one", "/fleet")
         assert answer.status_code == 303 and answer.headers["location"] == "/fleet"
         yield client
+
+
+def sign_in_as(client: TestClient, key: str, next_path: str = "/fleet") -> Any:
+    """The sign-in page, then its form posted back with its token (as a browser does)."""
+    found = re.search(r'name="signin_token" value="([^"]+)"', client.get("/signin").text)
+    assert found is not None
+    return client.post("/signin", data={"api_key": key, "next": next_path, "signin_token": found.group(1)})
 
 
 def form_token(client: TestClient, path: str = "/request") -> str:
@@ -72,14 +80,33 @@ def test_pages_need_a_session_and_send_you_back_after_signing_in(services: Servi
     with TestClient(create_app(services), follow_redirects=False) as client:
         assert client.get("/fleet").headers["location"] == "/signin?next=/fleet"
         assert client.get("/databases/dev/orders").headers["location"] == "/signin?next=/databases/dev/orders"
-        wrong = client.post("/signin", data={"api_key": "k-three", "next": "/request"})
+        wrong = sign_in_as(client, "k-three", "/request")
         assert wrong.status_code == 401 and "That API key is not valid." in wrong.text
         assert COOKIE not in client.cookies
-        right = client.post("/signin", data={"api_key": "k-two", "next": "/request"})
+        right = sign_in_as(client, "k-two", "/request")
         assert right.status_code == 303 and right.headers["location"] == "/request"
         cookie = right.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "k-two" not in cookie
         assert client.get("/request").status_code == 200
+
+
+def test_signing_in_needs_the_sign_in_pages_own_token(services: Services) -> None:
+    """Another site could post its own key to /signin (login CSRF): the form's token must match a
+    cookie only this site's pages set, which a cross-site post does not carry."""
+    with TestClient(create_app(services), follow_redirects=False) as client:
+        bare = client.post("/signin", data={"api_key": "k-one"})
+        assert bare.status_code == 403 and "came from another site" in bare.text
+        token = re.search(r'name="signin_token" value="([^"]+)"', bare.text)
+        assert token is not None  # the refusal is a fresh form, its token set as a cookie
+    with TestClient(create_app(services), follow_redirects=False) as elsewhere:  # no cookie
+        forged = elsewhere.post("/signin", data={"api_key": "k-one", "signin_token": token.group(1)})
+        assert forged.status_code == 403 and COOKIE not in elsewhere.cookies
+        elsewhere.cookies.set("dbvend_signin", token.group(1), path="/signin")
+        answer = elsewhere.post(
+            "/signin", data={"api_key": "k-one", "signin_token": "x" + token.group(1)[1:]}
+        )
+        assert answer.status_code == 403
+        assert sign_in_as(elsewhere, "k-one").status_code == 303
 
 
 @pytest.mark.parametrize(
@@ -87,7 +114,7 @@ def test_pages_need_a_session_and_send_you_back_after_signing_in(services: Servi
 )
 def test_signing_in_never_sends_you_off_the_site(services: Services, next_path: str) -> None:
     with TestClient(create_app(services), follow_redirects=False) as client:
-        answer = client.post("/signin", data={"api_key": "k-one", "next": next_path})
+        answer = sign_in_as(client, "k-one", next_path)
         assert answer.headers["location"] == "/fleet"
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,7 +29,7 @@ from engine.gitops import branch_name
 from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import extend_database, request_destroy
 from engine.portal import views
-from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, session_key, sign_in
+from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, same_text, session_key, sign_in
 from engine.spec import ENGINES, SIZES
 from engine.ttl import parse_time
 
@@ -45,6 +47,8 @@ SECURITY_HEADERS: Final = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+SIGNIN_COOKIE: Final = "dbvend_signin"
+SIGNIN_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{32}")
 STATIC: Final = {"portal.css": "text/css; charset=utf-8", "portal.js": "text/javascript; charset=utf-8"}
 
 
@@ -177,8 +181,29 @@ def home() -> Response:
 
 
 @router.get("/signin")
-def signin_page(next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
-    return page("signin.html", next_path=_safe_next(next_path), error=None, me=None)
+def signin_page(request: Request, next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
+    return _signin_form(request, 200, _safe_next(next_path), None)
+
+
+def _signin_form(request: Request, status: int, next_path: str, error: str | None) -> Response:
+    """The sign-in form with a token that must come back with it, also set as a cookie only this
+    site's pages send (SameSite=Strict): another site cannot sign a browser in with its own key."""
+    token = request.cookies.get(SIGNIN_COOKIE) or ""
+    fresh = not SIGNIN_TOKEN.fullmatch(token)
+    if fresh:
+        token = secrets.token_urlsafe(24)
+    response = page("signin.html", status, next_path=next_path, error=error, signin_token=token, me=None)
+    if fresh:
+        response.set_cookie(
+            SIGNIN_COOKIE,
+            token,
+            max_age=3600,
+            httponly=True,
+            samesite="strict",
+            secure=_https(request),
+            path="/signin",
+        )
+    return response
 
 
 @router.post("/signin")
@@ -189,20 +214,24 @@ def signin(request: Request, services: ServicesDep, fields: FormDep) -> Response
     if wait is not None:
         raise PortalError(429, f"Too many attempts: try again in {wait} s.", {"Retry-After": str(wait)})
     next_path = _safe_next(fields.get("next"))
+    expected = request.cookies.get(SIGNIN_COOKIE) or ""
+    if not SIGNIN_TOKEN.fullmatch(expected) or not same_text(expected, fields.get("signin_token") or ""):
+        return _signin_form(
+            request, 403, next_path, "This sign-in form has expired or came from another site."
+        )
     token = sign_in(services.keys, fields.get("api_key", "").strip(), time.time())
     if token is None:
-        return page("signin.html", 401, next_path=next_path, error="That API key is not valid.", me=None)
+        return _signin_form(request, 401, next_path, "That API key is not valid.")
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
-        COOKIE,
-        token,
-        max_age=LIFETIME,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
+        COOKIE, token, max_age=LIFETIME, httponly=True, samesite="strict", secure=_https(request), path="/"
     )
+    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
+
+
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
 
 
 @router.post("/signout")

@@ -46,7 +46,7 @@ def session_key(keys: KeyStore, token: str | None, now: float) -> str | None:
     if secret is None:
         return None
     expected = _signature(secret, key_id, int(expires_text))
-    return key_id if _same(expected, signature) else None
+    return key_id if same_text(expected, signature) else None
 
 
 def form_token(token: str) -> str:
@@ -56,9 +56,9 @@ def form_token(token: str) -> str:
 
 
 def form_token_ok(token: str, presented: str | None) -> bool:
-    return presented is not None and _same(form_token(token), presented)
+    return presented is not None and same_text(form_token(token), presented)
 
 
-def _same(expected: str, presented: str) -> bool:
+def same_text(expected: str, presented: str) -> bool:
     """Constant-time equality of what we made (hex) and anything a client sent (any text)."""
     return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogatepass"))
