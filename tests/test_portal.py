@@ -297,3 +297,35 @@ def test_destroy_through_the_api_is_the_same_change(
     assert anew.json()["change"]["id"] != change.id and anew.json()["change"]["status"] == "open"
     missing = browser.post("/v1/databases/dev/none/destroy", headers=KEY, json={"reason": "x"})
     assert missing.status_code == 404
+
+
+def test_the_portal_in_github_mode(tmp_path: Path, gate: PolicyGate) -> None:
+    """The same pages against the fake GitHub: the change is a pull request (linked), the fleet
+    reads every claim on main in one GraphQL query, Extend opens a pull request."""
+    from tests.github_server import GitHubServer
+    from tests.test_github_backend import github_services
+
+    with GitHubServer(tmp_path / "github") as github:
+        services = github_services(tmp_path, github)
+        with TestClient(create_app(services), follow_redirects=False) as client:
+            assert sign_in_as(client, "k").status_code == 303
+            location = submit(client, ORDERS).headers["location"]  # type: ignore[attr-defined]
+            drain(services, gate)
+            record = services.ledger.list_requests()[0]
+            assert record.change_link == f"https://github.com/acme/infra/pull/{record.change_id}"  # html_url
+            status = client.get(location).text
+            assert f'<a href="{record.change_link}">Change #{record.change_id}</a>' in status
+            merged = client.post(f"/v1/changes/{record.change_id}/merge", headers={"x-api-key": "k"})
+            assert merged.status_code == 200
+            before = len(github.requests)
+            fleet = client.get("/fleet").text
+            calls = [r for r in github.requests[before:] if r.path.endswith("/graphql")]
+            assert ["DbvendClaims" in str(r.body) for r in calls].count(True) == 1
+            row = re.search(r'<tr data-database="dev/orders">(.*?)</tr>', fleet, re.S)
+            assert row is not None and "merged" in row.group(1) and "$" in row.group(1)
+            token = form_token(client, "/databases/dev/orders")
+            extended = client.post("/databases/dev/orders/extend", data={"csrf": token, "ttl": "5d"})
+            shown = client.get(extended.headers["location"]).text
+            said = re.search(r'role="status">Extension to \S+ proposed in change #(\d+)', shown)
+            assert said is not None
+            assert services.backend.change(int(said.group(1))).branch == "dbvend/dev/orders.extend-1"
