@@ -154,3 +154,12 @@ def test_session_tokens() -> None:
     assert session_key(keys, f"{name}.{expires}.\u00e9", 1000.0) is None
     assert session_key(keys, f"{name}.{expires}.\ud800", 1000.0) is None
     assert not form_token_ok(token, "\u00e9" * 32) and not form_token_ok(token, "\ud800")
+
+
+def test_invisible_characters_are_shown_not_hidden() -> None:
+    assert views.visible("orders\u202e") == "orders\ufffd"
+    assert views.visible("a\u200bb\x00c\r\nd\te") == "a\ufffdb\ufffdc\ufffd\nd\te"
+    assert views.visible("café ✓") == "café ✓" and views.visible(3) == 3
+    from markupsafe import Markup
+
+    assert views.visible(Markup("<p>\n</p>")) == Markup("<p>\n</p>")

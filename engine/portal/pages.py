@@ -81,6 +81,7 @@ def _templates() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(resources.files("engine.portal").joinpath("templates"))),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        finalize=views.visible,
     )
     env.filters["money"] = views.money
     env.globals["status_words"] = views.STATUS_WORDS

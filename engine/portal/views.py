@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
+
+from markupsafe import Markup
 
 from engine.claim import Claim
 from engine.cost import estimate_monthly_cost
@@ -253,6 +256,21 @@ def chart(per_environment: Sequence[Total]) -> list[Bar]:
         )
         for i, t in enumerate(per_environment)
     ]
+
+
+def visible(value: object) -> object:
+    """What a page prints: text with every invisible or control character (a right-to-left
+    override, a zero-width space, NUL) shown as U+FFFD, so nothing hides or reorders what a
+    reader sees; escaping alone would not (a browser renders &#x202e; all the same)."""
+    if not isinstance(value, str) or isinstance(value, Markup) or (value.isascii() and value.isprintable()):
+        return value  # Markup: a macro's output, whose own values went through here already
+    return "".join(
+        char if char in "\n\t" or not unicodedata.category(char).startswith(_HIDDEN) else "\ufffd"
+        for char in value
+    )
+
+
+_HIDDEN: Final = ("C", "Zl", "Zp")
 
 
 def money(value: float | None) -> str:
