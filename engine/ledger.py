@@ -20,7 +20,7 @@ from engine.errors import Conflict, DbvendError
 if TYPE_CHECKING:
     from engine.queue.local import InHand
 
-CHANNELS: Final = ("api", "issue", "comment", "cli")
+CHANNELS: Final = ("api", "portal", "issue", "comment", "cli")
 STATUSES: Final = (
     "accepted",
     "processing",

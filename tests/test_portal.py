@@ -176,6 +176,7 @@ def test_numbers_in_the_form_are_numbers_for_the_api(browser: TestClient, servic
     assert accepted.status_code == 303  # type: ignore[attr-defined]
     record = services.ledger.list_requests()[0]
     assert record.payload == {**aurora, "readers": 1, "min_acu": 0.5, "max_acu": 4.0}
+    assert record.channel == "portal"  # the API's door, recorded as the portal's
 
 
 def test_a_form_posted_twice_is_one_request(browser: TestClient, services: Services) -> None:
@@ -260,8 +261,11 @@ def test_extend_and_destroy_from_the_database_page_are_changes(
     change = services.backend.change(int(said.group(2)))
     claim = parse_claim(services.backend.read_file(change.commit, "terraform/dev/orders/request.json") or "")
     assert claim.expires_at == said.group(1) and claim.extensions == 1
-    again = browser.post("/databases/dev/orders/extend", data={"csrf": token, "ttl": "5d"})
-    assert again.headers["location"].endswith(f"done=extend-{change.id}")  # the same change, found again
+    again = browser.post("/databases/dev/orders/extend", data={"csrf": token, "ttl": "6d"})
+    assert again.status_code == 409  # one extension at a time, named next to the field
+    assert re.search(
+        rf'id="error-ttl">an extension of dev/orders is already open in change #{change.id}', again.text
+    )
     # the sentence comes from the change: an address naming another change shows nothing
     for forged in ("extend-999", f"destroy-{change.id}", "extend-1"):
         assert 'role="status"' not in browser.get(f"/databases/dev/orders?done={forged}").text

@@ -16,9 +16,14 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def accept_from_api(
-    services: Services, body: dict[str, Any], key_id: str, idempotency_key: str | None
+    services: Services,
+    body: dict[str, Any],
+    key_id: str,
+    idempotency_key: str | None,
+    channel: str = "api",
 ) -> tuple[RequestRecord, str]:
-    """422 with the fields named, 409 for a database that exists or is requested; else accepted."""
+    """422 with the fields named, 409 for a database that exists or is requested; else accepted.
+    `channel`: api, or portal for the web form (the same door, recorded as where it came from)."""
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise ApiError(
             422,
@@ -27,7 +32,7 @@ def accept_from_api(
         )
     try:
         record, message_id = accept_request(
-            body, "api", key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
+            body, channel, key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
         )
     except InvalidRequest as exc:
         raise ApiError(422, "invalid request", field_errors(exc.errors)) from None

@@ -281,7 +281,8 @@ def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Re
     fields = _checked(me, fields)
     idempotency_key = fields.pop("idempotency_key", None) or None
     try:
-        record, _ = accept_from_api(services, views.request_from_form(fields), me.key_id, idempotency_key)
+        raw = views.request_from_form(fields)
+        record, _ = accept_from_api(services, raw, me.key_id, idempotency_key, channel="portal")
     except ApiError as exc:
         errors = exc.errors if exc.errors is not None else [{"field": "", "rule": exc.detail}]
         status = exc.status if exc.status in (409, 422, 503) else 422
