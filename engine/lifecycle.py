@@ -9,6 +9,7 @@ twice. The claim is read from main, never from HCL; the rules live in engine.ttl
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -97,14 +98,11 @@ def _open_extension(
     """The extension's change, kind extend-<n>: the same call again finds it (a retry), a different
     extension while it is open is a Conflict, and one closed unmerged makes way for a new attempt
     (kind extend-<n>-<closed change's id>, so that too is found again)."""
-    kind = f"extend-{after.extensions}"
-    for _ in range(_ATTEMPTS):
-        change = backend.open_change(rendered, after, title, description, kind=kind)
-        if change.status != "closed":
-            break
-        kind = f"extend-{after.extensions}-{change.id}"
-    else:
-        raise Conflict(f"{after.root}: {_ATTEMPTS} extensions were closed unmerged; ask the platform team")
+    change = _past_closed(
+        lambda kind: backend.open_change(rendered, after, title, description, kind=kind),
+        f"extend-{after.extensions}",
+        f"{after.root}: {_ATTEMPTS} extensions",
+    )
     if change.status == "merged" or change.title != title:
         where = f"{after.environment}/{after.identifier}"
         raise Conflict(
@@ -160,13 +158,24 @@ def request_destroy(
     said = f"asked by {by}: {reason}"
     if claim.destroy_requested_at is not None:  # a destroy change was merged: CI destroys it
         raise Conflict(f"{claim.root} is already being destroyed (since {claim.destroy_requested_at})")
-    change = propose_destroy(backend, claim, now, said, ledger)
+    return _past_closed(
+        lambda kind: propose_destroy(backend, claim, now, said, ledger, kind),
+        f"destroy-{claim.extensions}",
+        f"{claim.root}: {_ATTEMPTS} destroy changes",
+    )
+
+
+def _past_closed(open_as: Callable[[str], Change], kind: str, what: str) -> Change:
+    """The change `open_as(kind)` opens or finds again; one closed unmerged makes way for a new
+    attempt (kind <kind>-<the closed change's id>, so that too is found again). Conflict after
+    _ATTEMPTS closed ones (`what` names them)."""
+    attempt = kind
     for _ in range(_ATTEMPTS):
+        change = open_as(attempt)
         if change.status != "closed":
             return change
-        kind = f"destroy-{claim.extensions}-{change.id}"
-        change = propose_destroy(backend, claim, now, said, ledger, kind)
-    raise Conflict(f"{claim.root}: {_ATTEMPTS} destroy changes were closed unmerged; ask the platform team")
+        attempt = f"{kind}-{change.id}"
+    raise Conflict(f"{what} were closed unmerged; ask the platform team")
 
 
 def settle_change(

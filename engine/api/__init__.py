@@ -107,7 +107,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        if portal.is_page(request.url.path):
+        if portal.is_page(request):
             return portal.invalid_page(exc)
         errors = [
             {

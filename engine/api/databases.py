@@ -18,6 +18,7 @@ from engine.api.intake import accept_from_api
 from engine.claim import parse_claim, root_path
 from engine.cost import estimate_monthly_cost
 from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest
+from engine.gitops import Change
 from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import DatabaseNotFound, extend_database, request_destroy
 
@@ -131,14 +132,7 @@ def extend_database_ttl(
 ) -> dict[str, Any]:
     """Extend a database's time-to-live: `{"ttl": "3d"}` moves its expiry to now + 3 days (within
     the environment's maximum). The extension is a change to merge, like the request was."""
-    unknown = sorted(set(body) - {"ttl"})
-    ttl = body.get("ttl")
-    errors = [{"field": name[:80], "rule": "is not a field of an extension (only ttl)"} for name in unknown]
-    if not isinstance(ttl, str) or not 1 <= len(ttl) <= 20:
-        errors.append({"field": "ttl", "rule": "is required: hours or days such as 12h or 3d"})
-    if errors:
-        raise ApiError(422, "invalid request", errors)
-    assert isinstance(ttl, str)
+    ttl = _only_field(body, "ttl", "an extension", "is required: hours or days such as 12h or 3d", 20)
     with lifecycle_errors():
         done = extend_database(
             services.backend,
@@ -150,14 +144,13 @@ def extend_database_ttl(
             services.ledger,
             services.settings.terraform_path,
         )
-    change = done.change
     return {
         "environment": environment,
         "identifier": identifier.lower(),
         "expires_at": done.claim.expires_at,
         "previous_expires_at": done.previous_expiry,
         "extensions": done.claim.extensions,
-        "change": {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link},
+        "change": _change_answer(done.change),
     }
 
 
@@ -167,14 +160,7 @@ def destroy_database(
 ) -> dict[str, Any]:
     """Ask for a database's destruction: `{"reason": "..."}` opens its destroy change (the claim
     marked, plan -destroy); merged and applied, CI destroys it and removes its root."""
-    unknown = sorted(set(body) - {"reason"})
-    reason = body.get("reason")
-    errors = [{"field": n[:80], "rule": "is not a field of a destruction (only reason)"} for n in unknown]
-    if not isinstance(reason, str):
-        errors.append({"field": "reason", "rule": "is required: say why"})
-    if errors:
-        raise ApiError(422, "invalid request", errors)
-    assert isinstance(reason, str)
+    reason = _only_field(body, "reason", "a destruction", "is required: say why")
     with lifecycle_errors():
         change = request_destroy(
             services.backend,
@@ -185,11 +171,25 @@ def destroy_database(
             f"API key {key_id}",
             services.ledger,
         )
-    return {
-        "environment": environment,
-        "identifier": identifier.lower(),
-        "change": {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link},
-    }
+    return {"environment": environment, "identifier": identifier.lower(), "change": _change_answer(change)}
+
+
+def _only_field(body: dict[str, Any], name: str, what: str, missing: str, longest: int | None = None) -> str:
+    """The one text field a body of `what` holds; 422 naming every other field, and this one when
+    it is absent or not text (or, given `longest`, empty or longer): its own rules come after."""
+    unknown = sorted(set(body) - {name})
+    errors = [{"field": other[:80], "rule": f"is not a field of {what} (only {name})"} for other in unknown]
+    value = body.get(name)
+    if not isinstance(value, str) or (longest is not None and not 1 <= len(value) <= longest):
+        errors.append({"field": name, "rule": missing})
+    if errors:
+        raise ApiError(422, "invalid request", errors)
+    assert isinstance(value, str)
+    return value
+
+
+def _change_answer(change: Change) -> dict[str, Any]:
+    return {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link}
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -23,9 +23,10 @@ from engine.api.databases import Environment, Identifier, get_database, lifecycl
 from engine.api.deps import ApiError, Services, ServicesDep
 from engine.api.intake import accept_from_api
 from engine.api.requests import RequestId
+from engine.catalog import Catalog
 from engine.claim import Claim, claim_from_raw, parse_claim, root_path
 from engine.errors import DbvendError
-from engine.gitops import branch_name
+from engine.gitops import Change, branch_name
 from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import extend_database, request_destroy
 from engine.portal import views
@@ -33,7 +34,8 @@ from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, s
 from engine.spec import ENGINES, SIZES
 from engine.ttl import parse_time
 
-router = APIRouter(include_in_schema=False)
+PORTAL_TAG: Final = "portal"
+router = APIRouter(include_in_schema=False, tags=[PORTAL_TAG])
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
 MAX_FIELDS: Final = 40
 # Everything from this server, nothing inline, no frames: an injected tag could not run a script.
@@ -114,12 +116,9 @@ async def sign_in_needed(_request: Request, exc: SignInNeeded) -> Response:
     return RedirectResponse(f"/signin?next={quote(_safe_next(exc.next_path), safe='/')}", status_code=303)
 
 
-def is_page(path: str) -> bool:
-    """A path of the portal rather than of the API (which answers JSON)."""
-    return not path.startswith(API_PREFIXES)
-
-
-API_PREFIXES: Final = ("/v1/", "/provision-rds", "/github/", "/healthz", "/docs", "/openapi.json", "/redoc")
+def is_page(request: Request) -> bool:
+    """The request was routed to one of the portal's pages (not the API, which answers JSON)."""
+    return PORTAL_TAG in getattr(request.scope.get("route"), "tags", ())
 
 
 def invalid_page(exc: RequestValidationError) -> Response:
@@ -345,7 +344,8 @@ def fleet_page(
         if wanted.status is not None
         else services.ledger.holding()
     )
-    rows = views.fleet_rows(records, _fleet_claims(services, records), datetime.now(UTC), wanted)
+    catalog = services.backend.catalog()  # read once: on GitHub each reading is a call
+    rows = views.fleet_rows(records, _fleet_claims(services, catalog, records), datetime.now(UTC), wanted)
     per_environment = views.totals(rows, "environment")
     return page(
         "fleet.html",
@@ -357,7 +357,7 @@ def fleet_page(
         bars=views.chart(per_environment),
         chart_height=max(1, len(per_environment)) * views.CHART_ROW,
         total=round(sum(row.monthly_usd or 0.0 for row in rows), 2),
-        environments=sorted(services.backend.catalog().environments),
+        environments=sorted(catalog.environments),
         engines=ENGINES,
         statuses=STATUSES,
     )
@@ -367,7 +367,7 @@ def _choice(value: str | None) -> str | None:
     return (value.strip() or None) if value is not None else None
 
 
-def _fleet_claims(services: Services, records: list[RequestRecord]) -> dict[str, Claim]:
+def _fleet_claims(services: Services, catalog: Catalog, records: list[RequestRecord]) -> dict[str, Claim]:
     """The claims on main (one read), and for requests not there yet the claim their fields make."""
     claims: dict[str, Claim] = {}
     for root, text in services.backend.claims("main").items():
@@ -375,7 +375,6 @@ def _fleet_claims(services: Services, records: list[RequestRecord]) -> dict[str,
             claims[root] = parse_claim(text)
         except DbvendError:
             continue  # shown from the ledger alone; `dbvend ttl list` names the broken claim
-    catalog = services.backend.catalog()
     for record in records:
         root = f"terraform/{record.environment}/{record.identifier}"
         if root in claims or record.status not in ("accepted", "processing", "change_open", "planned"):
@@ -458,22 +457,13 @@ def extend_from_page(
     """The database page's Extend button: the same change as PATCH /v1/databases/... opens."""
     ttl = _checked(me, fields).get("ttl", "").strip()
     identifier = identifier.lower()
-    try:
-        with lifecycle_errors():
-            done = extend_database(
-                services.backend,
-                environment,
-                identifier,
-                ttl,
-                datetime.now(UTC),
-                f"portal ({me.key_id})",
-                services.ledger,
-                services.settings.terraform_path,
-            )
-    except ApiError as exc:
-        return _refused(services, me, environment, identifier, exc, "ttl", fields)
-    where = f"/databases/{environment}/{identifier}"
-    return RedirectResponse(f"{where}?done=extend-{done.change.id}", status_code=303)
+    return _button(
+        services, me, environment, identifier, "ttl", "extend", fields,
+        lambda: extend_database(
+            services.backend, environment, identifier, ttl, datetime.now(UTC), f"portal ({me.key_id})",
+            services.ledger, services.settings.terraform_path,
+        ).change,
+    )  # fmt: skip
 
 
 @router.post("/databases/{environment}/{identifier}/destroy")
@@ -483,22 +473,33 @@ def destroy_from_page(
     """The database page's destroy button: a destroy change, applied only once reviewed."""
     reason = _checked(me, fields).get("reason", "")
     identifier = identifier.lower()
+    return _button(
+        services, me, environment, identifier, "reason", "destroy", fields,
+        lambda: request_destroy(
+            services.backend, environment, identifier, reason, datetime.now(UTC), f"portal ({me.key_id})",
+            services.ledger,
+        ),
+    )  # fmt: skip
+
+
+def _button(
+    services: Services,
+    me: Visitor,
+    environment: str,
+    identifier: str,
+    field: str,
+    kind: str,
+    values: Mapping[str, str],
+    open_change: Callable[[], Change],
+) -> Response:
+    """A database page's button: the change it opens, then back to the page (`?done=<kind>-<id>`,
+    so a reload posts nothing again); a refusal shows the page with it next to `field`."""
     try:
         with lifecycle_errors():
-            change = request_destroy(
-                services.backend,
-                environment,
-                identifier,
-                reason,
-                datetime.now(UTC),
-                f"portal ({me.key_id})",
-                services.ledger,
-            )
+            change = open_change()
     except ApiError as exc:
-        return _refused(services, me, environment, identifier, exc, "reason", fields)
-    return RedirectResponse(
-        f"/databases/{environment}/{identifier}?done=destroy-{change.id}", status_code=303
-    )
+        return _refused(services, me, environment, identifier, exc, field, values)
+    return RedirectResponse(f"/databases/{environment}/{identifier}?done={kind}-{change.id}", status_code=303)
 
 
 def _refused(

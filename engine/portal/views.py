@@ -13,36 +13,13 @@ from markupsafe import Markup
 
 from engine.claim import Claim
 from engine.cost import estimate_monthly_cost
+from engine.forms import LABELS as ISSUE_FORM_LABELS
 from engine.ledger import RELEASING, Event, RequestRecord
 from engine.spec import FIELDS
 from engine.ttl import describe_left, parse_time
 
-# The web form's fields, in the order of the page; the first eight are the issue form's.
-TEXT_FIELDS: Final = (
-    "database_name",
-    "database_engine",
-    "environment",
-    "size",
-    "ttl",
-    "owner",
-    "team",
-    "reason",
-    "identifier",
-    "engine_version",
-)
-INTEGER_FIELDS: Final = ("storage_gb", "readers")
-NUMBER_FIELDS: Final = ("min_acu", "max_acu")
-FLAG_FIELDS: Final = ("proxy",)
-FORM_FIELDS: Final = TEXT_FIELDS + INTEGER_FIELDS + NUMBER_FIELDS + FLAG_FIELDS
-LABELS: Final = {
-    "database_name": "Database name",
-    "database_engine": "Database engine",
-    "environment": "Environment",
-    "size": "Size",
-    "ttl": "Time to live (TTL)",
-    "owner": "Owner",
-    "team": "Team",
-    "reason": "Reason",
+# The web form's fields, in the order of the page: the issue form's (engine.forms), then more.
+MORE_LABELS: Final = {
     "identifier": "Identifier",
     "engine_version": "Engine version",
     "storage_gb": "Storage (GB)",
@@ -51,7 +28,13 @@ LABELS: Final = {
     "max_acu": "Maximum ACU",
     "proxy": "RDS Proxy",
 }
-MORE_OPTIONS: Final = FORM_FIELDS[8:]  # under "More options", opened when one of them is refused
+TEXT_FIELDS: Final = (*ISSUE_FORM_LABELS, "identifier", "engine_version")
+INTEGER_FIELDS: Final = ("storage_gb", "readers")
+NUMBER_FIELDS: Final = ("min_acu", "max_acu")
+FLAG_FIELDS: Final = ("proxy",)
+FORM_FIELDS: Final = TEXT_FIELDS + INTEGER_FIELDS + NUMBER_FIELDS + FLAG_FIELDS
+LABELS: Final = {**ISSUE_FORM_LABELS, **MORE_LABELS}
+MORE_OPTIONS: Final = tuple(MORE_LABELS)  # under "More options", opened when one of them is refused
 _INTEGER = re.compile(r"[+-]?[0-9]{1,400}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})")
 
