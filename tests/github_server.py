@@ -2025,20 +2025,27 @@ class GitHubServer:
             return {}
         return {"oid": oid} if selection == "oid" else {"text": _text(self.git.blob(oid))}
 
-    def _dbvend_state(self, variables: dict[str, Any]) -> dict[str, Any]:
+    def _unknown_repository(self, variables: dict[str, Any]) -> dict[str, Any] | None:
+        """GitHub's answer to a query naming another repository (`$owner`, `$name`), else None."""
         owner, name = variables.get("owner"), variables.get("name")
-        if (str(owner).lower(), str(name).lower()) != (self.owner.lower(), self.repo.lower()):
-            return {
-                "data": {"repository": None},
-                "errors": [
-                    {
-                        "type": "NOT_FOUND",
-                        "path": ["repository"],
-                        "locations": [{"line": 2, "column": 3}],
-                        "message": f"Could not resolve to a Repository with the name '{owner}/{name}'.",
-                    }
-                ],
-            }
+        if (str(owner).lower(), str(name).lower()) == (self.owner.lower(), self.repo.lower()):
+            return None
+        return {
+            "data": {"repository": None},
+            "errors": [
+                {
+                    "type": "NOT_FOUND",
+                    "path": ["repository"],
+                    "locations": [{"line": 2, "column": 3}],
+                    "message": f"Could not resolve to a Repository with the name '{owner}/{name}'.",
+                }
+            ],
+        }
+
+    def _dbvend_state(self, variables: dict[str, Any]) -> dict[str, Any]:
+        unknown = self._unknown_repository(variables)
+        if unknown is not None:
+            return unknown
         main = self.git.ref_sha("refs/heads/main")
         return {
             "data": {
@@ -2066,19 +2073,9 @@ class GitHubServer:
         """query DbvendClaims($owner, $name, $ref, $tree): `refObject: object(expression: $ref) { oid }`
         and `object(expression: $tree)` as a Tree three levels deep, the third level's blobs with
         `byteSize text isTruncated`. Fragments that do not match the object's type are `{}`."""
-        owner, name = variables.get("owner"), variables.get("name")
-        if (str(owner).lower(), str(name).lower()) != (self.owner.lower(), self.repo.lower()):
-            return {
-                "data": {"repository": None},
-                "errors": [
-                    {
-                        "type": "NOT_FOUND",
-                        "path": ["repository"],
-                        "locations": [{"line": 2, "column": 3}],
-                        "message": f"Could not resolve to a Repository with the name '{owner}/{name}'.",
-                    }
-                ],
-            }
+        unknown = self._unknown_repository(variables)
+        if unknown is not None:
+            return unknown
         ref, tree = variables.get("ref"), variables.get("tree")
         ref_oid = self.git.resolve(f"{ref}^{{object}}") if isinstance(ref, str) and ref else None  # existing
         tree_oid = self.git.resolve(tree) if isinstance(tree, str) else None

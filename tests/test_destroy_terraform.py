@@ -311,7 +311,9 @@ def cloned_from_origin(infra: Infra, tmp_path: Path) -> Path:
     return origin
 
 
-def test_the_removal_is_pushed_to_the_branch_on_origin(infra: Infra, tmp_path: Path) -> None:
+def destroy_branch_on_origin(infra: Infra, tmp_path: Path) -> tuple[Path, str, str, str]:
+    """The database applied from main, then a destroy change on branch destroy-orders, both pushed
+    to `origin`: (origin's path, the request id, main's head, the destroy change's head)."""
     origin = cloned_from_origin(infra, tmp_path)
     repo = infra.repo
     request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
@@ -320,6 +322,12 @@ def test_the_removal_is_pushed_to_the_branch_on_origin(infra: Infra, tmp_path: P
     git(repo, "checkout", "-q", "-b", "destroy-orders")
     head = mark_for_destroy(repo)
     git(repo, "push", "-q", "origin", "destroy-orders")  # the destroy change's branch
+    return origin, request_id, main_head, head
+
+
+def test_the_removal_is_pushed_to_the_branch_on_origin(infra: Infra, tmp_path: Path) -> None:
+    origin, request_id, main_head, head = destroy_branch_on_origin(infra, tmp_path)
+    repo = infra.repo
     ledger = infra.ledger()
     try:
         assert ledger.transition(request_id, "destroy_open", "destroy change opened")
@@ -340,14 +348,7 @@ def test_the_removal_is_pushed_to_the_branch_on_origin(infra: Infra, tmp_path: P
 
 
 def test_a_removal_the_branch_refuses_is_reported_after_the_destroy(infra: Infra, tmp_path: Path) -> None:
-    origin = cloned_from_origin(infra, tmp_path)
-    repo = infra.repo
-    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
-    main_head = applied_on_main(infra, ROOT)
-    git(repo, "push", "-q", "origin", "main")
-    git(repo, "checkout", "-q", "-b", "destroy-orders")
-    head = mark_for_destroy(repo)
-    git(repo, "push", "-q", "origin", "destroy-orders")
+    origin, request_id, main_head, head = destroy_branch_on_origin(infra, tmp_path)
     other = tmp_path / "other"  # someone pushes to the destroy change's branch meanwhile
     git(tmp_path, "clone", "-q", "-b", "destroy-orders", str(origin), str(other))
     (other / "README.md").write_text("infra, edited\n")
