@@ -1,10 +1,10 @@
 """GitHub webhook payloads as GitHub delivers them to dbvend's App, built as plain dicts.
 
 Every builder returns the full body of one delivery: the same keys, nesting and types as GitHub's
-documented example payloads (octokit/webhooks payload-examples), with the fields GitHub has added
-since (user_view_type, timeline_url, state_reason, display_title, ...). URLs are derived from the
-repository's full name like GitHub's: API under https://api.github.com, pages under
-https://github.com. Ids are stable per name (a hash), node ids use GitHub's legacy encoding
+documented example payloads (@octokit/webhooks-examples; tests/test_octokit_payloads.py compares them
+key by key), with the fields GitHub has added since (user_view_type, timeline_url, state_reason, ...).
+URLs are derived from the repository's full name like GitHub's: API under https://api.github.com, pages
+under https://github.com. Ids are stable per name (a hash), node ids use GitHub's legacy encoding
 (base64 of "0<len>:<Kind><id>") and timestamps are fixed, so a payload is the same on every run.
 
     payload = issues("opened", 12, "[dbvend] orders", body, labels=("database-request",))
@@ -151,6 +151,11 @@ def _reactions(url: str) -> Payload:
 def _author(login: str) -> Payload:
     """A commit's author or committer, with the user's noreply address."""
     return {"name": login, "email": f"{stable_id('user', login)}+{login}@users.noreply.github.com"}
+
+
+def _account_author(login: str) -> Payload:
+    """A commit's author or committer as check_suite.head_commit names it: with the account's login."""
+    return {**_author(login), "username": login}
 
 
 def _envelope(payload: Payload, full_name: str, sender: Payload) -> Payload:
@@ -307,7 +312,6 @@ def _pull_repository(full_name: str) -> Payload:
         "allow_auto_merge": False,
         "delete_branch_on_merge": True,
         "allow_update_branch": False,
-        "use_squash_pr_title_as_default": False,
         "squash_merge_commit_message": "COMMIT_MESSAGES",
         "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
         "merge_commit_message": "PR_TITLE",
@@ -380,6 +384,7 @@ def _issue(
         "author_association": _association(author),
         "type": None,
         "active_lock_reason": None,
+        "draft": False,  # GitHub sends it on plain issues too
         "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0},
         "issue_dependencies_summary": {
             "blocked_by": 0,
@@ -390,7 +395,6 @@ def _issue(
     }
     if on_pull_request:
         pull_api = f"{_repo_api(full_name)}/pulls/{number}"
-        issue["draft"] = False
         issue["pull_request"] = {
             "url": pull_api,
             "html_url": html,
@@ -633,14 +637,16 @@ def pull_request(
 # ---- checks and runs
 
 
-def _head_commit(sha: str, message: str, author: str) -> Payload:
+def _head_commit(sha: str, message: str, author: str, *, usernames: bool = False) -> Payload:
+    """workflow_run.head_commit; check_suite's also names the accounts (usernames=True)."""
+    person = _account_author if usernames else _author
     return {
         "id": sha,
         "tree_id": fake_sha("tree", sha),
         "message": message,
         "timestamp": REPO_PUSHED_AT,
-        "author": _author(author),
-        "committer": _author(author),
+        "author": person(author),
+        "committer": person(author),
     }
 
 
@@ -777,7 +783,7 @@ def check_suite(
         "runs_rerequestable": True,
         "latest_check_runs_count": 1 if completed else 0,
         "check_runs_url": f"{api}/check-runs",
-        "head_commit": _head_commit(head_sha, f"dbvend: {head_branch}", sender),
+        "head_commit": _head_commit(head_sha, f"dbvend: {head_branch}", sender, usernames=True),
     }
     return _envelope({"action": action, "check_suite": suite}, full_name, user(sender))
 

@@ -3,10 +3,12 @@
 Commits live in a real bare git repository written with plumbing only (hash-object, update-index on a
 temporary index, write-tree, commit-tree, update-ref), so tests can check history with `git log`.
 Responses follow GitHub's OpenAPI description closely enough that githubkit's models parse them.
-GraphQL is not parsed: `query DbvendState`, `query DbvendClaims`, `mutation DbvendCommit` and
-`mutation DbvendBranch` are recognised by name and answered from their variables. Every request is
-recorded in `calls`; faults (502, 403 + Retry-After, 429, ...) can be injected per method and path
-with `fail()`.
+GraphQL is not parsed: `query DbvendState`, `query DbvendClaims`, `query DbvendRepository`,
+`mutation DbvendCommit` and `mutation DbvendBranch` are recognised by name and answered from their
+variables. The default branch is `main` unless `default_branch=` says otherwise; the bare repository's
+HEAD names it, so `HEAD:path` expressions resolve there. Pull requests from forks
+(`create_fork_pull()`) keep their head under `refs/pull/<n>/head` only. Every request is recorded in
+`calls`; faults (502, 403 + Retry-After, 429, ...) can be injected per method and path with `fail()`.
 
     with GitHubServer(tmp_path) as github:
         with GitHub(TokenAuthStrategy("t"), base_url=github.url, cache_strategy=MemCacheStrategy()) as gh:
@@ -50,10 +52,11 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.github_payloads import APP_PERMISSIONS
+from tests.github_payloads import APP_PERMISSIONS, stable_id
 
 HOST = "127.0.0.1"
 DOCS_URL = "https://docs.github.com/rest"
+DISPATCH_DOCS_URL = f"{DOCS_URL}/actions/workflows#create-a-workflow-dispatch-event"
 WEB = "https://github.com"
 ZERO_OID = "0" * 40
 BAD_REF_CHARACTERS = frozenset(" ~^:?*[\\")
@@ -109,6 +112,16 @@ def _short_branch(ref: str) -> str:
     return ref.removeprefix("refs/heads/")
 
 
+def _pull_database_id(number: int) -> int:
+    return _stable_id(f"pull/{number}", 2_000_000_000)
+
+
+def _asks(query: str, field_name: str) -> bool:
+    """Whether a GraphQL document mentions a field; the fake does not parse queries, so extra fields
+    are answered when their name appears anywhere (an answer with more fields than asked is harmless)."""
+    return re.search(rf"\b{re.escape(field_name)}\b", query) is not None
+
+
 class GitHubError(Exception):
     """An HTTP error answered in GitHub's shape: {"message", "documentation_url", "status"[, "errors"]}."""
 
@@ -118,15 +131,17 @@ class GitHubError(Exception):
         message: str,
         errors: list[dict[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        documentation_url: str = DOCS_URL,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
         self.headers = dict(headers or {})
+        self.documentation_url = documentation_url
 
     def response(self) -> Response:
-        body: dict[str, Any] = {"message": self.message, "documentation_url": DOCS_URL}
+        body: dict[str, Any] = {"message": self.message, "documentation_url": self.documentation_url}
         if self.errors is not None:
             body["errors"] = self.errors
         body["status"] = str(self.status)
@@ -200,6 +215,8 @@ class PullRequestRecord:
     merge_commit_sha: str | None = None
     labels: list[str] = field(default_factory=list)
     mergeable_override: tuple[bool | None, str] | None = None
+    head_owner: str | None = None  # the owner of the fork the head branch is on; None: this repository
+    head_repository_deleted: bool = False  # the fork is gone: head.repo is null
 
 
 @dataclass
@@ -233,7 +250,7 @@ class _Call:
 class BareRepository:
     """A bare git repository changed only through plumbing, never a working tree."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, initial_branch: str = "main") -> None:
         self.path = path
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -244,7 +261,7 @@ class BareRepository:
         }
         if not (path / "HEAD").exists():
             path.mkdir(parents=True, exist_ok=True)
-            self.git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
+            self.git("init", "--quiet", "--bare", f"--initial-branch={initial_branch}", str(path))
 
     def git(
         self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None, check: bool = True
@@ -442,8 +459,9 @@ class _PromptServer(uvicorn.Server):
 class GitHubServer:
     """A fake api.github.com for one repository (owner/repo), served on 127.0.0.1 from a thread.
 
-    Seeded with one commit on `main`: dbvend.yaml (the packaged default catalog) and
-    terraform/README.md, plus any `files` given. Start with `start()` or `with GitHubServer(...)`.
+    Seeded with one commit on the default branch (`main` unless `default_branch`): dbvend.yaml (the
+    packaged default catalog) and terraform/README.md, plus any `files` given. Start with `start()`
+    or `with GitHubServer(...)`.
     With `app_public_key` (PEM), app JWTs are verified (RS256, iss == app_id) and only issued
     installation tokens are accepted; without it any well-formed JWT and any token pass.
     """
@@ -459,7 +477,10 @@ class GitHubServer:
         installation_id: int = 4242,
         app_public_key: str | bytes | None = None,
         files: Mapping[str, str | bytes] | None = None,
+        default_branch: str = "main",
     ) -> None:
+        if not BareRepository.valid_ref(f"refs/heads/{default_branch}"):
+            raise ValueError(f"not a valid branch name: {default_branch!r}")
         self.owner = owner
         self.repo = repo
         self.app_id = app_id
@@ -468,7 +489,8 @@ class GitHubServer:
         self.app_public_key = app_public_key
         self.actor = f"{app_slug}[bot]"  # who the API calls act as: the app's bot user
         self.git_dir = Path(root) / f"{repo}.git"
-        self.git = BareRepository(self.git_dir)
+        self.default_branch = default_branch
+        self.git = BareRepository(self.git_dir, initial_branch=default_branch)
         self.calls: list[tuple[str, str]] = []
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[tuple[str, str]] = []  # requests no route answered (404)
@@ -493,8 +515,10 @@ class GitHubServer:
         self._thread: threading.Thread | None = None
         self._port: int | None = None
         self._routes = self._route_table()
-        if self.git.ref_sha("refs/heads/main") is None:
+        if self.branch_sha(default_branch) is None:
             self._seed(files or {})
+        # HEAD names the default branch, as on GitHub: `HEAD:terraform` and `HEAD` resolve there.
+        self.git.git("symbolic-ref", "HEAD", f"refs/heads/{default_branch}")
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -647,17 +671,70 @@ class GitHubServer:
         message: str = "Update files",
         author: tuple[str, str] = ("Octo Cat", "octocat@example.com"),
     ) -> str:
-        """Push one commit to a branch (made from main when missing), as a person would; the new sha."""
+        """Push one commit to a branch (made from the default branch when missing), as a person would;
+        the new sha."""
         ref = f"refs/heads/{_short_branch(branch)}"
         changes = {
             path: content.encode() if isinstance(content, str) else content for path, content in files.items()
         }
         with self._lock:
-            parent = self.git.ref_sha(ref) or self.git.ref_sha("refs/heads/main")
+            parent = self.git.ref_sha(ref) or self.branch_sha(self.default_branch)
             sha = self.git.commit_files(parent, changes, message, author, committer=author)
             if not self.git.update_ref(ref, sha, self.git.ref_sha(ref) or ZERO_OID):
                 raise GitCommandError(f"{ref} moved while committing")
             return sha
+
+    def create_fork_pull(
+        self,
+        head_owner: str,
+        branch: str,
+        *,
+        title: str,
+        body: str,
+        files: Mapping[str, str | bytes | None],
+        user: str | None = None,
+    ) -> int:
+        """A pull request into the default branch from `branch` of the fork `<head_owner>/<repo>`,
+        opened by `user` (default head_owner); its number. As on GitHub, the fork's commits live in
+        this repository only as `refs/pull/<n>/head`: no branch appears here."""
+        if head_owner.casefold() == self.owner.casefold():
+            raise ValueError("a fork belongs to someone else: use commit() for this repository's branches")
+        if not self.git.valid_ref(f"refs/heads/{branch}") or not files:
+            raise ValueError("a fork pull request needs a valid branch name and at least one file")
+        author = user or head_owner
+        identity = (author, f"{author}@users.noreply.github.com")
+        changes = {
+            path: content.encode() if isinstance(content, str) else content for path, content in files.items()
+        }
+        with self._lock:
+            for pull in self.open_pulls():
+                if pull.head_owner == head_owner and pull.head_ref == branch:
+                    raise ValueError(f"A pull request already exists for {head_owner}:{branch}.")
+            base = self.branch_sha(self.default_branch)
+            sha = self.git.commit_files(base, changes, title, identity, committer=identity)
+            number = self._take_issue_number()
+            self.git.update_ref(f"refs/pull/{number}/head", sha, ZERO_OID)
+            self.pulls[number] = PullRequestRecord(
+                number=number,
+                title=title,
+                body=body,
+                head_ref=branch,
+                base_ref=self.default_branch,
+                head_sha=sha,
+                user=author,
+                draft=False,
+                created_at=_now(),
+                head_owner=head_owner,
+            )
+            return number
+
+    def set_head_repository_deleted(self, pr_number: int) -> None:
+        """The fork a pull request came from is deleted: its head.repo becomes null, the pull stays."""
+        with self._lock:
+            pull = self._pull(pr_number)
+            if pull.head_owner is None:
+                raise ValueError(f"pull request #{pr_number} is not from a fork")
+            pull.head_repository_deleted = True
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -675,9 +752,9 @@ class GitHubServer:
             return None
         return self.git.blob(oid).decode()
 
-    def log(self, ref: str = "main") -> list[str]:
-        """`<sha> <subject>` of each commit reachable from ref, newest first."""
-        return self.git.log(ref)
+    def log(self, ref: str | None = None) -> list[str]:
+        """`<sha> <subject>` of each commit reachable from ref (the default branch), newest first."""
+        return self.git.log(ref or self.default_branch)
 
     def pull_request(self, number: int) -> dict[str, Any]:
         """The pull request as GET /pulls/{number} would return it."""
@@ -861,25 +938,35 @@ class GitHubServer:
         }
 
     @property
-    def _repo_id(self) -> int:
-        return _stable_id(f"{self.owner}/{self.repo}", 500_000_000)
+    def repository_id(self) -> int:
+        """The repository's number: REST `id`, GraphQL `databaseId`, and `repository.id` in the
+        webhook payloads tests.github_payloads builds for it."""
+        return self._repository_id_of(self.owner)
 
-    def _repository_json(self) -> dict[str, Any]:
-        """The `repository` schema (as in pull request heads and bases)."""
-        api, web = self._api, self._web
+    def _repository_id_of(self, owner: str) -> int:
+        return stable_id("repository", f"{owner}/{self.repo}")
+
+    def _repository_json(self, owner: str | None = None) -> dict[str, Any]:
+        """The `repository` schema (as in pull request heads and bases); with another `owner`, that
+        user's fork of this repository (a fork of a private repository is private too)."""
+        owner = owner or self.owner
+        fork = owner.casefold() != self.owner.casefold()
+        api, web = f"{self.url}repos/{owner}/{self.repo}", f"{WEB}/{owner}/{self.repo}"
+        repo_id = self._repository_id_of(owner)
+        open_issues = 0 if fork else len(self.open_pulls())
         pushed = max(
             (pull.updated_at or pull.created_at for pull in self.pulls.values()), default=self.created_at
         )
         return {
-            "id": self._repo_id,
-            "node_id": _node_id("R", self._repo_id),
+            "id": repo_id,
+            "node_id": _node_id("R", repo_id),
             "name": self.repo,
-            "full_name": f"{self.owner}/{self.repo}",
+            "full_name": f"{owner}/{self.repo}",
             "private": True,
-            "owner": self._user_json(self.owner, "Organization"),
+            "owner": self._user_json(owner, "User" if fork else "Organization"),
             "html_url": web,
             "description": "Infrastructure as code",
-            "fork": False,
+            "fork": fork,
             "url": api,
             "archive_url": f"{api}/{{archive_format}}{{/ref}}",
             "assignees_url": f"{api}/assignees{{/user}}",
@@ -898,7 +985,7 @@ class GitHubServer:
             "git_commits_url": f"{api}/git/commits{{/sha}}",
             "git_refs_url": f"{api}/git/refs{{/sha}}",
             "git_tags_url": f"{api}/git/tags{{/sha}}",
-            "git_url": f"git://github.com/{self.owner}/{self.repo}.git",
+            "git_url": f"git://github.com/{owner}/{self.repo}.git",
             "issue_comment_url": f"{api}/issues/comments{{/number}}",
             "issue_events_url": f"{api}/issues/events{{/number}}",
             "issues_url": f"{api}/issues{{/number}}",
@@ -910,7 +997,7 @@ class GitHubServer:
             "notifications_url": f"{api}/notifications{{?since,all,participating}}",
             "pulls_url": f"{api}/pulls{{/number}}",
             "releases_url": f"{api}/releases{{/id}}",
-            "ssh_url": f"git@github.com:{self.owner}/{self.repo}.git",
+            "ssh_url": f"git@github.com:{owner}/{self.repo}.git",
             "stargazers_url": f"{api}/stargazers",
             "statuses_url": f"{api}/statuses/{{sha}}",
             "subscribers_url": f"{api}/subscribers",
@@ -928,8 +1015,8 @@ class GitHubServer:
             "stargazers_count": 0,
             "watchers_count": 0,
             "size": 0,
-            "default_branch": "main",
-            "open_issues_count": len(self.open_pulls()),
+            "default_branch": self.default_branch,
+            "open_issues_count": open_issues,
             "is_template": False,
             "topics": [],
             "has_issues": True,
@@ -954,7 +1041,7 @@ class GitHubServer:
             "web_commit_signoff_required": False,
             "license": None,
             "forks": 0,
-            "open_issues": len(self.open_pulls()),
+            "open_issues": open_issues,
             "watchers": 0,
         }
 
@@ -1021,7 +1108,7 @@ class GitHubServer:
         )
         author = ("Octo Cat", "octocat@example.com")
         sha = self.git.commit_files(None, seed, "Initial commit", author, committer=author)
-        self.git.update_ref("refs/heads/main", sha, ZERO_OID)
+        self.git.update_ref(f"refs/heads/{self.default_branch}", sha, ZERO_OID)
 
     # -- apps ---------------------------------------------------------------------------------
 
@@ -1106,10 +1193,10 @@ class GitHubServer:
         ref = "refs/" + call.params["ref"]
         if self.git.ref_sha(ref) is None:
             raise GitHubError(422, "Reference does not exist")
-        if ref == "refs/heads/main":
+        if ref == f"refs/heads/{self.default_branch}":
             raise GitHubError(422, "Cannot delete the default branch")
         for pull in self.open_pulls():
-            if f"refs/heads/{pull.head_ref}" == ref:
+            if self._head_ref(pull) == ref:
                 self._current_head_sha(pull)
                 pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
         self.git.delete_ref(ref)
@@ -1117,7 +1204,7 @@ class GitHubServer:
 
     def _get_content(self, call: _Call) -> Response:
         """GET /repos/{owner}/{repo}/contents/{path}?ref= : a file (base64) or a directory listing."""
-        ref = call.query.get("ref") or "main"
+        ref = call.query.get("ref") or self.default_branch
         path = call.params.get("path", "").strip("/")
         commit = self.git.resolve_commit(ref)
         if commit is None:
@@ -1184,11 +1271,35 @@ class GitHubServer:
             raise GitHubError(404, "Not Found")
         return pull
 
+    @staticmethod
+    def _head_ref(pull: PullRequestRecord) -> str:
+        """Where a pull's head lives here: its branch, or for a fork's pull only `refs/pull/<n>/head`."""
+        return f"refs/heads/{pull.head_ref}" if pull.head_owner is None else f"refs/pull/{pull.number}/head"
+
     def _current_head_sha(self, pull: PullRequestRecord) -> str:
         """An open pull follows its head branch; a closed one keeps the last head it saw."""
         if pull.state == "open":
-            pull.head_sha = self.branch_sha(pull.head_ref) or pull.head_sha
+            pull.head_sha = self.git.ref_sha(self._head_ref(pull)) or pull.head_sha
         return pull.head_sha
+
+    def _head_json(self, pull: PullRequestRecord, sha: str) -> dict[str, Any]:
+        """A pull's `head`: a fork's carries its owner and repository (null once the fork is deleted)."""
+        owner = pull.head_owner or self.owner
+        return {
+            "label": f"{owner}:{pull.head_ref}",
+            "ref": pull.head_ref,
+            "sha": sha,
+            "user": self._user_json(owner, "Organization" if pull.head_owner is None else None),
+            "repo": None if pull.head_repository_deleted else self._repository_json(owner),
+        }
+
+    def _head_filter_matches(self, pull: PullRequestRecord, head: str) -> bool:
+        """REST `?head=user:ref` (a bare ref means this repository's owner): GitHub matches the owner
+        too, so a fork's pull with the same branch name is not listed (unlike GraphQL headRefName)."""
+        owner, _, ref = head.rpartition(":")
+        return (owner or self.owner).casefold() == (pull.head_owner or self.owner).casefold() and (
+            ref == pull.head_ref
+        )
 
     def _mergeability(self, pull: PullRequestRecord) -> tuple[bool | None, str]:
         if pull.state != "open":
@@ -1204,7 +1315,7 @@ class GitHubServer:
         api, number = self._api, pull.number
         head_sha = self._current_head_sha(pull)
         base_sha = self.branch_sha(pull.base_ref) or head_sha
-        pull_id = _stable_id(f"pull/{number}", 2_000_000_000)
+        pull_id = _pull_database_id(number)
         owner = self._user_json(self.owner, "Organization")
         repository = self._repository_json()
         data: dict[str, Any] = {
@@ -1238,13 +1349,7 @@ class GitHubServer:
             "assignees": [],
             "requested_reviewers": [],
             "requested_teams": [],
-            "head": {
-                "label": f"{self.owner}:{pull.head_ref}",
-                "ref": pull.head_ref,
-                "sha": head_sha,
-                "user": owner,
-                "repo": repository,
-            },
+            "head": self._head_json(pull, head_sha),
             "base": {
                 "label": f"{self.owner}:{pull.base_ref}",
                 "ref": pull.base_ref,
@@ -1301,7 +1406,7 @@ class GitHubServer:
         if base_sha is None:
             raise _validation_failed("PullRequest", field="base", code="invalid")
         for pull in self.open_pulls():
-            if pull.head_ref == head_ref and pull.base_ref == body["base"]:
+            if pull.head_owner is None and pull.head_ref == head_ref and pull.base_ref == body["base"]:
                 message = f"A pull request already exists for {self.owner}:{head_ref}."
                 raise _validation_failed("PullRequest", code="custom", message=message)
         if self.git.count_commits(base_sha, head_sha) == 0:
@@ -1338,7 +1443,7 @@ class GitHubServer:
         for pull in pulls:
             if state != "all" and pull.state != state:
                 continue
-            if head is not None and head not in (f"{self.owner}:{pull.head_ref}", pull.head_ref):
+            if head is not None and not self._head_filter_matches(pull, head):
                 continue
             if base is not None and pull.base_ref != base:
                 continue
@@ -1398,7 +1503,7 @@ class GitHubServer:
         if method == "merge":
             title = (
                 body.get("commit_title")
-                or f"Merge pull request #{pull.number} from {self.owner}/{pull.head_ref}"
+                or f"Merge pull request #{pull.number} from {pull.head_owner or self.owner}/{pull.head_ref}"
             )
             message = body.get("commit_message", pull.title)
             parents = [base_sha, head_sha]
@@ -1814,7 +1919,13 @@ class GitHubServer:
 
     def _check_run_json(self, run: dict[str, Any]) -> dict[str, Any]:
         api, run_id = self._api, run["id"]
-        pulls = [pull for pull in self.open_pulls() if self._current_head_sha(pull) == run["head_sha"]]
+        # "The Checks API only looks for pushes in the repository where the check suite or check run
+        # were created": pull requests from forks never appear in pull_requests.
+        pulls = [
+            pull
+            for pull in self.open_pulls()
+            if pull.head_owner is None and self._current_head_sha(pull) == run["head_sha"]
+        ]
         return {
             "id": run_id,
             "head_sha": run["head_sha"],
@@ -1839,9 +1950,9 @@ class GitHubServer:
         }
 
     def _minimal_pull_json(self, pull: PullRequestRecord) -> dict[str, Any]:
-        repo = {"id": self._repo_id, "url": self._api, "name": self.repo}
+        repo = {"id": self.repository_id, "url": self._api, "name": self.repo}
         return {
-            "id": _stable_id(f"pull/{pull.number}", 2_000_000_000),
+            "id": _pull_database_id(pull.number),
             "number": pull.number,
             "url": f"{self._api}/pulls/{pull.number}",
             "head": {"ref": pull.head_ref, "sha": pull.head_sha, "repo": repo},
@@ -1944,9 +2055,8 @@ class GitHubServer:
         ref = body.get("ref")
         if not isinstance(ref, str) or not ref:
             raise _validation_failed("Dispatch", field="ref", code="missing_field")
-        name = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
-        if self.git.ref_sha(f"refs/heads/{name}") is None and self.git.ref_sha(f"refs/tags/{name}") is None:
-            raise GitHubError(422, f"No ref found for: {ref}")
+        if not self._dispatch_ref_exists(ref):
+            raise GitHubError(422, f"No ref found for: {ref}", documentation_url=DISPATCH_DOCS_URL)
         inputs = body.get("inputs") or {}
         if not isinstance(inputs, dict):
             raise GitHubError(422, "Invalid value for inputs")
@@ -1964,6 +2074,12 @@ class GitHubServer:
             }
             return JSONResponse(details)
         return Response(status_code=204)
+
+    def _dispatch_ref_exists(self, ref: str) -> bool:
+        """A dispatch runs on a branch or a tag, by short or full name; a sha or a pull ref is refused."""
+        if ref.startswith(("refs/heads/", "refs/tags/")):
+            return self.git.ref_sha(ref) is not None
+        return any(self.git.ref_sha(f"refs/{kind}/{ref}") is not None for kind in ("heads", "tags"))
 
     # -- pagination ---------------------------------------------------------------------------
 
@@ -2005,7 +2121,8 @@ class GitHubServer:
         name = body.get("operationName") or (names[0] if names else None)
         variables = body.get("variables") or {}
         operations: dict[str | None, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "DbvendState": self._dbvend_state,
+            "DbvendState": lambda given: self._dbvend_state(given, query),
+            "DbvendRepository": self._dbvend_repository,
             "DbvendCommit": self._dbvend_commit,
             "DbvendBranch": self._dbvend_branch,
             "DbvendClaims": self._dbvend_claims,
@@ -2042,32 +2159,48 @@ class GitHubServer:
             ],
         }
 
-    def _dbvend_state(self, variables: dict[str, Any]) -> dict[str, Any]:
+    def _dbvend_state(self, variables: dict[str, Any], query: str) -> dict[str, Any]:
         unknown = self._unknown_repository(variables)
         if unknown is not None:
             return unknown
-        main = self.git.ref_sha("refs/heads/main")
-        return {
-            "data": {
-                "repository": {
-                    "id": _node_id("R", self._repo_id),
-                    "defaultBranchRef": {
-                        "name": "main",
-                        "target": {"oid": main, "tree": {"oid": self.git.resolve(f"{main}^{{tree}}")}},
-                    },
-                    "catalog": self._object_field(variables.get("catalog"), "text"),
-                    "claim": self._object_field(variables.get("claim"), "oid"),
-                    "branch": self._graphql_ref(variables.get("branch")),
-                    "pulls": self._graphql_pulls(variables.get("head")),
-                    "labels": {
-                        "nodes": [
-                            {"id": _node_id("LA", label["id"]), "name": label_name}
-                            for label_name, label in self.labels.items()
-                        ]
-                    },
-                }
-            }
+        default = self._default_branch_ref()
+        if default is not None:
+            default["target"]["tree"] = {"oid": self.git.resolve(f"{default['target']['oid']}^{{tree}}")}
+        repository = {
+            "id": _node_id("R", self.repository_id),
+            **self._repository_identity(query),
+            "defaultBranchRef": default,
+            "catalog": self._object_field(variables.get("catalog"), "text"),
+            "claim": self._object_field(variables.get("claim"), "oid"),
+            "branch": self._graphql_ref(variables.get("branch")),
+            "pulls": self._graphql_pulls(variables.get("head"), query),
+            "labels": {
+                "nodes": [
+                    {"id": _node_id("LA", label["id"]), "name": label_name}
+                    for label_name, label in self.labels.items()
+                ]
+            },
         }
+        return {"data": {"repository": repository}}
+
+    def _dbvend_repository(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """query DbvendRepository($owner, $name): databaseId, nameWithOwner, defaultBranchRef."""
+        unknown = self._unknown_repository(variables)
+        if unknown is not None:
+            return unknown
+        identity = self._repository_identity("databaseId nameWithOwner")
+        return {"data": {"repository": {**identity, "defaultBranchRef": self._default_branch_ref()}}}
+
+    def _repository_identity(self, query: str) -> dict[str, Any]:
+        """`databaseId` (REST's `id`) and `nameWithOwner` (as GitHub spells it, whatever the query's
+        case), each when the query asks for it."""
+        identity = {"databaseId": self.repository_id, "nameWithOwner": f"{self.owner}/{self.repo}"}
+        return {name: value for name, value in identity.items() if _asks(query, name)}
+
+    def _default_branch_ref(self) -> dict[str, Any] | None:
+        """`defaultBranchRef { name target { oid } }`: null in a repository without commits."""
+        sha = self.branch_sha(self.default_branch)
+        return None if sha is None else {"name": self.default_branch, "target": {"oid": sha}}
 
     def _dbvend_claims(self, variables: dict[str, Any]) -> dict[str, Any]:
         """query DbvendClaims($owner, $name, $ref, $tree): `refObject: object(expression: $ref) { oid }`
@@ -2137,22 +2270,34 @@ class GitHubServer:
             found[oid] = {"byteSize": size, "text": text, "isTruncated": size > BLOB_TEXT_LIMIT}
         return found
 
-    def _graphql_pulls(self, head: Any) -> dict[str, Any]:
-        """`pullRequests(headRefName: $head, first: 10, states: [...], orderBy: CREATED_AT DESC)`."""
-        state = {"open": "OPEN", "closed": "CLOSED"}
+    def _graphql_pulls(self, head: Any, query: str) -> dict[str, Any]:
+        """`pullRequests(headRefName: $head, first: 10, states: [...], orderBy: CREATED_AT DESC)`.
+        headRefName is the branch name alone: GitHub lists pull requests from forks whose branch has
+        that name too (REST's `?head=owner:ref` does not)."""
         pulls = [p for p in self.pulls.values() if isinstance(head, str) and p.head_ref == head]
         pulls.sort(key=lambda p: p.number, reverse=True)
-        return {
-            "nodes": [
-                {
-                    "number": pull.number,
-                    "url": f"{self._web}/pull/{pull.number}",
-                    "state": "MERGED" if pull.merged_at else state[pull.state],
-                    "body": pull.body or "",
-                }
-                for pull in pulls[:10]
-            ]
+        return {"nodes": [self._graphql_pull(pull, query) for pull in pulls[:10]]}
+
+    def _graphql_pull(self, pull: PullRequestRecord, query: str) -> dict[str, Any]:
+        """A PullRequest node: number url state body, and the head's fields when the query names them."""
+        state = {"open": "OPEN", "closed": "CLOSED"}
+        owner = None if pull.head_repository_deleted else (pull.head_owner or self.owner)
+        node: dict[str, Any] = {
+            "number": pull.number,
+            "url": f"{self._web}/pull/{pull.number}",
+            "state": "MERGED" if pull.merged_at else state[pull.state],
+            "body": pull.body or "",
         }
+        optional = {
+            "databaseId": _pull_database_id(pull.number),
+            "headRefName": pull.head_ref,
+            "headRefOid": self._current_head_sha(pull),
+            "baseRefName": pull.base_ref,
+            "isCrossRepository": pull.head_owner is not None,
+            "headRepositoryOwner": None if owner is None else {"login": owner},
+            "headRepository": None if owner is None else {"nameWithOwner": f"{owner}/{self.repo}"},
+        }
+        return {**node, **{name: value for name, value in optional.items() if _asks(query, name)}}
 
     def _graphql_ref(self, qualified: Any) -> dict[str, Any] | None:
         if not isinstance(qualified, str) or not qualified:
@@ -2162,8 +2307,10 @@ class GitHubServer:
         if sha is None:
             return None
         branch = _short_branch(ref)
-        pulls = [
-            pull for pull in sorted(self.pulls.values(), key=lambda p: p.number) if pull.head_ref == branch
+        pulls = [  # this repository's ref: pull requests from forks' same-named branches are not its own
+            pull
+            for pull in sorted(self.pulls.values(), key=lambda p: p.number)
+            if pull.head_owner is None and pull.head_ref == branch
         ]
         state = {"open": "OPEN", "closed": "CLOSED"}
         return {
@@ -2210,7 +2357,7 @@ class GitHubServer:
 
     def _create_ref_field(self, given: dict[str, Any]) -> dict[str, Any]:
         """createRef(input: {repositoryId, name, oid}) { ref { name target { oid } } }"""
-        if given.get("repositoryId") != _node_id("R", self._repo_id):
+        if given.get("repositoryId") != _node_id("R", self.repository_id):
             raise _GraphQLError(
                 "NOT_FOUND",
                 f"Could not resolve to a node with the global id of '{given.get('repositoryId')}'",
