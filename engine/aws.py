@@ -164,7 +164,7 @@ class Consumer:
 
         self.settings = config
         self.ledger: Ledger = Ledger.connect(config.ledger_url)
-        self.backend, self.replies, _ = build_backend(config)
+        self.backend, self.replies, _ = build_backend(config, self.ledger)
         self.outbox: Outbox | None = build_outbox(config, self.ledger)
         self.gate: PolicyGate = config.policy_gate()  # its checkov worker starts on the first scan
         self._sqs: Any = None

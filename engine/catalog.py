@@ -137,14 +137,22 @@ class PolicyRules:
         return set(self.fail) | set(self.warn) | {s.check_id for s in self.skip}
 
 
+ISSUE_REQUESTERS: Final = ("anyone", "triage")
+
+
 @dataclass(frozen=True)
 class GitHubRules:
     """GitHub mode: the workflow `/plan`, `/apply` and `/destroy` dispatch, and who may apply."""
 
-    workflow: str = "dbvend.yml"
+    workflow: str = "dbvend.yml"  # dispatched by /plan, /apply, /destroy
+    plan_workflow: str = "dbvend-pr.yml"  # runs on dbvend's pull requests (`dbvend init` installs it)
+    merge_workflow: str = "dbvend-main.yml"  # runs on a push to the default branch (apply on merge)
     apply: ApplyRules = field(default_factory=ApplyRules)
     issue_label: str = "database-request"  # an issue with this label is a request (the form sets it)
     issue_title_prefix: str | None = None  # or: an issue whose title starts with this
+    # Who may turn an issue into a request: anyone who can open issues, or only an author with at
+    # least triage permission (or the request label added by such a person).
+    issue_requesters: str = "anyone"
 
 
 @dataclass(frozen=True)
@@ -300,7 +308,9 @@ class _Validator:
 
     def github(self, raw: Any) -> GitHubRules:
         path: Path_ = ("github",)
-        spec = self.mapping(raw, path, ("workflow", "apply", "issue_label", "issue_title_prefix"))
+        spec = self.mapping(
+            raw, path, ("workflow", "apply", "issue_label", "issue_title_prefix", "issue_requesters")
+        )
         workflow = self.get(
             spec,
             path,
@@ -344,9 +354,18 @@ class _Validator:
         prefix = self.get(
             spec, path, "issue_title_prefix", _text_of(1, 100), "must be 1-100 characters", None
         )
+        requesters = self.get(
+            spec,
+            path,
+            "issue_requesters",
+            _one_of(ISSUE_REQUESTERS),
+            "must be anyone or triage",
+            "anyone",
+        )
         return GitHubRules(
             issue_label=label,
             issue_title_prefix=prefix,
+            issue_requesters=requesters,
             workflow=workflow,
             apply=ApplyRules(
                 require_approval=self.get(rules, apply_path, "require_approval", _boolean, _BOOL, True),

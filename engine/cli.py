@@ -470,7 +470,10 @@ def _record_in_ledger(settings: Settings, change: Change, status: str) -> None:
         return
     ledger = Ledger.connect(settings.ledger_url)
     try:
-        settle_change(ledger, change.id, change.request_id, status, f"with dbvend {status[:-1]}")
+        merge_commit = change.merge_commit if status == "merged" else None
+        settle_change(
+            ledger, change.id, change.request_id, status, f"with dbvend {status[:-1]}", merge_commit
+        )
     finally:
         ledger.engine.dispose()
 

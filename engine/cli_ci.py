@@ -486,9 +486,9 @@ def ci_ttl(now_text: str | None, dry_run: bool, repo: Path, backend_file: str | 
 @click.option(
     "--repo", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Default: DBVEND_REPO."
 )
-@click.option("--ref", default="main", show_default=True, help="The commit whose claims are read.")
+@click.option("--ref", help="The commit whose claims are read (default: the default branch).")
 @reports_errors
-def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str) -> None:
+def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str | None) -> None:
     """Remind owners before expiry (once per reminder); propose the destruction of expired databases
     (a destroy change each, once)."""
     from engine.settings import Settings
@@ -498,12 +498,14 @@ def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str) 
         from engine.api import build_backend
 
         backend, replies, _ = build_backend(settings)
-        sweep(repo or settings.repo_path, ref, now_text, dry_run, backend, replies)
+        # A clone's HEAD is the default branch it was cloned at; `ref` picks another commit.
+        sweep(repo or settings.repo_path, ref or "HEAD", now_text, dry_run, backend, replies)
         return
     from engine.gitops.local import LocalRepository
 
     path = repo or settings.repo_path
-    sweep(path, ref, now_text, dry_run, LocalRepository.open_or_create(path), None)
+    local = LocalRepository.open_or_create(path)
+    sweep(path, ref or local.default_branch(), now_text, dry_run, local, None)
 
 
 def sweep(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ requests = sa.Table(
     sa.Column("errors", sa.Text),
     sa.Column("policy", sa.Text),  # the policy gate's decision, JSON (revision 0002)
     sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("change_head", sa.String(64)),  # the change's head commit when it was opened (0005)
+    sa.Column("merge_commit", sa.String(64)),  # and its merge commit once merged (0005)
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.UniqueConstraint("requester", "idempotency_key", name="uq_requests_idempotency"),
@@ -116,6 +119,43 @@ queue_messages = sa.Table(
 )
 
 
+# dbvend's one comment per issue and marker: the first writer claims the key, then records the
+# comment it made; everyone else edits that comment (engine.gitops.github.GitHubIssueReplies).
+issue_comments = sa.Table(
+    "issue_comments",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("comment_id", sa.BigInteger),
+    sa.Column("claimed_by", sa.String(64), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("pending_body", sa.Text),  # a later writer's text, left for the holder to write
+)
+
+# The workflow runs the App started (/plan, /apply, /destroy): a completed run counts only when it
+# answers one of these (engine.webhooks.pulls).
+dispatches = sa.Table(
+    "dispatches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("change_id", sa.Integer, nullable=False),
+    sa.Column("command", sa.String(16), nullable=False),
+    sa.Column("ref", sa.String(200), nullable=False),
+    sa.Column("ref_oid", sa.String(64)),  # the ref's commit when dispatched: the run's head_sha
+    sa.Column("dispatched_at", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.BigInteger, unique=True),  # the run that answered it
+    sa.Index("ix_dispatches_change", "change_id", "command"),
+)
+
+# Small facts about the App itself (its installation's state), by key.
+app_state = sa.Table(
+    "app_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Event:
     status: str
@@ -143,6 +183,8 @@ class RequestRecord:
     updated_at: str
     history: list[Event] = field(default_factory=list)
     policy: dict[str, Any] | None = None
+    change_head: str | None = None
+    merge_commit: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +205,14 @@ class RequestRecord:
             "updated_at": self.updated_at,
             "history": [{"status": e.status, "at": e.at, "detail": e.detail} for e in self.history],
         }
+
+
+@dataclass(frozen=True)
+class CommentSlot:
+    """Ledger.claim_comment's answer: the comment to edit, or whether this caller makes it."""
+
+    comment_id: int | None
+    mine: bool
 
 
 @dataclass(frozen=True)
@@ -227,7 +277,7 @@ def create_ledger_engine(url: str) -> Engine:
 
 # The newest revision in engine/migrations/versions (a test keeps the two in step). A ledger
 # already there is opened without importing Alembic: ~90 ms of every Lambda cold start.
-SCHEMA_HEAD: Final = "0004"
+SCHEMA_HEAD: Final = "0005"
 
 
 def schema_version(engine: Engine) -> str | None:
@@ -366,6 +416,8 @@ class Ledger:
         change_link: str | None = None,
         errors: list[Any] | None = None,
         policy: Mapping[str, Any] | None = None,
+        change_head: str | None = None,
+        merge_commit: str | None = None,
         connection: Connection | None = None,
     ) -> bool:
         """Move a request to `status` (recorded with a time); False when that would go backwards."""
@@ -389,6 +441,10 @@ class Ledger:
                 values["errors"] = json.dumps(errors)
             if policy is not None:
                 values["policy"] = json.dumps(policy)
+            if change_head is not None:
+                values["change_head"] = change_head
+            if merge_commit is not None:
+                values["merge_commit"] = merge_commit
             conn.execute(requests.update().where(requests.c.id == request_id).values(**values))
             conn.execute(
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
@@ -438,6 +494,129 @@ class Ledger:
         with self.transaction() as connection:
             connection.execute(webhook_deliveries.delete().where(webhook_deliveries.c.id == delivery_id))
 
+    # -- GitHub: reply comments, dispatched runs, the App's state -----------------------
+
+    def claim_comment(self, key: str, token: str, stale_after: float) -> CommentSlot:
+        """The comment slot `key`: `mine` when this caller (`token`) is to create the comment, either
+        first or because the one who claimed it before has not recorded a comment for
+        `stale_after` seconds (it died); else the comment id, or None while it is being made."""
+        now = time.time()
+        try:
+            with self.transaction() as connection:
+                connection.execute(issue_comments.insert().values(key=key, claimed_by=token, claimed_at=now))
+            return CommentSlot(None, True)
+        except sa.exc.IntegrityError:
+            pass
+        with self.transaction() as connection:
+            row = connection.execute(sa.select(issue_comments).where(issue_comments.c.key == key)).one()
+            if row.comment_id is not None:
+                return CommentSlot(int(row.comment_id), False)
+            if row.claimed_by != token and now - row.claimed_at < stale_after:
+                return CommentSlot(None, False)
+            connection.execute(
+                issue_comments.update()
+                .where(issue_comments.c.key == key)
+                .values(claimed_by=token, claimed_at=now)
+            )
+            return CommentSlot(None, True)
+
+    def record_comment(self, key: str, token: str, comment_id: int) -> str | None:
+        """The comment the slot's holder made (everyone after edits it), and the text a writer left
+        meanwhile (leave_comment), taken: the holder writes it next."""
+        with self.transaction() as connection:
+            pending = connection.execute(
+                sa.select(issue_comments.c.pending_body).where(issue_comments.c.key == key)
+            ).scalar_one_or_none()
+            connection.execute(
+                issue_comments.update()
+                .where(issue_comments.c.key == key, issue_comments.c.claimed_by == token)
+                .values(comment_id=comment_id, pending_body=None)
+            )
+        return None if pending is None else str(pending)
+
+    def take_pending_comment(self, key: str) -> str | None:
+        """The text a writer left after the holder recorded its comment (none: None), taken."""
+        with self.transaction() as connection:
+            pending = connection.execute(
+                sa.select(issue_comments.c.pending_body).where(issue_comments.c.key == key)
+            ).scalar_one_or_none()
+            if pending is not None:
+                connection.execute(
+                    issue_comments.update().where(issue_comments.c.key == key).values(pending_body=None)
+                )
+        return None if pending is None else str(pending)
+
+    def leave_comment(self, key: str, body: str) -> int | None:
+        """While another writer makes the slot's comment: leave `body` for it to write (None), or,
+        when that comment exists by now, its id (the caller edits it itself)."""
+        with self.transaction() as connection:
+            left = connection.execute(
+                issue_comments.update()
+                .where(issue_comments.c.key == key, issue_comments.c.comment_id.is_(None))
+                .values(pending_body=body)
+            )
+            if left.rowcount:
+                return None
+            found = connection.execute(
+                sa.select(issue_comments.c.comment_id).where(issue_comments.c.key == key)
+            ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def forget_comment(self, key: str) -> None:
+        """The recorded comment is gone (deleted on GitHub): the next writer makes a new one."""
+        with self.transaction() as connection:
+            connection.execute(issue_comments.delete().where(issue_comments.c.key == key))
+
+    def record_dispatch(self, change_id: int, command: str, ref: str, ref_oid: str | None) -> None:
+        """The App started the workflow for a command on a change, on `ref` at `ref_oid`."""
+        with self.transaction() as connection:
+            connection.execute(
+                dispatches.insert().values(
+                    change_id=change_id, command=command, ref=ref, ref_oid=ref_oid, dispatched_at=now_text()
+                )
+            )
+
+    def answer_dispatch(self, run_id: int, change_id: int, command: str, ref: str, head_sha: str) -> bool:
+        """Whether run `run_id` answers a dispatch of `command` on `change_id` (on `ref`, at
+        `head_sha`): the run that answered it before (a re-run), or the oldest unanswered matching
+        dispatch, which it then answers."""
+        with self.transaction() as connection:
+            row = connection.execute(sa.select(dispatches).where(dispatches.c.run_id == run_id)).one_or_none()
+            if row is not None:
+                return bool(row.change_id == change_id and row.command == command)
+            candidate = connection.execute(
+                sa.select(dispatches.c.id)
+                .where(
+                    dispatches.c.change_id == change_id,
+                    dispatches.c.command == command,
+                    dispatches.c.ref == ref,
+                    dispatches.c.run_id.is_(None),
+                    sa.or_(dispatches.c.ref_oid.is_(None), dispatches.c.ref_oid == head_sha),
+                )
+                .order_by(dispatches.c.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if candidate is None:
+                return False
+            connection.execute(dispatches.update().where(dispatches.c.id == candidate).values(run_id=run_id))
+            return True
+
+    def set_app_state(self, key: str, value: str) -> None:
+        with self.transaction() as connection:
+            at = now_text()
+            updated = connection.execute(
+                app_state.update().where(app_state.c.key == key).values(value=value, updated_at=at)
+            )
+            if updated.rowcount == 0:
+                connection.execute(app_state.insert().values(key=key, value=value, updated_at=at))
+
+    def app_state(self, key: str) -> str | None:
+        with self.reading() as conn:
+            value = conn.execute(
+                sa.select(app_state.c.value).where(app_state.c.key == key)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
     # -- reading -------------------------------------------------------------------------
 
     def get(self, request_id: str) -> RequestRecord | None:
@@ -481,6 +660,16 @@ class Ledger:
                 )
                 .order_by(requests.c.created_at.desc())
                 .limit(1)
+            ).one_or_none()
+        return None if row is None else _record(row, [])
+
+    def by_merge_commit(self, sha: str) -> RequestRecord | None:
+        """The request whose change was merged as commit `sha`."""
+        if not sha:
+            return None
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(requests).where(requests.c.merge_commit == sha).limit(1)
             ).one_or_none()
         return None if row is None else _record(row, [])
 
@@ -589,4 +778,6 @@ def _record(row: Any, history: list[Event]) -> RequestRecord:
         updated_at=row.updated_at,
         history=history,
         policy=json.loads(row.policy) if row.policy else None,
+        change_head=row.change_head,
+        merge_commit=row.merge_commit,
     )

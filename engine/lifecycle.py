@@ -40,11 +40,12 @@ class Extension:
 
 
 def current_claim(backend: GitOpsBackend, environment: str, identifier: str) -> tuple[Claim, str]:
-    """The database's claim on main, and its text; DatabaseNotFound when main has none."""
+    """The database's claim on the default branch, and its text; DatabaseNotFound when it has none."""
     path = f"{root_path(environment, identifier)}/request.json"
-    text = backend.read_file("main", path)
+    text = backend.read_file(None, path)
     if text is None:
-        raise DatabaseNotFound(f"no database {environment}/{identifier} on main ({path})")
+        where = backend.default_branch()
+        raise DatabaseNotFound(f"no database {environment}/{identifier} on {where} ({path})")
     return parse_claim(text), text
 
 
@@ -179,7 +180,7 @@ def _past_closed(open_as: Callable[[str], Change], kind: str, what: str) -> Chan
 
 
 def settle_change(
-    ledger: Ledger, change_id: int, key: str, status: str, where: str
+    ledger: Ledger, change_id: int, key: str, status: str, where: str, merge_commit: str | None = None
 ) -> tuple[str, bool] | None:
     """The ledger after a change is merged or closed (`status`), found by its key (change_key):
     the request's own change moves its request; a destroy change closed unmerged gives the
@@ -190,7 +191,8 @@ def settle_change(
         record = ledger.by_change(change_id) or (ledger.get(request_id) if request_id else None)
         if record is None:
             return None
-        return record.id, ledger.transition(record.id, status, f"change #{change_id} {status} {where}")
+        detail = f"change #{change_id} {status} {where}"
+        return record.id, ledger.transition(record.id, status, detail, merge_commit=merge_commit)
     if ledger.get(request_id) is None:
         return None
     if kind.startswith("destroy") and status == "closed":

@@ -41,7 +41,9 @@ class RecordedReplies:
 
 @pytest.fixture
 def services(tmp_path: Path) -> Services:
-    settings = Settings(data=tmp_path / "data", api_keys="k", github_webhook_secret=SECRET)
+    settings = Settings(
+        data=tmp_path / "data", api_keys="k", github_webhook_secret=SECRET, github_repository="acme/infra"
+    )
     built, _ = build_services(settings)
     built.replies = RecordedReplies()
     return built
@@ -200,16 +202,25 @@ def test_merge_runs_and_checks_reach_the_ledger_and_the_issue(
     worker.replies = services.replies
     assert worker.run_once()
     replies: RecordedReplies = services.replies  # type: ignore[assignment]
-    merged_pull = payloads.pull_request("closed", 1, "dbvend/dev/orders", merged=True)
+    opened = services.ledger.get(request_id)
+    assert opened is not None and opened.change_head
+    marker = f"<!-- dbvend:request-id={request_id} -->"
+    merged_pull = payloads.pull_request(
+        "closed", 1, "dbvend/dev/orders", merged=True, head_sha=opened.change_head, body=f"x\n{marker}\n"
+    )
     delivery = str(uuid.uuid4())
     merged = deliver(client, "pull_request", merged_pull, delivery)
     assert merged.json() == {"detail": "merged", "request_id": request_id}
     assert "Pull request #1 was merged" in replies.comments[12]
     replay = deliver(client, "pull_request", merged_pull, delivery)
     assert "seen before" in replay.json()["detail"]
-    suite = payloads.check_suite("completed", "dbvend/dev/orders", "abc123", "success", pull_numbers=(1,))
+    head = opened.change_head
+    suite = payloads.check_suite("completed", "dbvend/dev/orders", head, "success", pull_numbers=(1,))
     assert deliver(client, "check_suite", suite).json()["requests"] == [request_id]
-    run = payloads.workflow_run("completed", "dbvend apply #1", "success")
+    # A run counts only when it answers a dispatch the App recorded (engine.webhooks.comments).
+    run = payloads.workflow_run("completed", "dbvend apply #1", "success", run_id=7)
+    assert deliver(client, "workflow_run", run).json()["detail"] == "not a dbvend run"
+    services.ledger.record_dispatch(1, "apply", "main", payloads.HEAD_SHA)
     assert deliver(client, "workflow_run", run).json()["conclusion"] == "success"
     assert "`/apply` on pull request #1: **success**" in replies.comments[12]
     record = services.ledger.get(request_id)
@@ -222,9 +233,11 @@ def test_merge_runs_and_checks_reach_the_ledger_and_the_issue(
         "merged",
         "applied",
     ]
-    assert record.history[4].detail == "GitHub Actions success on abc123"
+    assert record.history[4].detail == f"GitHub Actions success on {head}"
+    another = payloads.workflow_run("completed", "dbvend apply #1", "success", run_id=8)
+    assert deliver(client, "workflow_run", another).json()["detail"] == "not a dbvend run"
     other = payloads.workflow_run("completed", "CI", "failure", name="CI")
-    assert deliver(client, "workflow_run", other).json() == {"detail": "not a dbvend run"}
+    assert deliver(client, "workflow_run", other).json()["detail"] == "not a dbvend run"
 
 
 def test_a_title_prefix_from_dbvend_yaml_marks_requests_too(client: TestClient, services: Services) -> None:

@@ -34,8 +34,8 @@ def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Se
         else:
             keys, new_key = KeyStore.load_or_generate(settings.data)
     settings.data.mkdir(parents=True, exist_ok=True)
-    backend, replies, pulls = build_backend(settings)
     ledger = Ledger.connect(settings.ledger_url)
+    backend, replies, pulls = build_backend(settings, ledger)
     services = Services(
         settings=settings,
         ledger=ledger,
@@ -63,9 +63,10 @@ def build_outbox(settings: Settings, ledger: Ledger) -> Outbox | None:
 
 
 def build_backend(
-    settings: Settings,
+    settings: Settings, ledger: Ledger | None = None
 ) -> tuple[GitOpsBackend, IssueReplies | None, PullRequests | None]:
-    """DBVEND_GITOPS=local (a git repository on this machine) or github (the App)."""
+    """DBVEND_GITOPS=local (a git repository on this machine) or github (the App). With a ledger,
+    issue replies keep their comment ids there (one comment per issue, whatever the concurrency)."""
     if settings.gitops == "local":
         return LocalRepository.open_or_create(settings.repo_path), None, None
     if settings.gitops != "github":
@@ -87,7 +88,8 @@ def build_backend(
     )
     repository = GitHubRepository(client, settings.github_repository)
     full_name = settings.github_repository
-    return repository, GitHubIssueReplies(client, full_name), GitHubPullRequests(client, full_name)
+    replies = GitHubIssueReplies(client, full_name, ledger)
+    return repository, replies, GitHubPullRequests(client, full_name)
 
 
 def create_app(services: Services) -> FastAPI:

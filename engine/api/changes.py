@@ -42,7 +42,9 @@ def merge_change(
         raise ApiError(404, str(exc)) from None
     except GitOpsError as exc:
         raise ApiError(409, str(exc)) from None
-    settled = settle_change(services.ledger, change.id, change.request_id, "merged", f"by {key_id}")
+    settled = settle_change(
+        services.ledger, change.id, change.request_id, "merged", f"by {key_id}", change.merge_commit
+    )
     request_id = settled[0] if settled else None
     log.info("change merged", extra={"change_id": change.id, "request_id": request_id})
     return asdict(change)

@@ -83,7 +83,7 @@ def get_database(
         if change.status != "merged":  # still asked for: the claim on its change
             text = services.backend.read_file(change.commit, root)
     if text is None:  # merged: main holds the claim as extensions and destroy changes left it
-        text = services.backend.read_file("main", root)
+        text = services.backend.read_file(None, root)
     if text is None and record is None:
         raise ApiError(404, f"no database {environment}/{identifier}")
     answer: dict[str, Any] = {

@@ -1,9 +1,11 @@
 """POST /github/webhook: GitHub's deliveries, signature checked on the raw body before anything else.
 
 A delivery whose X-Hub-Signature-256 does not match the body under the webhook secret is 401
-and nothing is read from it. A delivery id seen before changes nothing (GitHub redelivers).
-Events without a handler are answered 204. The handlers, one small module per concern, are
-joined in engine.webhooks.HANDLERS.
+and nothing is read from it. A delivery about another repository or installation (the App may be
+installed on many; engine.webhooks.trust) is answered 200 "not this repository" and changes
+nothing. A delivery id seen before changes nothing (GitHub redelivers). Events without a
+handler are answered 204. The handlers, one small module per concern, are joined in
+engine.webhooks.HANDLERS.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from engine.api.deps import ApiError, ServicesDep
+from engine.api.deps import ApiError, Services, ServicesDep
+from engine.gitops import RepositoryIdentity
 from engine.webhooks import HANDLERS, WebhookContext
+from engine.webhooks.trust import foreign, foreign_name
 
 log = logging.getLogger("dbvend.webhook")
 router = APIRouter(tags=["github"])
@@ -66,10 +70,19 @@ async def github_webhook(
         raise ApiError(400, "the body is not JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "the body is not a JSON object")
+    identity, reason = await _trusted(services, x_github_event, payload)
+    if reason is not None:
+        log.warning(
+            "delivery refused: %s", reason, extra={"delivery": x_github_delivery, "event": x_github_event}
+        )
+        return JSONResponse({"detail": "not this repository; nothing done", "reason": reason})
+    assert identity is not None
     if not services.ledger.claim_delivery(x_github_delivery, x_github_event):
         log.info("delivery seen before", extra={"delivery": x_github_delivery, "event": x_github_event})
         return JSONResponse({"detail": "delivery seen before; nothing done"}, status_code=200)
-    context = WebhookContext(services=services, delivery=x_github_delivery, event=x_github_event)
+    context = WebhookContext(
+        services=services, delivery=x_github_delivery, event=x_github_event, identity=identity
+    )
     try:
         outcome = await _run(handler, payload, context)
     except Exception:
@@ -77,6 +90,29 @@ async def github_webhook(
         raise
     log.info("delivery handled", extra={"delivery": x_github_delivery, "event": x_github_event})
     return JSONResponse(outcome, status_code=200)
+
+
+async def _trusted(
+    services: Services, event: str, payload: dict[str, Any]
+) -> tuple[RepositoryIdentity | None, str | None]:
+    """The configured repository as GitHub knows it now, or why the delivery is not about it.
+
+    The name is compared first (no call); then, in GitHub mode, the repository's id and the App's
+    installation as GitHub reports them (one GraphQL call, which also gives the default branch).
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    expected = services.settings.github_repository
+    if not expected:
+        log.error("a webhook arrived but DBVEND_GITHUB_REPOSITORY is not set")
+        raise ApiError(503, "the GitHub webhook is not configured")
+    reason = foreign_name(event, payload, expected)
+    if reason is not None:
+        return None, reason
+    identity: RepositoryIdentity = await run_in_threadpool(services.backend.identity)
+    if services.settings.gitops != "github":  # the local backend has a path, not GitHub's name
+        identity = RepositoryIdentity(full_name=expected, default_branch=identity.default_branch)
+    return identity, foreign(event, payload, identity)
 
 
 async def _run(handler: Any, payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:

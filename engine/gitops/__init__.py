@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
@@ -18,6 +18,8 @@ CHANGE_STATUSES = ("open", "merged", "closed")
 # A pull request's key (change_key) rides in its description as a hidden marker.
 MARKER: Final = "<!-- dbvend:request-id={} -->"
 MARKER_RE: Final = re.compile(r"<!-- dbvend:request-id=([A-Za-z0-9._:-]{1,100}) -->")
+# A change key: a request id, then ".<kind>" for a later change (extend-2, destroy-1).
+_KEY: Final = re.compile(r"(?P<request>[A-Za-z0-9_:-]{1,64})(?:\.(?P<kind>[a-z]+(?:-\d{1,6})?))?")
 Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
@@ -44,6 +46,73 @@ def root_of_branch(branch: str) -> str | None:
     if len(parts) != 3 or parts[0] != "dbvend" or not parts[1] or not parts[2]:
         return None
     return f"terraform/{parts[1]}/{parts[2].partition('.')[0]}"
+
+
+def key_request(key: str | None) -> str | None:
+    """The request id of a change key (the part before any `.kind`), None when it is not one."""
+    found = _KEY.fullmatch(key or "")
+    return found.group("request") if found else None
+
+
+def not_own_change(branch: str, head_repository: str | None, body: str | None, full_name: str) -> str | None:
+    """Why a pull request is not one of dbvend's own changes in `full_name`, or None.
+
+    Its head must be a dbvend branch of `full_name` itself: a fork can name a branch
+    dbvend/prod/orders and copy a marker, and GitHub still lists it with the repository's pull
+    requests (GraphQL's headRefName matches across forks). Its marker must name a change of
+    that branch: the same kind (a request, extend-2, destroy-1) as the branch.
+    """
+    if head_repository is None or head_repository.casefold() != full_name.casefold():
+        where = head_repository or "a deleted repository"
+        return f"its head branch is in {where}, not {full_name}: dbvend acts only on its own branches"
+    if root_of_branch(branch) is None:
+        return f"{branch or 'its head'} is not a dbvend branch"
+    found = _KEY.fullmatch(key_in_description(body) or "")
+    if found is None:
+        return "its description carries no dbvend change marker"
+    if found.group("kind") != (branch.partition(".")[2] or None):
+        return f"its marker names another change than its branch {branch}"
+    return None
+
+
+@dataclass(frozen=True)
+class RepositoryIdentity:
+    """The repository dbvend serves, as GitHub knows it now (GitHub: one GraphQL call).
+
+    `id` and `installation_id` are None where they cannot be known (the local backend, a token
+    instead of the App): those checks are then left out; the name is always checked.
+    """
+
+    full_name: str
+    default_branch: str
+    id: int | None = None
+    installation_id: int | None = None
+    default_oid: str | None = None
+
+
+@dataclass(frozen=True)
+class PullHead:
+    """Where a pull request comes from: its head branch, commit and repository, and its description."""
+
+    branch: str
+    sha: str
+    repository: str | None  # owner/name of the head's repository; None when that fork was deleted
+    body: str
+
+    def not_own(self, full_name: str) -> str | None:
+        return not_own_change(self.branch, self.repository, self.body, full_name)
+
+    @classmethod
+    def of(cls, pull: Mapping[str, Any]) -> PullHead:
+        """A pull request's head, from its REST or webhook JSON."""
+        head = pull.get("head") or {}
+        repository = (head.get("repo") or {}).get("full_name")
+        return cls(
+            branch=str(head.get("ref") or ""),
+            sha=str(head.get("sha") or ""),
+            repository=str(repository) if repository else None,
+            body=str(pull.get("body") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -80,7 +149,15 @@ class GitOpsBackend(Protocol):
     """What the pipeline needs from a GitOps store."""
 
     def catalog(self) -> Catalog:
-        """dbvend.yaml as it stands on main."""
+        """dbvend.yaml as it stands on the default branch."""
+        ...
+
+    def identity(self) -> RepositoryIdentity:
+        """The repository as its host knows it now: name, id, default branch and its commit."""
+        ...
+
+    def default_branch(self) -> str:
+        """The branch changes are merged into (GitHub: the repository's own; locally: main)."""
         ...
 
     def check_absent(self, claim: Claim) -> None:
@@ -110,12 +187,13 @@ class GitOpsBackend(Protocol):
         """Merge an open change into main."""
         ...
 
-    def read_file(self, ref: str, path: str) -> str | None:
-        """A file's text at a ref (branch or commit), None when absent."""
+    def read_file(self, ref: str | None, path: str) -> str | None:
+        """A file's text at a ref (branch or commit; None: the default branch), None when absent."""
         ...
 
-    def claims(self, ref: str = "main") -> dict[str, str]:
-        """Every database root's request.json at a ref, by root (terraform/<env>/<id>), read at once."""
+    def claims(self, ref: str | None = None) -> dict[str, str]:
+        """Every database root's request.json at a ref (None: the default branch), by root
+        (terraform/<env>/<id>), read at once."""
         ...
 
     def report_checks(self, change: Change, decision: PolicyDecision) -> None:
@@ -142,8 +220,10 @@ class PullRequests(Protocol):
         """A new comment on the pull request."""
         ...
 
-    def facts(self, number: int, commenter: str, teams: Collection[str] = ()) -> tuple[PullRequestFacts, str]:
-        """The facts authorization needs, and the pull request's head branch.
+    def facts(
+        self, number: int, commenter: str, teams: Collection[str] = ()
+    ) -> tuple[PullRequestFacts, PullHead]:
+        """The facts authorization needs, and where the pull request comes from.
 
         With `teams` (approver team slugs in the repository owner's organisation), the facts say
         which of them each approving reviewer belongs to, for the reviewers whose membership

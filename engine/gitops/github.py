@@ -13,10 +13,12 @@ Content-creating calls are paced under GitHub's secondary limits (80 a minute, 5
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -37,7 +39,9 @@ from engine.errors import ChangeNotFound, Conflict, GitOpsError
 from engine.gitops import (
     MARKER,
     Change,
+    PullHead,
     Reaction,
+    RepositoryIdentity,
     branch_name,
     change_key,
     root_of_branch,
@@ -45,6 +49,7 @@ from engine.gitops import (
 from engine.gitops import (
     MARKER_RE as _MARKER_RE,
 )
+from engine.ledger import Ledger
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
@@ -53,6 +58,16 @@ log = logging.getLogger("dbvend.github")
 POLICY_CHECK: Final = "dbvend/policy"
 ANNOTATIONS_PER_REQUEST: Final = 50
 _TRAILER_RE: Final = re.compile(r"^Request-Id: (\S+)\s*$", re.MULTILINE)
+
+REPOSITORY_QUERY: Final = """
+query DbvendRepository($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) {
+    databaseId
+    nameWithOwner
+    defaultBranchRef { name target { oid } }
+  }
+}
+"""
 
 STATE_QUERY: Final = """
 query DbvendState(
@@ -67,7 +82,7 @@ query DbvendState(
     pulls: pullRequests(
       headRefName: $head, first: 10, states: [OPEN, CLOSED, MERGED],
       orderBy: {field: CREATED_AT, direction: DESC}
-    ) { nodes { number url state body } }
+    ) { nodes { number url state body headRepository { nameWithOwner } } }
     labels(first: 100) { nodes { id name } }
   }
 }
@@ -213,20 +228,51 @@ class GitHubRepository:
     # -- reading
 
     def catalog(self) -> Catalog:
-        state = self._state("main", None)
+        state = self._state(CATALOG_FILE, None)  # no branch of that name: only HEAD is read
         text = state.catalog_text
         if text is None:
             return parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
         return parse_catalog(text, f"{CATALOG_FILE} on {state.main} ({self.owner}/{self.name})")
+
+    def identity(self) -> RepositoryIdentity:
+        """Name, id and default branch as GitHub has them now (one GraphQL call), with the
+        installation the App's client acts as (None for a token)."""
+        variables = {"owner": self.owner, "name": self.name}
+        repository = self._graphql(REPOSITORY_QUERY, variables).get("repository")
+        if not repository:
+            raise GitOpsError(f"{self.owner}/{self.name} is not visible to the GitHub App")
+        default = repository.get("defaultBranchRef") or {}
+        if not default.get("name"):
+            raise GitOpsError(f"{self.owner}/{self.name} has no default branch (an empty repository?)")
+        return RepositoryIdentity(
+            full_name=str(repository.get("nameWithOwner") or self.full_name),
+            default_branch=str(default["name"]),
+            id=repository.get("databaseId"),
+            installation_id=getattr(self.client.auth, "installation_id", None),
+            default_oid=(default.get("target") or {}).get("oid"),
+        )
+
+    def default_branch(self) -> str:
+        return self.identity().default_branch
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
 
     def check_absent(self, claim: Claim) -> None:
         state = self._claim_state(claim)
         self._refuse_conflict(claim, state)
         self._checked = {claim.request_id: state}  # open_change comes next: one reading serves both
 
-    def read_file(self, ref: str, path: str) -> str | None:
+    def read_file(self, ref: str | None, path: str) -> str | None:
+        """The file at `ref`; with None, at the default branch (GitHub's own default for `ref`)."""
         try:
-            found = self.client.rest.repos.get_content(self.owner, self.name, path, ref=ref).parsed_data
+            rest = self.client.rest
+            found = (
+                rest.repos.get_content(self.owner, self.name, path, ref=ref)
+                if ref is not None
+                else rest.repos.get_content(self.owner, self.name, path)
+            ).parsed_data
         except RequestFailed as exc:
             if exc.response.status_code == 404:
                 return None
@@ -236,11 +282,13 @@ class GitHubRepository:
             return None
         return base64.b64decode(content).decode("utf-8")
 
-    def claims(self, ref: str = "main") -> dict[str, str]:
-        """Every database root's request.json at `ref`, by root (terraform/<env>/<id>), as
-        engine.ci.claims_at reads them from a clone: one GraphQL call (CLAIMS_QUERY)."""
+    def claims(self, ref: str | None = None) -> dict[str, str]:
+        """Every database root's request.json at `ref` (None: HEAD, the default branch), by root
+        (terraform/<env>/<id>), as engine.ci.claims_at reads them from a clone: one GraphQL call
+        (CLAIMS_QUERY)."""
         from engine.ci import CLAIM_PATH
 
+        ref = "HEAD" if ref is None else ref
         if not ref or ":" in ref:
             raise GitOpsError(f"not a ref: {ref!r}")
         variables = {"owner": self.owner, "name": self.name, "ref": ref, "tree": f"{ref}:terraform"}
@@ -275,7 +323,8 @@ class GitHubRepository:
         pulls = self.client.rest.paginate(
             self.client.rest.pulls.list, owner=self.owner, repo=self.name, state="all", per_page=100
         )
-        found = [self._change(pull.model_dump()) for pull in pulls if _is_dbvend(pull.model_dump())]
+        dumped = (pull.model_dump() for pull in pulls)
+        found = [self._change(pull) for pull in dumped if self._own(pull)]
         found.sort(key=lambda change: change.id)
         return [c for c in found if status is None or c.status == status]
 
@@ -389,7 +438,13 @@ class GitHubRepository:
         ref = repository.get("branch")
         target = (ref or {}).get("target") or {}
         trailer = _TRAILER_RE.findall(target.get("message") or "")
-        pulls = (repository.get("pulls") or {}).get("nodes") or []
+        # headRefName matches a fork's branch of the same name too: only this repository's count.
+        pulls = [
+            pull
+            for pull in (repository.get("pulls") or {}).get("nodes") or []
+            if str((pull.get("headRepository") or {}).get("nameWithOwner") or "").casefold()
+            == self.full_name.casefold()
+        ]
         return _State(
             repository_id=repository["id"],
             main=default["name"],
@@ -435,7 +490,7 @@ class GitHubRepository:
         for pull in pulls:
             data = pull.model_dump()
             found = _MARKER_RE.search(data.get("body") or "")
-            if found and found.group(1) == key:
+            if found and found.group(1) == key and self._own(data):
                 return self._change(data)
         return None
 
@@ -525,14 +580,22 @@ class GitHubRepository:
             link=pull.get("html_url"),
         )
 
+    def _own(self, pull: dict[str, Any]) -> bool:
+        """One of dbvend's changes (engine.gitops.not_own_change): not a fork's look-alike."""
+        return PullHead.of(pull).not_own(self.full_name) is None
+
     def _error(self, what: str, exc: RequestFailed) -> GitOpsError:
-        response = exc.response
-        message = ""
-        try:
-            message = str(response.json().get("message", ""))
-        except ValueError:
-            message = response.text[:200]
-        return GitOpsError(f"GitHub could not {what}: {response.status_code} {message}".rstrip())
+        return github_error(what, exc)
+
+
+def github_error(what: str, exc: RequestFailed) -> GitOpsError:
+    """GitHub's status and message, e.g. "GitHub could not edit issue #4: 404 Not Found"."""
+    response = exc.response
+    try:
+        message = str(response.json().get("message", ""))
+    except (ValueError, AttributeError):
+        message = response.text[:200]
+    return GitOpsError(f"GitHub could not {what}: {response.status_code} {message}".rstrip())
 
 
 def policy_annotations(decision: PolicyDecision) -> list[dict[str, Any]]:
@@ -561,12 +624,6 @@ def _role(level: Any) -> str:
     """The role GitHub names (maintain, triage too), else the plain permission."""
     role = getattr(level, "role_name", None) or level.permission
     return str(role if role in ("admin", "maintain", "write", "triage", "read") else level.permission)
-
-
-def _is_dbvend(pull: dict[str, Any]) -> bool:
-    return bool(_MARKER_RE.search(pull.get("body") or "")) and str(
-        (pull.get("head") or {}).get("ref", "")
-    ).startswith("dbvend/")
 
 
 def _iso(value: Any) -> str:
@@ -615,30 +672,79 @@ def github_client(
 
 
 class GitHubIssueReplies:
-    """dbvend's one comment per issue, found again by its hidden marker and edited in place."""
+    """dbvend's one comment per issue and marker, edited in place.
 
-    def __init__(self, client: GitHub[Any], full_name: str) -> None:
-        self.client = client
+    With a ledger the comment's id is kept there under a unique key (engine.ledger.claim_comment):
+    the first writer makes the comment, every later writer edits it, and a writer that comes while
+    the first is still making it leaves its text for the first to write next (no one waits). So
+    two deliveries GitHub sends together (issues.opened and issues.labeled for one form) cannot
+    both find no comment and both make one. Without a ledger (a CI job without DATABASE_URL) the
+    comment is found again by its hidden marker.
+    """
+
+    stale: float = 300.0  # a claim without a comment after this long was abandoned: take it over
+
+    def __init__(self, client: GitHub[Any], full_name: str, ledger: Ledger | None = None) -> None:
+        self.client, self.full_name, self.ledger = client, full_name, ledger
         self.owner, _, self.name = full_name.partition("/")
 
     def reply(self, issue_number: int, marker: str, body: str) -> None:
         try:
-            comments: Iterable[Any] = self.client.rest.paginate(
-                self.client.rest.issues.list_comments,
-                owner=self.owner,
-                repo=self.name,
-                issue_number=issue_number,
-                per_page=100,
-            )
-            for comment in comments:
-                if marker in (comment.body or ""):
-                    self.client.rest.issues.update_comment(self.owner, self.name, comment.id, body=body)
-                    return
-            self.client.rest.issues.create_comment(self.owner, self.name, issue_number, body=body)
+            if self.ledger is None:
+                self._write(issue_number, marker, body, self._find(issue_number, marker))
+            else:
+                self._reply_once(self.ledger, issue_number, marker, body)
         except RequestFailed as exc:
-            raise GitOpsError(
-                f"GitHub could not comment on #{issue_number}: {exc.response.status_code}"
-            ) from None
+            raise github_error(f"comment on #{issue_number}", exc) from None
+
+    def _reply_once(self, ledger: Ledger, issue_number: int, marker: str, body: str) -> None:
+        digest = hashlib.sha256(marker.encode()).hexdigest()[:32]
+        key, token = f"{self.full_name.casefold()}#{issue_number} {digest}", uuid.uuid4().hex
+        for _ in range(3):  # a comment deleted under us is made again, at most twice
+            slot = ledger.claim_comment(key, token, self.stale)
+            comment_id = slot.comment_id
+            if comment_id is None and slot.mine:
+                comment_id = self._write(issue_number, marker, body, self._find(issue_number, marker))
+                body = ledger.record_comment(key, token, comment_id) or ""
+            elif comment_id is None:
+                comment_id = ledger.leave_comment(key, body)  # the holder writes it after its own
+                if comment_id is None:
+                    return
+            while body:
+                if not self._edit(comment_id, body):
+                    ledger.forget_comment(key)  # someone deleted it: the next round makes a new one
+                    break
+                body = ledger.take_pending_comment(key) or ""
+            else:
+                return
+        raise GitOpsError(f"dbvend's comment on #{issue_number} keeps disappearing")
+
+    def _find(self, issue_number: int, marker: str) -> int | None:
+        """dbvend's comment carrying `marker`, made before the ledger knew it (or without one)."""
+        comments: Iterable[Any] = self.client.rest.paginate(
+            self.client.rest.issues.list_comments,
+            owner=self.owner,
+            repo=self.name,
+            issue_number=issue_number,
+            per_page=100,
+        )
+        return next((int(c.id) for c in comments if marker in (c.body or "")), None)
+
+    def _write(self, issue_number: int, marker: str, body: str, existing: int | None) -> int:
+        if existing is not None and self._edit(existing, body):
+            return existing
+        rest = self.client.rest
+        return int(rest.issues.create_comment(self.owner, self.name, issue_number, body=body).parsed_data.id)
+
+    def _edit(self, comment_id: int, body: str) -> bool:
+        """Edit a comment; False when it no longer exists."""
+        try:
+            self.client.rest.issues.update_comment(self.owner, self.name, comment_id, body=body)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return False
+            raise
+        return True
 
 
 class GitHubPullRequests:
@@ -674,7 +780,9 @@ class GitHubPullRequests:
             ) from None
         return _role(level)
 
-    def facts(self, number: int, commenter: str, teams: Collection[str] = ()) -> tuple[PullRequestFacts, str]:
+    def facts(
+        self, number: int, commenter: str, teams: Collection[str] = ()
+    ) -> tuple[PullRequestFacts, PullHead]:
         rest = self.client.rest
         try:
             level = rest.repos.get_collaborator_permission_level(self.owner, self.name, commenter).parsed_data
@@ -711,7 +819,7 @@ class GitHubPullRequests:
             state=pull.state,
             head_sha=pull.head.sha,
         )
-        return facts, pull.head.ref
+        return facts, PullHead.of(pull.model_dump())
 
     def team_memberships(self, logins: Iterable[str], teams: Collection[str]) -> dict[str, list[str]]:
         """login -> the given teams (of the repository owner's organisation) the login is an active member of.
@@ -792,9 +900,11 @@ class GitHubPullRequests:
         return written
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
+        """Start `workflow` on `ref` (the default branch: the workflow's own file comes from there,
+        never from the pull request)."""
         try:
             self.client.rest.actions.create_workflow_dispatch(
                 self.owner, self.name, workflow, ref=ref, inputs=inputs
             )
         except RequestFailed as exc:
-            raise GitOpsError(f"GitHub could not start {workflow}: {exc.response.status_code}") from None
+            raise github_error(f"start {workflow} on {ref}", exc) from None

@@ -10,6 +10,7 @@ from githubkit.exception import RequestFailed
 
 from engine.drift import DRIFT_LABEL, DriftIssue
 from engine.errors import GitOpsError
+from engine.gitops.github import github_error
 
 
 class GitHubDriftIssues:
@@ -62,13 +63,3 @@ class GitHubDriftIssues:
             )
         except RequestFailed as exc:
             raise github_error(f"close issue #{number}", exc) from None
-
-
-def github_error(what: str, exc: RequestFailed) -> GitOpsError:
-    """GitHub's status and message, e.g. "GitHub could not edit issue #4: 404 Not Found"."""
-    response = exc.response
-    try:
-        message = str(response.json().get("message", ""))
-    except (ValueError, AttributeError):
-        message = response.text[:200]
-    return GitOpsError(f"GitHub could not {what}: {response.status_code} {message}".rstrip())

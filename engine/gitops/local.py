@@ -19,7 +19,7 @@ from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_ca
 from engine.ci import GitError, claims_at
 from engine.claim import Claim, format_time
 from engine.errors import ChangeNotFound, Conflict, GitOpsError
-from engine.gitops import Change, branch_name, change_key
+from engine.gitops import Change, RepositoryIdentity, branch_name, change_key
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
@@ -138,10 +138,18 @@ class LocalRepository:
             self._catalog = (stamp, catalog)
         return catalog
 
-    def read_file(self, ref: str, path: str) -> str | None:
-        return self._read(f"{ref}:{path}")
+    def read_file(self, ref: str | None, path: str) -> str | None:
+        return self._read(f"{ref or MAIN}:{path}")
 
-    def claims(self, ref: str = MAIN) -> dict[str, str]:
+    def identity(self) -> RepositoryIdentity:
+        """A local repository has a path, not a GitHub name: webhooks name DBVEND_GITHUB_REPOSITORY."""
+        return RepositoryIdentity(full_name=str(self.path), default_branch=MAIN)
+
+    def default_branch(self) -> str:
+        return MAIN
+
+    def claims(self, ref: str | None = None) -> dict[str, str]:
+        ref = ref or MAIN
         try:
             return claims_at(self.path, ref)
         except GitError as exc:

@@ -370,7 +370,7 @@ def _choice(value: str | None) -> str | None:
 def _fleet_claims(services: Services, catalog: Catalog, records: list[RequestRecord]) -> dict[str, Claim]:
     """The claims on main (one read), and for requests not there yet the claim their fields make."""
     claims: dict[str, Claim] = {}
-    for root, text in services.backend.claims("main").items():
+    for root, text in services.backend.claims().items():
         try:
             claims[root] = parse_claim(text)
         except DbvendError:

@@ -142,6 +142,8 @@ class Worker:
             detail,
             change_id=change.id,
             change_link=change_link(change),
+            change_head=change.commit or None,
+            merge_commit=change.merge_commit if change.status == "merged" else None,
             policy=outcome.policy.as_dict(),
         )
         log.info("change open: %s", detail, extra={**extra, "change_id": change.id})

@@ -2,7 +2,8 @@
 
 Each handler takes the delivery's payload and a WebhookContext and returns a small JSON summary
 of what it did (for the delivery's answer and the logs). engine.api.webhook checks signatures
-and redeliveries before any handler runs.
+and redeliveries, then that the delivery is about the configured repository, before any
+handler runs.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.gitops import RepositoryIdentity
+
 if TYPE_CHECKING:
     from engine.api.deps import Services
 
 
 @dataclass(frozen=True)
 class WebhookContext:
+    """What a handler gets besides the payload: the services, the delivery, and the repository
+    the delivery was checked against (engine.webhooks.trust), read once for this delivery."""
+
     services: Services
     delivery: str
     event: str
+    identity: RepositoryIdentity
 
 
 Handler = Callable[[dict[str, Any], WebhookContext], dict[str, Any]]
@@ -31,10 +38,12 @@ def ping(payload: dict[str, Any], _context: WebhookContext) -> dict[str, Any]:
 
 
 def _handlers() -> dict[str, Handler]:
-    from engine.webhooks import comments, issues, pulls
+    from engine.webhooks import comments, installation, issues, pulls
 
     return {
         "ping": ping,
+        "installation": installation.installation,
+        "installation_repositories": installation.installation_repositories,
         "issues": issues.handle,
         "issue_comment": comments.handle,
         "pull_request": pulls.pull_request,

@@ -3,8 +3,12 @@
 
 Only the comment's first line counts (engine.commands). dbvend reacts with "eyes" on receipt,
 checks the commenter and the pull request against dbvend.yaml's rules (engine.commands.authorize)
-and replies with the outcome. /plan, /apply and /destroy dispatch the reusable workflow with the
-pull request's number, its database directory and the command: the App never runs terraform.
+and replies with the outcome. A pull request that is not one of dbvend's own (a fork's, a branch
+that is not dbvend's, a marker of another change: engine.gitops.not_own_change) gets a reply
+saying why, and nothing is dispatched. /plan, /apply and /destroy dispatch the reusable workflow
+on the default branch with the pull request's number, its database directory and the command,
+recorded in the ledger so that only the run answering it counts (engine.webhooks.pulls): the App
+never runs terraform.
 /extend opens the extension's own pull request (engine.lifecycle), on the request's pull request
 (open or merged) or its issue.
 """
@@ -53,10 +57,14 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     rules = catalog.github
     gated = isinstance(parsed, Command) and parsed.name not in WRITE_ONLY_COMMANDS
     teams = (rules.apply.approver_teams or ()) if gated else ()  # looked up only when they matter
-    facts, head = pulls.facts(number, commenter, teams)
-    directory = root_of_branch(head)
-    if directory is None:
-        return {"detail": "not a dbvend pull request"}
+    facts, pull = pulls.facts(number, commenter, teams)
+    reason = pull.not_own(context.identity.full_name)
+    directory = root_of_branch(pull.branch)
+    if reason is not None or directory is None:
+        what = f"`/{parsed.name}`" if isinstance(parsed, Command) else "dbvend"
+        pulls.comment(number, f"{what} does nothing on this pull request: {md_escape(reason or '')}.")
+        return {"detail": "not a dbvend pull request", "reason": reason}
+    head = pull.branch
     pulls.react(int(comment["id"]), "eyes")
     if isinstance(parsed, Reply):
         pulls.comment(number, parsed.text)
@@ -74,7 +82,11 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     if command.name == "extend":
         return _extend(context, pulls, number, directory, command, commenter)
     inputs = {"pr": str(number), "directory": directory, "command": command.name}
-    pulls.dispatch(rules.workflow, "main", inputs)
+    identity = context.identity
+    context.services.ledger.record_dispatch(
+        number, command.name, identity.default_branch, identity.default_oid
+    )
+    pulls.dispatch(rules.workflow, identity.default_branch, inputs)
     pulls.comment(
         number,
         f"`/{command.name}` for `{directory}` started by @{md_escape(commenter)}: "
@@ -94,9 +106,8 @@ def _on_issue(
     """On a plain issue only /extend counts, and only on the issue a database was requested with."""
     if isinstance(parsed, Command) and parsed.name != "extend":
         return {"detail": "only /extend works on an issue"}
-    repository = str((payload.get("repository") or {}).get("full_name") or "")
     number = int(issue["number"])
-    record = context.services.ledger.by_issue(repository, number)
+    record = context.services.ledger.by_issue(context.identity.full_name, number)
     if record is None:
         return {"detail": "not the issue of a database request"}
     commenter = str((comment.get("user") or {}).get("login") or "")

@@ -1,33 +1,38 @@
 """`issues` opened / edited / reopened / labeled: a database request made with the issue form.
 
 An issue counts when it has the request label (dbvend.yaml `github.issue_label`, default
-`database-request`) or its title starts with `github.issue_title_prefix`. Its body is parsed as the
-form (engine.forms) and accepted like an API request (channel `issue`); dbvend answers with one
-comment, found again by a hidden marker and edited on every later delivery: the field errors,
-or the request's id and, once the worker has opened it, the pull request.
+`database-request`) or its title starts with `github.issue_title_prefix`. The request belongs to
+the issue (repository and number), whoever sent the delivery: its author is the requester, and
+every later delivery for the issue (labeled by a triager, edited, reopened) finds that one
+request. Its body is parsed as the form (engine.forms) and accepted like an API request (channel
+`issue`); dbvend answers with one comment, edited on every later delivery: the field errors, or
+the request's id and, once the worker has opened it, the pull request. An edit after acceptance
+changes nothing and is told what can change (`/extend`) and what needs a new issue.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from engine.catalog import GitHubRules
+from engine.commands import PERMISSIONS
 from engine.description import md_escape
-from engine.errors import Conflict, FieldError, InvalidRequest, QueueUnavailable
+from engine.errors import Conflict, DbvendError, FieldError, InvalidRequest, QueueUnavailable
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
-from engine.ledger import IdempotencyMismatch, issue_key
+from engine.ledger import IdempotencyMismatch, RequestRecord, issue_key
 from engine.queue.worker import ISSUE_REPLY_MARKER
 from engine.webhooks import WebhookContext
 
 REPLY_MARKER: Final = ISSUE_REPLY_MARKER
 ACTIONS: Final = ("opened", "edited", "reopened", "labeled")
+TRIAGE_OR_MORE: Final = frozenset(PERMISSIONS[: PERMISSIONS.index("triage") + 1])
 
 
 def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     action = payload.get("action")
     issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else None
-    repository = payload.get("repository") if isinstance(payload.get("repository"), dict) else None
-    if action not in ACTIONS or issue is None or repository is None or issue.get("pull_request"):
+    if action not in ACTIONS or issue is None or issue.get("pull_request"):
         return {"detail": f"issues.{action}: nothing to do"}
     rules = context.services.backend.catalog().github
     labels = {str(label.get("name")) for label in issue.get("labels") or [] if isinstance(label, dict)}
@@ -36,25 +41,26 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     if rules.issue_label not in labels and not (prefix and title.startswith(prefix)):
         return {"detail": "not a database request"}
     number = int(issue["number"])
-    full_name = str(repository.get("full_name") or "")
-    sender = str((payload.get("sender") or {}).get("login") or "unknown")
-    origin = {"repository": full_name, "issue": number}
-
-    form = parse_issue_form(str(issue.get("body") or ""))
-    fields = dict(form.fields)
-    if "reason" in fields:  # a textarea; the request wants it on one line
-        fields["reason"] = " ".join(fields["reason"].split())
-    if form.errors:
-        return _reply(context, number, _errors_reply(form.errors), {"detail": "form incomplete"})
+    full_name = context.identity.full_name
+    author = str((issue.get("user") or {}).get("login") or "")
+    fields, errors = _form(issue)
+    earlier = context.services.ledger.by_issue(full_name, number)
+    if earlier is not None:
+        return _requested_before(context, number, earlier, fields, action == "edited")
+    refusal = _who_may_not(rules, payload, author, context)
+    if refusal is not None:
+        return _reply(context, number, f"{REPLY_MARKER}\n{refusal}\n", {"detail": "not allowed"})
+    if errors:
+        return _reply(context, number, _errors_reply(errors), {"detail": "form incomplete"})
     try:
         record, _ = accept_request(
             fields,
             "issue",
-            f"github:{sender}",
+            f"github:{author}",
             context.services.ledger,
             context.services.backend,
             idempotency_key=issue_key(full_name, number),
-            origin=origin,
+            origin={"repository": full_name, "issue": number},
             outbox=context.services.outbox,
         )
     except InvalidRequest as exc:
@@ -63,24 +69,81 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         text = f"{REPLY_MARKER}\n**dbvend could not take this request:** {md_escape(str(exc))}\n"
         detail = "conflict" if isinstance(exc, Conflict) else "not queued"
         return _reply(context, number, text, {"detail": detail})
-    except IdempotencyMismatch:
-        text = (
-            f"{REPLY_MARKER}\nThis issue's request was accepted before; edits made after that are not "
-            "applied. Open a new issue for a different database.\n"
-        )
-        return _reply(context, number, text, {"detail": "edited after acceptance"})
-    text = (
-        f"{REPLY_MARKER}\nRequest accepted: `{record.id}` (status {record.status}). "
-        "dbvend is rendering and checking it; this comment will link the pull request.\n"
+    except IdempotencyMismatch:  # a concurrent delivery of this issue, with another body, came first
+        found = context.services.ledger.by_issue(full_name, number)
+        if found is None:
+            raise
+        return _requested_before(context, number, found, fields, True)
+    return _reply(context, number, _status_reply(record), {"detail": "accepted", "request_id": record.id})
+
+
+def _form(issue: dict[str, Any]) -> tuple[dict[str, str], list[FieldError]]:
+    form = parse_issue_form(str(issue.get("body") or ""))
+    fields = dict(form.fields)
+    if "reason" in fields:  # a textarea; the request wants it on one line
+        fields["reason"] = " ".join(fields["reason"].split())
+    return fields, list(form.errors)
+
+
+def _who_may_not(
+    rules: GitHubRules, payload: dict[str, Any], author: str, context: WebhookContext
+) -> str | None:
+    """Why this issue may not become a request under `github.issue_requesters`, or None."""
+    if rules.issue_requesters == "anyone":
+        return None
+    pulls = context.services.pulls
+    if pulls is None:
+        return "dbvend cannot read permissions here, and dbvend.yaml asks for triage permission."
+    try:
+        if pulls.permission(author) in TRIAGE_OR_MORE:
+            return None
+        label = str((payload.get("label") or {}).get("name") or "")
+        sender = str((payload.get("sender") or {}).get("login") or "")
+        labeled = payload.get("action") == "labeled" and label == rules.issue_label
+        if labeled and sender != author and pulls.permission(sender) in TRIAGE_OR_MORE:
+            return None
+    except DbvendError as exc:
+        return f"dbvend could not read permissions: {md_escape(str(exc))}"
+    return (
+        f"dbvend takes database requests from people with at least triage permission on this "
+        f"repository, and @{md_escape(author)} has less. Someone with triage permission can add "
+        f"the `{md_escape(rules.issue_label)}` label to make this issue a request."
     )
-    return _reply(context, number, text, {"detail": "accepted", "request_id": record.id})
+
+
+def _requested_before(
+    context: WebhookContext, number: int, record: RequestRecord, fields: dict[str, str], edited: bool
+) -> dict[str, Any]:
+    """The issue's request exists: say where it stands; after an edit, also what an edit can't do."""
+    text = _status_reply(record)
+    if edited:
+        changed = sorted(
+            k for k in set(fields) | set(record.payload) if fields.get(k) != record.payload.get(k)
+        )
+        what = ", ".join(f"`{md_escape(LABELS.get(k, k))}`" for k in changed) or "nothing dbvend reads"
+        text += (
+            f"\nThis issue's database was requested already, so the edit ({what} changed) is not "
+            "applied. To change its time-to-live, comment `/extend <duration>` (for example "
+            "`/extend 7d`) on this issue; for anything else, close this issue and open a new one.\n"
+        )
+    outcome = {"detail": "edited after acceptance" if edited else "requested before", "request_id": record.id}
+    return _reply(context, number, text, outcome)
+
+
+def _status_reply(record: RequestRecord) -> str:
+    text = f"{REPLY_MARKER}\nRequest accepted: `{record.id}` (status {record.status})."
+    if record.change_id is not None:
+        link = record.change_link or f"#{record.change_id}"
+        text += f" Pull request [#{record.change_id}]({link})."
+    else:
+        text += " dbvend is rendering and checking it; this comment will link the pull request."
+    return text + "\n"
 
 
 def _errors_reply(errors: list[FieldError]) -> str:
-    names = {field: label for field, label in LABELS.items()}
     lines = [REPLY_MARKER, "**dbvend could not take this request.** Please edit the issue:", ""]
     for error in errors:
-        label = names.get(error.field, error.field)
+        label = LABELS.get(error.field, error.field)
         lines.append(f"- **{md_escape(label)}**: {md_escape(error.rule)}")
     return "\n".join(lines) + "\n"
 

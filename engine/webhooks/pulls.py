@@ -1,10 +1,21 @@
 """`pull_request` closed, `workflow_run` and `check_suite` completed: the ledger and the request's issue.
 
-A dbvend pull request (head branch dbvend/...) merged or closed moves its request to merged or
-closed. A run of the reusable workflow (run name `dbvend <command> #<pull request>`, set by the
-workflow) that completes moves the request to planned or applied on success and notes a failure;
-a check suite on a dbvend pull request is noted in the request's history. The request's issue,
-when it came from one, is told.
+Only dbvend's own pull requests count (engine.gitops.not_own_change: a branch of this repository,
+a dbvend branch, a marker naming a change of that branch, and that change's request in the
+ledger), merged into the default branch. A workflow run counts only when it is one of dbvend's
+workflow files in this repository, started the way dbvend starts it, on the commit the ledger
+expects:
+
+- the dispatched workflow (`github.workflow`): event workflow_dispatch on the default branch,
+  answering a dispatch the App recorded for that pull request and command (its title, `dbvend
+  <command> #<pull request>`, only says which);
+- the pull-request workflow (`github.plan_workflow`): event pull_request, at the change's head;
+- the apply-on-merge workflow (`github.merge_workflow`): event push to the default branch, at the
+  change's merge commit.
+
+A successful run moves its request to planned or applied; a failure is noted. A check suite on a
+dbvend pull request is noted in the request's history. The request's issue, when it came from one,
+is told.
 """
 
 from __future__ import annotations
@@ -12,25 +23,33 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from engine.gitops import key_in_description
+from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
+from engine.ledger import RequestRecord
 from engine.lifecycle import settle_change
 from engine.queue.worker import ISSUE_REPLY_MARKER
 from engine.webhooks import WebhookContext
 
-RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})\b")
+RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})")
 AFTER_SUCCESS: Final = {"plan": "planned", "apply": "applied"}
+WORKFLOWS_DIR: Final = ".github/workflows/"
 
 
 def pull_request(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     pull = payload.get("pull_request") if isinstance(payload.get("pull_request"), dict) else {}
     if payload.get("action") != "closed" or not pull:
         return {"detail": f"pull_request.{payload.get('action')}: nothing to do"}
-    if not str((pull.get("head") or {}).get("ref", "")).startswith("dbvend/"):
-        return {"detail": "not a dbvend pull request"}
+    identity = context.identity
+    reason = PullHead.of(pull).not_own(identity.full_name)
     number = int(pull["number"])
-    status = "merged" if pull.get("merged") else "closed"
+    record = None if reason is not None else _request_of(context, pull, number)
+    if record is None:
+        return {"detail": "not a dbvend pull request", "reason": reason or "no request of its branch"}
+    base = str((pull.get("base") or {}).get("ref") or "")
+    merged = bool(pull.get("merged")) and base == identity.default_branch
+    status = "merged" if merged else "closed"
     key = key_in_description(pull.get("body")) or ""
-    settled = settle_change(context.services.ledger, number, key, status, "on GitHub")
+    merge_commit = str(pull.get("merge_commit_sha") or "") if merged else None
+    settled = settle_change(context.services.ledger, number, key, status, "on GitHub", merge_commit)
     if settled is None:
         return {"detail": "no request for this pull request"}
     request_id, moved = settled
@@ -39,18 +58,28 @@ def pull_request(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
     return {"detail": status if moved else "already recorded", "request_id": request_id}
 
 
+def _request_of(context: WebhookContext, pull: dict[str, Any], number: int) -> RequestRecord | None:
+    """The ledger's request for a dbvend pull request: the marker's, for the branch's database, and
+    (for the request's own change) the change the ledger recorded, if it recorded one."""
+    head = PullHead.of(pull)
+    record = context.services.ledger.get(key_request(key_in_description(head.body)) or "")
+    if record is None or root_of_branch(head.branch) != f"terraform/{record.environment}/{record.identifier}":
+        return None
+    own_change = "." not in head.branch
+    if own_change and record.change_id is not None and record.change_id != number:
+        return None
+    return record
+
+
 def workflow_run(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     run = payload.get("workflow_run") if isinstance(payload.get("workflow_run"), dict) else {}
     if payload.get("action") != "completed" or not run:
         return {"detail": f"workflow_run.{payload.get('action')}: nothing to do"}
-    found = RUN_TITLE.search(str(run.get("display_title") or run.get("name") or ""))
-    if found is None:
-        return {"detail": "not a dbvend run"}
-    command, number = found.group(1), int(found.group(2))
+    found = _run_of(run, context)
+    if isinstance(found, str):
+        return {"detail": "not a dbvend run", "reason": found}
+    command, number, record = found
     ledger = context.services.ledger
-    record = ledger.by_change(number)
-    if record is None:
-        return {"detail": "no request for this pull request"}
     conclusion = str(run.get("conclusion") or "unknown")
     detail = f"/{command} {conclusion}: {run.get('html_url') or ''}".strip()
     status = AFTER_SUCCESS.get(command) if conclusion == "success" else None
@@ -58,6 +87,54 @@ def workflow_run(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
         ledger.note(record.id, detail)
     _tell(context, record.id, f"`/{command}` on pull request #{number}: **{conclusion}**.")
     return {"detail": "recorded", "request_id": record.id, "command": command, "conclusion": conclusion}
+
+
+def _run_of(run: dict[str, Any], context: WebhookContext) -> tuple[str, int, RequestRecord] | str:
+    """(command, pull request, request) a run of dbvend's answers, or why it is not one of them."""
+    rules = context.services.backend.catalog().github
+    identity, ledger = context.identity, context.services.ledger
+    path, event = str(run.get("path") or ""), str(run.get("event") or "")
+    head_sha, branch = str(run.get("head_sha") or ""), str(run.get("head_branch") or "")
+    kinds = {
+        rules.workflow: "workflow_dispatch",
+        rules.plan_workflow: "pull_request",
+        rules.merge_workflow: "push",
+    }
+    workflow = path.removeprefix(WORKFLOWS_DIR).partition("@")[0] if path.startswith(WORKFLOWS_DIR) else ""
+    expected = kinds.get(workflow)
+    if expected is None:
+        return f"{path or 'the run'} is not one of dbvend's workflows"
+    if event != expected:
+        return f"{workflow} runs dbvend's commands on {expected}, not on {event}"
+    if event == "pull_request":
+        return _plan_run(run, head_sha, context)
+    if branch != identity.default_branch:
+        return f"the run is on {branch}, not on the default branch {identity.default_branch}"
+    if event == "push":
+        record = ledger.by_merge_commit(head_sha)
+        return ("apply", record.change_id or 0, record) if record else f"{head_sha[:12]} merged no request"
+    title = RUN_TITLE.fullmatch(str(run.get("display_title") or ""))
+    if title is None:
+        return "its title names no dbvend command"
+    command, number = title.group(1), int(title.group(2))
+    if not ledger.answer_dispatch(int(run.get("id") or 0), number, command, branch, head_sha):
+        return f"dbvend dispatched no /{command} on #{number} that this run answers"
+    record = ledger.by_change(number)
+    return (command, number, record) if record else "no request for this pull request"
+
+
+def _plan_run(
+    run: dict[str, Any], head_sha: str, context: WebhookContext
+) -> tuple[str, int, RequestRecord] | str:
+    """A pull_request run: the plan of the dbvend pull request it ran on, at that change's head."""
+    for pull in run.get("pull_requests") or []:
+        repo = ((pull.get("head") or {}).get("repo") or {}) if isinstance(pull, dict) else {}
+        if context.identity.id is not None and repo.get("id") != context.identity.id:
+            continue  # a fork's pull request
+        record = context.services.ledger.by_change(int(pull.get("number") or 0))
+        if record is not None and record.change_head == head_sha:
+            return "plan", int(pull["number"]), record
+    return f"no dbvend pull request has its head at {head_sha[:12]}"
 
 
 def check_suite(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
@@ -68,8 +145,11 @@ def check_suite(payload: dict[str, Any], context: WebhookContext) -> dict[str, A
         return {"detail": "not a dbvend pull request"}
     noted = []
     for pull in suite.get("pull_requests") or []:
+        repo = (pull.get("head") or {}).get("repo") or {}
+        if context.identity.id is not None and repo.get("id") != context.identity.id:
+            continue  # a fork's branch of the same name
         record = context.services.ledger.by_change(int(pull.get("number", 0)))
-        if record is not None:
+        if record is not None and record.change_head in (None, suite.get("head_sha")):
             app = (suite.get("app") or {}).get("name") or "checks"
             context.services.ledger.note(
                 record.id, f"{app} {suite.get('conclusion')} on {suite.get('head_sha')}"
@@ -83,4 +163,4 @@ def _tell(context: WebhookContext, request_id: str, text: str) -> None:
     issue = origin.get("issue")
     replies = context.services.replies
     if replies is not None and isinstance(issue, int):
-        replies.reply(issue, ISSUE_REPLY_MARKER, f"{ISSUE_REPLY_MARKER}\nRequest `{request_id}`: {text}\n")
+        replies.reply(issue, ISSUE_REPLY_MARKER, f"{ISSUE_REPLY_MARKER}\n{text}\n")
