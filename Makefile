@@ -37,7 +37,7 @@ serve: $(STAMP) $(CHECKOV)
 	$(BIN)/dbvend serve
 
 test: $(STAMP) $(CHECKOV)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench scripts
