@@ -12,6 +12,7 @@ from githubkit import GitHub
 from githubkit.exception import GraphQLFailed, RequestFailed
 from githubkit_schemas.latest.models import PullRequestReview
 
+from engine.gitops.github import CLAIMS_QUERY
 from tests import github_payloads
 from tests.github_server import GitHubServer
 from tests.test_github_server import OWNER, REPO, client, git
@@ -50,20 +51,6 @@ query DbvendState(
       orderBy: {field: CREATED_AT, direction: DESC}
     ) { nodes { number state isCrossRepository headRepositoryOwner { login } } }
     labels(first: 100) { nodes { id name } }
-  }
-}
-"""
-CLAIMS_QUERY = """
-query DbvendClaims($owner: String!, $name: String!, $ref: String!, $tree: String!) {
-  repository(owner: $owner, name: $name) {
-    refObject: object(expression: $ref) { oid }
-    object(expression: $tree) {
-      ... on Tree { entries { name type object {
-        ... on Tree { entries { name type object {
-          ... on Tree { entries { name type object { ... on Blob { byteSize text isTruncated } } } }
-        } } }
-      } } }
-    }
   }
 }
 """
