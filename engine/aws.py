@@ -2,6 +2,8 @@
 
     api_handler       FastAPI app behind Mangum(app, lifespan="off"): REST API (v1) and HTTP API (v2)
     consumer_handler  an SQS batch -> the pipeline per record; {"batchItemFailures": [...]}
+                      {"dbvend": "periodic"} (EventBridge, every 5 minutes) -> the outbox flushed,
+                      then the stuck pass (engine.queue.stuck); {"flushed": n, "resent": n, ...}
 
 This module imports only the standard library. What the handlers need (FastAPI, Mangum, boto3
 clients, githubkit, the ledger's engine, checkov's warm worker) is built on a container's first
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -38,6 +41,7 @@ SECRET_SETTINGS: Final = {
 }
 
 LAMBDA_DATA: Final = Path("/tmp/dbvend-data")  # Lambda's only writable place
+PERIODIC: Final = "periodic"  # the scheduled event is {"dbvend": "periodic"} (github-app/template.yaml)
 
 _lock = threading.RLock()  # a build may need another (the API needs the settings)
 _cache: dict[str, Any] = {}
@@ -167,6 +171,7 @@ class Consumer:
         self.backend, self.replies, _ = build_backend(config, self.ledger)
         self.outbox: Outbox | None = build_outbox(config, self.ledger)
         self.gate: PolicyGate = config.policy_gate()  # its checkov worker starts on the first scan
+        self.clock: Callable[[], float] = time.time  # the stuck pass's
         self._sqs: Any = None
 
     @property
@@ -214,12 +219,35 @@ class Consumer:
                         batch.failures.append(message.id)
         return batch.response()
 
+    def periodic(self) -> dict[str, int]:
+        """The scheduled housekeeping: send what a dead sender left in the outbox, then re-send
+        (once) or fail the requests whose message never reached this consumer."""
+        from engine.queue.stuck import StuckPass
+
+        if self.outbox is None:  # DBVEND_QUEUE=local: no SNS to have lost anything
+            return {"flushed": 0, "resent": 0, "failed": 0}
+        flushed = self.outbox.flush()
+        stuck = StuckPass(
+            self.ledger, self.settings.stuck_after, self.clock, self.outbox.publisher, self.replies
+        ).run()
+        summary = {"flushed": len(flushed), "resent": len(stuck.resent), "failed": len(stuck.failed)}
+        log.info("periodic: %s", summary, extra={"resent": stuck.resent, "failed": stuck.failed})
+        return summary
+
     def close(self) -> None:
         self.gate.close()
         self.ledger.engine.dispose()
 
 
-def consumer_handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    """SQS event source (ReportBatchItemFailures): one bad record never fails the batch."""
-    consumer: Consumer = _once("consumer", lambda: Consumer(settings()))
-    return consumer.handle_batch(event)
+def consumer() -> Consumer:
+    """The container's consumer, built on its first invocation."""
+    built: Consumer = _once("consumer", lambda: Consumer(settings()))
+    return built
+
+
+def consumer_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """SQS event source (ReportBatchItemFailures): one bad record never fails the batch. The
+    periodic event ({"dbvend": "periodic"}) answers the housekeeping's summary instead."""
+    if event.get("dbvend") == PERIODIC:
+        return consumer().periodic()
+    return consumer().handle_batch(event)

@@ -345,6 +345,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     from engine.api import build_services, create_app
     from engine.logs import configure_logging
     from engine.queue.local import LocalQueue
+    from engine.queue.stuck import StuckPass, stuck_interval
     from engine.queue.worker import Worker
 
     overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
@@ -361,6 +362,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
     worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
     worker.replies = services.replies
+    if services.outbox is None:  # the local queue; with SNS the consumer Lambda runs the pass
+        worker.stuck = StuckPass(services.ledger, settings.stuck_after, replies=services.replies)
+        worker.stuck_interval = stuck_interval(settings.stuck_after)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
     thread.start()

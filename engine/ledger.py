@@ -115,6 +115,10 @@ queue_messages = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("enqueued_at", sa.Float, nullable=False),
     sa.Column("transport_id", sa.String(100)),  # SNS's MessageId once sent
+    # When it left the outbox (sent to SNS; a local message: when queued), and when the stuck pass
+    # sent it again because no consumer had taken it (engine.queue.stuck; both revision 0006).
+    sa.Column("sent_at", sa.Float),
+    sa.Column("resent_at", sa.Float),
     sa.Index("ix_queue_ready", "state", "visible_at"),
 )
 
@@ -277,7 +281,7 @@ def create_ledger_engine(url: str) -> Engine:
 
 # The newest revision in engine/migrations/versions (a test keeps the two in step). A ledger
 # already there is opened without importing Alembic: ~90 ms of every Lambda cold start.
-SCHEMA_HEAD: Final = "0005"
+SCHEMA_HEAD: Final = "0006"
 
 
 def schema_version(engine: Engine) -> str | None:
@@ -418,16 +422,19 @@ class Ledger:
         policy: Mapping[str, Any] | None = None,
         change_head: str | None = None,
         merge_commit: str | None = None,
+        expected: str | None = None,
         connection: Connection | None = None,
     ) -> bool:
-        """Move a request to `status` (recorded with a time); False when that would go backwards."""
+        """Move a request to `status` (recorded with a time); False when that would go backwards,
+        when the request is not in status `expected` (if given), or when another transaction moved
+        it meanwhile (the update is conditional on the status read)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         with self._using(connection) as conn:
             row = conn.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one_or_none()
             if row is None:
                 raise DbvendError(f"no request {request_id} in the ledger")
-            if status not in NEXT[row.status]:
+            if status not in NEXT[row.status] or expected not in (None, row.status):
                 return False
             at = now_text()
             values: dict[str, Any] = {"status": status, "updated_at": at}
@@ -445,17 +452,23 @@ class Ledger:
                 values["change_head"] = change_head
             if merge_commit is not None:
                 values["merge_commit"] = merge_commit
-            conn.execute(requests.update().where(requests.c.id == request_id).values(**values))
+            moved = conn.execute(
+                requests.update()
+                .where(requests.c.id == request_id, requests.c.status == row.status)
+                .values(**values)
+            )
+            if moved.rowcount != 1:  # PostgreSQL: a concurrent transition committed first
+                return False
             conn.execute(
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
             )
             return True
 
-    def note(self, request_id: str, detail: str) -> None:
+    def note(self, request_id: str, detail: str, connection: Connection | None = None) -> None:
         """An event in a request's history that does not change its status (a CI run, say)."""
-        with self.transaction() as connection:
-            row = connection.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one()
-            connection.execute(
+        with self._using(connection) as conn:
+            row = conn.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one()
+            conn.execute(
                 request_events.insert().values(
                     request_id=request_id, status=row.status, at=now_text(), detail=detail
                 )

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=60, ge=1)  # requests per minute per API key
     visibility_timeout: float = Field(default=30.0, gt=0)  # seconds a received message stays hidden
     max_receives: int = Field(default=5, ge=1)  # deliveries before a message is dead-lettered
+    # DBVEND_STUCK_AFTER: seconds an accepted request's sent message may go untaken before it is
+    # sent again (once), and after that before the request is failed (engine.queue.stuck)
+    stuck_after: float = Field(default=900.0, gt=0)
     checkov: str | None = None  # DBVEND_CHECKOV: checkov's virtualenv or executable (.tools/checkov)
     checkov_cli_fallback: bool = False  # one checkov CLI process per scan if the warm worker fails
     policy_timeout: float = Field(default=120.0, gt=0)  # seconds one policy scan may take

@@ -70,7 +70,8 @@ def list_databases(
 def get_database(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier
 ) -> dict[str, Any]:
-    """One database: its claim, status, monthly cost estimate and expiry."""
+    """One database: its claim, status (with its errors when refused or failed), monthly cost
+    estimate and expiry; the request's history is at /v1/requests/{request_id}."""
     identifier = identifier.lower()
     record = services.ledger.holder(environment, identifier) or services.ledger.latest(
         environment, identifier
@@ -91,6 +92,7 @@ def get_database(
         "identifier": identifier,
         "status": record.status if record is not None else "merged",
         "request_id": record.id if record is not None else None,
+        "errors": record.errors if record is not None else [],  # why it was refused or failed
         "change": None
         if change is None
         else {

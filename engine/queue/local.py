@@ -59,6 +59,7 @@ def enqueue(
             visible_at=at,
             receive_count=0,
             enqueued_at=at,
+            sent_at=None if state == "outbox" else at,  # a local message is on its way at once
         )
         .values(**delivered)
     )

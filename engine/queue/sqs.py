@@ -10,7 +10,9 @@ goes to the dead-letter queue (the queue's redrive policy, github-app/template.y
 Nothing is lost between the two steps: a publish that fails marks the request failed (its name
 is free again) and the caller is told; a process that dies after the commit leaves the message
 in the outbox, and Outbox.flush (run by every consumer invocation) sends it. A message published
-twice is harmless: the consumer settles a request once (engine.queue.worker).
+twice is harmless: the consumer settles a request once (engine.queue.worker). A message SNS took
+and never delivered (or that SQS dead-lettered unsettled) is re-sent once, then its request failed,
+by the stuck pass (engine.queue.stuck) that the periodic event runs after the flush.
 
 SqsBatch settles one Lambda batch: a record that fails is reported in `batchItemFailures`, so
 only it comes back, after its visibility is set to the retry delay.
@@ -129,16 +131,20 @@ class Outbox:
         return sent
 
     def _publish(self, row: Any) -> str:
-        channel = str(json.loads(row.body).get("channel") or "api")
-        transport_id = self.publisher.publish(row.body, str(row.request_id or ""), channel)
+        transport_id = self.publisher.publish(row.body, str(row.request_id or ""), channel_of(row.body))
         with self.ledger.transaction() as connection:
             connection.execute(
                 queue_messages.update()
                 .where(queue_messages.c.id == row.id)
-                .values(state="sent", transport_id=transport_id)
+                .values(state="sent", transport_id=transport_id, sent_at=self.clock())
             )
         log.info("sent to SNS as %s", transport_id, extra={"request_id": row.request_id})
         return transport_id
+
+
+def channel_of(body: str) -> str:
+    """The front door a queue message came through (its `channel` message attribute)."""
+    return str(json.loads(body).get("channel") or "api")
 
 
 def batch_messages(event: Mapping[str, Any]) -> list[Message]:

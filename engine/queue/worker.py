@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine import Connection
 
@@ -17,6 +19,9 @@ from engine.pipeline import Outcome, process_request
 from engine.policy import PolicyFailed, PolicyGate
 from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
+
+if TYPE_CHECKING:
+    from engine.queue.stuck import StuckPass
 
 log = logging.getLogger("dbvend.worker")
 # Statuses in which a delivered message still has work to do; any later one was settled before.
@@ -43,6 +48,21 @@ def error_entries(exc: Exception) -> list[dict[str, str]]:
     return [{"error": str(exc) or type(exc).__name__}]
 
 
+def tell_issue(replies: IssueReplies | None, body: Mapping[str, Any], text: str) -> None:
+    """Answer on the issue a queue message's request came from, if any; a failed answer is only
+    logged."""
+    origin = body.get("origin") or {}
+    issue = origin.get("issue") if isinstance(origin, dict) else None
+    if replies is None or not isinstance(issue, int):
+        return
+    try:
+        replies.reply(issue, ISSUE_REPLY_MARKER, f"{ISSUE_REPLY_MARKER}\n{text}\n")
+    except DbvendError as exc:
+        log.warning(
+            "could not answer on issue #%d: %s", issue, exc, extra={"request_id": body.get("request_id")}
+        )
+
+
 def change_link(change: Change) -> str:
     return change.link or f"/v1/changes/{change.id}"
 
@@ -66,11 +86,20 @@ class Worker:
         self.gate, self.terraform = gate, terraform
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
         self.replies: IssueReplies | None = None  # GitHub mode: answers on the request's issue
+        # `dbvend serve`: the stuck pass (engine.queue.stuck), every `stuck_interval` seconds
+        self.stuck: StuckPass | None = None
+        self.stuck_interval = 60.0
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
-        """Until `stop` is set; the message in hand is always finished first."""
+        """Until `stop` is set; the message in hand is always finished first. Between messages,
+        the stuck pass when it is due (first one interval after the start: a backlog left while
+        no worker ran is taken before it can look stuck)."""
         log.info("worker started")
+        next_pass = time.monotonic() + self.stuck_interval
         while not stop.is_set():
+            if self.stuck is not None and time.monotonic() >= next_pass:
+                self.run_stuck_pass()
+                next_pass = time.monotonic() + self.stuck_interval
             try:
                 handled = self.run_once()
             except Exception:
@@ -79,6 +108,18 @@ class Worker:
             if not handled:
                 stop.wait(poll_interval)
         log.info("worker stopped")
+
+    def run_stuck_pass(self) -> None:
+        """One stuck pass; its failure is logged, and the next interval tries again."""
+        if self.stuck is None:
+            return
+        try:
+            done = self.stuck.run()
+        except Exception:
+            log.exception("stuck pass error")
+            return
+        if done.resent or done.failed:
+            log.info("stuck pass: %d re-sent, %d failed", len(done.resent), len(done.failed))
 
     def run_once(self) -> bool:
         """Handle one message if there is one; True when one was handled."""
@@ -107,7 +148,13 @@ class Worker:
             log.info("delivery %d acknowledged: request %s", message.receive_count, why, extra=extra)
             self.queue.ack(message)
             return None
-        self.ledger.transition(request_id, "processing", f"delivery {message.receive_count}")
+        if not self.ledger.transition(request_id, "processing", f"delivery {message.receive_count}"):
+            # settled between the two readings (the stuck pass failed it, say): nothing to do
+            log.info(
+                "delivery %d acknowledged: request settled meanwhile", message.receive_count, extra=extra
+            )
+            self.queue.ack(message)
+            return None
         try:
             outcome = process_request(
                 body["request"],
@@ -156,17 +203,7 @@ class Worker:
         return self.retry_delays[min(receive_count, len(self.retry_delays)) - 1]
 
     def _tell(self, body: dict[str, Any], text: str) -> None:
-        """Answer on the issue the request came from, if any; a failed answer is only logged."""
-        origin = body.get("origin") or {}
-        issue = origin.get("issue") if isinstance(origin, dict) else None
-        if self.replies is None or not isinstance(issue, int):
-            return
-        try:
-            self.replies.reply(issue, ISSUE_REPLY_MARKER, f"{ISSUE_REPLY_MARKER}\n{text}\n")
-        except DbvendError as exc:
-            log.warning(
-                "could not answer on issue #%d: %s", issue, exc, extra={"request_id": body.get("request_id")}
-            )
+        tell_issue(self.replies, body, text)
 
     def _finish(self, message: Message, request_id: str, status: str, detail: str, **values: Any) -> None:
         """The request's new status and the message's acknowledgement, in one transaction."""
