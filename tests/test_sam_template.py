@@ -40,8 +40,9 @@ API_ENVIRONMENT = {
 CONSUMER_ENVIRONMENT = API_ENVIRONMENT - {
     "DBVEND_API_KEY_HASHES_SECRET_ARN",
     "DBVEND_GITHUB_WEBHOOK_SECRET_SECRET_ARN",
-} | {"DBVEND_SQS_QUEUE_URL"}
+} | {"DBVEND_SQS_QUEUE_URL", "DBVEND_STUCK_AFTER"}
 NO_VALUE = {"Ref": "AWS::NoValue"}
+ALARM_ACTIONS = {"Fn::If": ["HasAlarmTarget", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
 
 # --- loading CloudFormation YAML ---------------------------------------------------------------
@@ -121,7 +122,7 @@ def listed(value: Any) -> list[Any]:
 
 def statements(role: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, Any]]]:
     """Each statement of an IAM role's inline policies, with the condition its policy depends on."""
-    for entry in role["Properties"]["Policies"]:
+    for entry in role["Properties"].get("Policies", []):
         condition = entry["Fn::If"][0] if isinstance(entry, dict) and "Fn::If" in entry else None
         for policy in branches(entry):
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -178,6 +179,8 @@ def test_parameters_have_descriptions_and_the_optional_ones_sane_defaults(templa
     assert (defaults["LogRetentionDays"], defaults["ConsumerBatchSize"]) == (30, 10)
     assert (defaults["ConsumerBatchingWindowSeconds"], defaults["ConsumerTimeoutSeconds"]) == (5, 300)
     assert parameters["QuotaPeriod"]["AllowedValues"] == ["DAY", "WEEK", "MONTH"]
+    assert defaults["StuckAfterSeconds"] == Settings.model_fields["stuck_after"].default == 900
+    assert defaults["CreateApiGatewayLoggingRole"] == "false"  # the account's setting is not ours to take
     required = {
         "GitHubRepository",
         "GitHubAppId",
@@ -187,6 +190,12 @@ def test_parameters_have_descriptions_and_the_optional_ones_sane_defaults(templa
         "DatabaseUrlSecretArn",
     }
     assert {name for name, default in defaults.items() if default is None} == required
+
+
+def test_every_parameter_is_in_exactly_one_group(template: dict[str, Any]) -> None:
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(template["Parameters"])
 
 
 def test_allowed_patterns_accept_real_values_and_empty_optionals(template: dict[str, Any]) -> None:
@@ -288,6 +297,95 @@ def test_the_keyless_routes_are_dbvends_own() -> None:
     assert all(path.startswith("/v1/") for path in api_paths)  # no API route hides under a keyless one
 
 
+# $context variables the access log may hold: ids, the caller's address, the route's template and
+# how it went. Never a body ($input), a header ($context.identity.userAgent, ...) or the key itself.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "time": "$context.requestTime",
+    "apiKeyId": "$context.identity.apiKeyId",
+    "sourceIp": "$context.identity.sourceIp",
+    "method": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "latencyMs": "$context.responseLatency",
+    "integrationLatencyMs": "$context.integrationLatency",
+    "errorType": "$context.error.responseType",
+}
+
+
+def test_the_api_writes_access_logs_without_bodies_headers_or_keys(template: dict[str, Any]) -> None:
+    setting = resource(template, "RestApi")["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert json.loads(setting["Format"]) == ACCESS_LOG_FIELDS  # one JSON object per line
+    assert not re.search(r"\$input|header|userAgent|apiKey\b|requestOverride", setting["Format"])
+    group = resource(template, "ApiAccessLogGroup")
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/apigateway/${AWS::StackName}-api-access"}
+
+
+def method_settings(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(HTTP method, route) -> its throttle; MethodSettings writes each "/" of a route as "~1"."""
+    found = {}
+    for setting in resource(template, "RestApi")["MethodSettings"]:
+        path = setting["ResourcePath"]
+        route = path if path in ("/", "/*") else path.removeprefix("/").replace("~1", "/")
+        limits = {key: value for key, value in setting.items() if key not in ("ResourcePath", "HttpMethod")}
+        found[(setting["HttpMethod"], route)] = limits
+    return found
+
+
+def test_every_route_has_a_gateway_throttle_and_the_webhook_its_own(template: dict[str, Any]) -> None:
+    assert method_settings(template) == {
+        ("*", "/*"): {  # every method of the stage, keyless ones included
+            "ThrottlingRateLimit": {"Ref": "StageThrottleRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "StageThrottleBurstLimit"},
+        },
+        ("POST", "/github/webhook"): {
+            "ThrottlingRateLimit": {"Ref": "WebhookThrottleRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "WebhookThrottleBurstLimit"},
+        },
+    }
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"])
+        for event in resource(template, "ApiFunction")["Events"].values()
+    }
+    assert ("POST", "/github/webhook") in routes  # the webhook's setting names a real method
+    # no data trace: it would log request and response bodies
+    assert not any(setting.get("DataTraceEnabled") for setting in method_settings(template).values())
+
+
+def test_the_stage_throttle_leaves_room_for_one_keys_usage_plan(template: dict[str, Any]) -> None:
+    defaults = {name: parameter.get("Default") for name, parameter in template["Parameters"].items()}
+    assert defaults["StageThrottleRateLimit"] >= defaults["ThrottleRateLimit"]
+    assert defaults["StageThrottleBurstLimit"] >= defaults["ThrottleBurstLimit"]
+    assert defaults["WebhookThrottleRateLimit"] <= defaults["StageThrottleRateLimit"]
+
+
+def test_the_account_logging_role_is_set_only_when_asked_and_outlives_the_stack(
+    template: dict[str, Any],
+) -> None:
+    conditions = template["Conditions"]
+    assert conditions["CreatesApiGatewayLoggingRole"] == {
+        "Fn::Equals": [{"Ref": "CreateApiGatewayLoggingRole"}, "true"]
+    }
+    role, account = template["Resources"]["ApiGatewayLoggingRole"], template["Resources"]["ApiGatewayAccount"]
+    assert role["Condition"] == account["Condition"] == "CreatesApiGatewayLoggingRole"
+    assert account["Properties"] == {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}}
+    # API Gateway keeps using the role after the stack is gone, for every API in the region
+    assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+    ]
+    assert "Policies" not in role["Properties"]
+    # the stage (after the RestApi) waits for the account's setting when this stack makes it
+    metadata = template["Resources"]["RestApi"]["Metadata"]
+    [(condition, reference, _)] = [value["Fn::If"] for value in metadata.values()]
+    assert (condition, reference) == ("CreatesApiGatewayLoggingRole", {"Ref": "ApiGatewayAccount"})
+
+
 def test_the_api_function_is_a_zip_of_the_repository(template: dict[str, Any]) -> None:
     function = resource(template, "ApiFunction")
     assert function.get("PackageType", "Zip") == "Zip"
@@ -302,8 +400,8 @@ def test_the_api_function_is_a_zip_of_the_repository(template: dict[str, Any]) -
 
 def test_the_consumer_reads_the_queue_in_batches_reporting_failed_items(template: dict[str, Any]) -> None:
     events = resource(template, "ConsumerFunction")["Events"]
-    assert [event["Type"] for event in events.values()] == ["SQS"]
-    sqs = next(iter(events.values()))["Properties"]
+    assert sorted(event["Type"] for event in events.values()) == ["SQS", "Schedule"]
+    [sqs] = [event["Properties"] for event in events.values() if event["Type"] == "SQS"]
     assert sqs["Queue"] == {"Fn::GetAtt": ["RequestQueue", "Arn"]}
     assert sqs["BatchSize"] == {"Ref": "ConsumerBatchSize"}
     assert sqs["MaximumBatchingWindowInSeconds"] == {"Ref": "ConsumerBatchingWindowSeconds"}
@@ -354,42 +452,114 @@ def test_the_topic_delivers_raw_messages_to_the_queue(template: dict[str, Any]) 
         "Protocol": "sqs",
         "Endpoint": {"Fn::GetAtt": ["RequestQueue", "Arn"]},
         "RawMessageDelivery": True,
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["SubscriptionDeadLetterQueue", "Arn"]}},
     }
     assert resource(template, "RequestTopic")["KmsMasterKeyId"] == "alias/aws/sns"
 
 
-def test_only_the_topic_may_send_to_the_queue(template: dict[str, Any]) -> None:
-    policies = of_type(template, "AWS::SQS::QueuePolicy")
-    assert list(policies) == ["RequestQueuePolicy"]
-    policy = resource(template, "RequestQueuePolicy")
-    assert policy["Queues"] == [{"Ref": "RequestQueue"}]
-    [statement] = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
-    assert statement["Action"] == "sqs:SendMessage"
-    assert statement["Resource"] == {"Fn::GetAtt": ["RequestQueue", "Arn"]}
-    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "RequestTopic"}}}
+PERIODIC_RULE_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-periodic"
+}
+# queue policy -> (its one queue, the one service that may send to it, the one source it sends for)
+QUEUE_SENDERS = {
+    "RequestQueuePolicy": ("RequestQueue", "sns.amazonaws.com", {"Ref": "RequestTopic"}),
+    "SubscriptionDeadLetterQueuePolicy": (
+        "SubscriptionDeadLetterQueue",
+        "sns.amazonaws.com",
+        {"Ref": "RequestTopic"},
+    ),
+    "PeriodicDeadLetterQueuePolicy": ("PeriodicDeadLetterQueue", "events.amazonaws.com", PERIODIC_RULE_ARN),
+}
+
+
+def test_each_queue_takes_messages_only_from_its_one_sender(template: dict[str, Any]) -> None:
+    assert set(of_type(template, "AWS::SQS::QueuePolicy")) == set(QUEUE_SENDERS)
+    for name, (queue, service, source) in QUEUE_SENDERS.items():
+        policy = resource(template, name)
+        assert policy["Queues"] == [{"Ref": queue}]
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"Service": service}
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": source}}
+
+
+def test_what_sns_cannot_deliver_is_kept_encrypted_and_alarmed(template: dict[str, Any]) -> None:
+    queue = resource(template, "SubscriptionDeadLetterQueue")
+    assert queue["SqsManagedSseEnabled"] is True  # SSE-SQS, as the others: SNS needs no KMS grant
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert "RedrivePolicy" not in queue  # the end of the line
+    assert alarmed_queues(template)["SubscriptionDeadLetterQueueAlarm"] == "SubscriptionDeadLetterQueue"
+
+
+def test_the_consumer_runs_its_periodic_pass_every_five_minutes(template: dict[str, Any]) -> None:
+    from engine.aws import PERIODIC
+
+    events = resource(template, "ConsumerFunction")["Events"]
+    [schedule] = [event["Properties"] for event in events.values() if event["Type"] == "Schedule"]
+    assert schedule["Schedule"] == "rate(5 minutes)"
+    assert json.loads(schedule["Input"]) == {"dbvend": PERIODIC} == {"dbvend": "periodic"}
+    assert schedule["Name"] == {"Fn::Sub": "${AWS::StackName}-periodic"}  # PeriodicDeadLetterQueuePolicy's
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["PeriodicDeadLetterQueue", "Arn"]}}
+    assert schedule["RetryPolicy"] == {"MaximumEventAgeInSeconds": 300}  # the next pass replaces it
+    assert environment(template, "ConsumerFunction")["DBVEND_STUCK_AFTER"] == {"Ref": "StuckAfterSeconds"}
+
+
+def test_a_failed_periodic_pass_is_not_retried_but_recorded_and_alarmed(template: dict[str, Any]) -> None:
+    invoke = resource(template, "ConsumerFunction")["EventInvokeConfig"]
+    assert (invoke["MaximumRetryAttempts"], invoke["MaximumEventAgeInSeconds"]) == (0, 300)
+    assert invoke["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["PeriodicDeadLetterQueue", "Arn"]}}
+    }
+    queue = resource(template, "PeriodicDeadLetterQueue")
+    assert (queue["SqsManagedSseEnabled"], queue["MessageRetentionPeriod"]) == (True, 14 * 24 * 3600)
+    assert alarmed_queues(template)["PeriodicDeadLetterQueueAlarm"] == "PeriodicDeadLetterQueue"
+    # Lambda sends to an on-failure destination with the function's own role
+    sends = [
+        statement["Resource"]
+        for _, statement in statements(role_of(template, "ConsumerFunction"))
+        if "sqs:SendMessage" in listed(statement["Action"])
+    ]
+    assert sends == [{"Fn::GetAtt": ["PeriodicDeadLetterQueue", "Arn"]}]
 
 
 # --- operations ----------------------------------------------------------------------------------
 
 
-def test_alarms_watch_the_dead_letter_queue_and_the_consumers_errors(template: dict[str, Any]) -> None:
+def alarmed_queues(template: dict[str, Any]) -> dict[str, str]:
+    """alarm -> the queue whose visible messages it counts."""
+    found = {}
+    for name, alarm in of_type(template, "AWS::CloudWatch::Alarm").items():
+        properties = alarm["Properties"]
+        if properties["MetricName"] == "ApproximateNumberOfMessagesVisible":
+            assert (properties["Namespace"], properties["Statistic"]) == ("AWS/SQS", "Maximum")
+            [dimension] = properties["Dimensions"]
+            assert dimension["Name"] == "QueueName"
+            queue, attribute = dimension["Value"]["Fn::GetAtt"]
+            assert attribute == "QueueName"
+            found[name] = queue
+    return found
+
+
+def test_alarms_watch_every_dead_letter_queue_and_the_consumers_errors(template: dict[str, Any]) -> None:
     alarms = {
-        alarm["Properties"]["MetricName"]: alarm["Properties"]
-        for alarm in of_type(template, "AWS::CloudWatch::Alarm").values()
+        name: alarm["Properties"] for name, alarm in of_type(template, "AWS::CloudWatch::Alarm").items()
     }
-    dead_letters, errors = alarms["ApproximateNumberOfMessagesVisible"], alarms["Errors"]
-    assert dead_letters["Namespace"] == "AWS/SQS"
-    assert dead_letters["Dimensions"] == [
-        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["RequestDeadLetterQueue", "QueueName"]}}
-    ]
-    assert errors["Namespace"] == "AWS/Lambda"
+    assert alarmed_queues(template) == {
+        "DeadLetterQueueAlarm": "RequestDeadLetterQueue",
+        "SubscriptionDeadLetterQueueAlarm": "SubscriptionDeadLetterQueue",
+        "PeriodicDeadLetterQueueAlarm": "PeriodicDeadLetterQueue",
+    }
+    # every queue that nothing consumes is a dead-letter queue, and has its alarm
+    consumed = {"RequestQueue"}
+    assert set(of_type(template, "AWS::SQS::Queue")) - consumed == set(alarmed_queues(template).values())
+    errors = alarms["ConsumerErrorsAlarm"]
+    assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Lambda", "Errors")
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ConsumerFunction"}}]
     for alarm in alarms.values():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
-        target = {"Fn::If": ["HasAlarmTarget", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
-        assert alarm["AlarmActions"] == target
+        assert alarm["AlarmActions"] == alarm["OKActions"] == ALARM_ACTIONS
 
 
 def test_each_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:
@@ -401,7 +571,11 @@ def test_each_function_logs_to_its_own_group_with_retention(template: dict[str, 
         assert group["Type"] == "AWS::Logs::LogGroup"
         assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{suffix}"}
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    assert len(of_type(template, "AWS::Logs::LogGroup")) == 2
+    assert set(of_type(template, "AWS::Logs::LogGroup")) == {
+        "ApiLogGroup",
+        "ConsumerLogGroup",
+        "ApiAccessLogGroup",
+    }
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -503,9 +677,8 @@ def test_the_consumer_may_poll_its_queue_and_publish_its_outbox(template: dict[s
         assert by_action[f"sqs:{action}"] == {"Fn::GetAtt": ["RequestQueue", "Arn"]}
     assert by_action["sns:Publish"] == {"Ref": "RequestTopic"}  # engine.queue.sqs.Outbox.flush
     assert by_action["logs:PutLogEvents"] == {"Fn::GetAtt": ["ConsumerLogGroup", "Arn"]}
-    assert not any(
-        role["Properties"].get("ManagedPolicyArns") for role in of_type(template, "AWS::IAM::Role").values()
-    )
+    for function in ("ApiFunction", "ConsumerFunction"):
+        assert not role_of(template, function)["Properties"].get("ManagedPolicyArns"), function
 
 
 # --- the consumer's image ------------------------------------------------------------------------
