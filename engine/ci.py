@@ -7,8 +7,10 @@ grow with the number of databases in the repository: one `git diff --name-only` 
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -29,6 +31,8 @@ from engine.summary import PlanSummary, RootReport, code_block, count_line, summ
 from engine.terraform import Terraform, TerraformError
 
 ROOT_OF: Final = re.compile(r"^(terraform/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*)/[^/]+$")
+PUSH_ATTEMPTS: Final = 3  # pushes of one removal: the branch may move between a fetch and a push
+IDENTITY: Final = ("-c", "user.name=dbvend", "-c", "user.email=dbvend@localhost")
 
 
 class GitError(DbvendError):
@@ -52,13 +56,19 @@ class Mismatch:
     diff: str = ""
 
 
-def git(repo: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], input=stdin, capture_output=True, text=True, check=False
-    )
+def git(repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    done = run_git(repo, *args, stdin=stdin, env=env)
     if done.returncode != 0:
         raise GitError(f"git {' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout
+
+
+def run_git(
+    repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], input=stdin, capture_output=True, text=True, check=False, env=env
+    )
 
 
 def roots_in(paths: Iterable[str]) -> list[str]:
@@ -281,17 +291,79 @@ def destroy_requested(repo: Path, root: str) -> bool:
 
 def remove_root(repo: Path, root: str, message: str, branch: str | None = None) -> str:
     """After a destroy: the root's removal committed on the checkout and, where the checkout has an
-    `origin`, pushed to `branch` (default: the branch checked out). The new commit's id."""
+    `origin`, pushed to `branch` (default: the branch checked out). The commit that removes it there."""
     target = branch or git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
     if target == "HEAD":  # a detached checkout: the commit would be lost with it
         raise GitError(f"{root}: no branch to commit its removal on (check out a branch, or pass --pr)")
     git(repo, "rm", "-r", "-q", "--", root)
-    identity = ("-c", "user.name=dbvend", "-c", "user.email=dbvend@localhost")
-    git(repo, *identity, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", message)
-    commit = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, *IDENTITY, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", message)
     if "origin" in git(repo, "remote").split():
-        git(repo, "push", "-q", "origin", f"HEAD:refs/heads/{target}")
-    return commit
+        return push_removal(repo, root, target)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def push_removal(repo: Path, root: str, branch: str, attempts: int = PUSH_ATTEMPTS) -> str:
+    """Push HEAD, the one commit removing `root`, to `branch` on origin. When the branch moved since
+    the checkout, fetch it, rebase that one commit onto it and push again (at most `attempts`
+    pushes). The commit that removes the root on the branch."""
+    env = push_environment(repo)
+    for _ in range(attempts):
+        pushed = run_git(repo, "push", "-q", "origin", f"HEAD:refs/heads/{branch}", env=env)
+        if pushed.returncode == 0:
+            return git(repo, "rev-parse", "HEAD").strip()
+        if not branch_moved(pushed.stdout + pushed.stderr):
+            raise GitError(push_refusal(branch, pushed.stderr.strip() or pushed.stdout.strip()))
+        git(repo, "fetch", "-q", "--no-tags", "origin", f"refs/heads/{branch}", env=env)
+        tip = git(repo, "rev-parse", "FETCH_HEAD").strip()
+        if not git(repo, "ls-tree", "--name-only", tip, "--", root).strip():
+            return tip  # removed on the branch meanwhile (another run): nothing left to push
+        rebased = run_git(repo, *IDENTITY, "rebase", "-q", "--onto", tip, "HEAD^", env=env)
+        if rebased.returncode != 0:
+            run_git(repo, "rebase", "--abort")
+            raise GitError(
+                f"{branch} changed {root} since this checkout (now at {tip[:12]}): the removal does not"
+                f" apply there; remove {root} on {branch} by hand"
+            )
+    raise GitError(f"{branch} kept moving: the removal was not pushed after {attempts} attempts")
+
+
+def branch_moved(output: str) -> bool:
+    """Whether a push was refused only because the branch has commits the checkout lacks."""
+    return "[rejected]" in output and ("fetch first" in output or "non-fast-forward" in output)
+
+
+def push_refusal(branch: str, output: str) -> str:
+    """What to tell about a push to `branch` that was refused for another reason than a moved branch."""
+    if "403" in output or "Permission to" in output:
+        why = "the token may not write to the repository (a GitHub Actions job needs `contents: write`)"
+    elif "could not read Username" in output or "401" in output or "Authentication failed" in output:
+        why = "no credentials to push with (set GITHUB_TOKEN to a token with contents: write)"
+    elif "protected branch" in output.lower():
+        why = f"{branch} is protected against this push (allow the token to push to it, or merge by hand)"
+    else:
+        why = "git push failed"
+    return f"{why}: {output}"
+
+
+def push_environment(repo: Path) -> dict[str, str] | None:
+    """git's environment for fetching and pushing origin: with GITHUB_TOKEN and an http(s) origin
+    whose checkout persisted no credentials (actions/checkout with persist-credentials: false), the
+    token as actions/checkout sends it, an Authorization header given through git's environment
+    configuration (GIT_CONFIG_COUNT): never in a file, a URL or a command line. Never prompts."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    token = os.environ.get("GITHUB_TOKEN", "")
+    url = git(repo, "remote", "get-url", "origin").strip()
+    match = re.match(r"^(https?://[^/@]+)/", url)
+    persisted = run_git(repo, "config", "--get-regexp", r"^http\..*extraheader$").stdout.strip()
+    if not token or match is None or persisted:
+        return env
+    count = int(env.get("GIT_CONFIG_COUNT") or 0)
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return env | {
+        "GIT_CONFIG_COUNT": str(count + 1),
+        f"GIT_CONFIG_KEY_{count}": f"http.{match.group(1)}/.extraheader",
+        f"GIT_CONFIG_VALUE_{count}": f"AUTHORIZATION: basic {basic}",
+    }
 
 
 def count_line_of(summary: PlanSummary) -> str:

@@ -52,6 +52,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tests import github_git_http, github_permissions
 from tests.github_payloads import APP_PERMISSIONS, stable_id
 
 HOST = "127.0.0.1"
@@ -146,6 +147,14 @@ class GitHubError(Exception):
             body["errors"] = self.errors
         body["status"] = str(self.status)
         return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+class GraphQLForbidden(GitHubError):
+    """A GraphQL operation the token may not do: GitHub answers 200, data null, a FORBIDDEN error."""
+
+    def response(self) -> Response:
+        error = {"type": "FORBIDDEN", "path": [], "locations": [], "message": self.message}
+        return JSONResponse({"data": None, "errors": [error]})
 
 
 def _validation_failed(resource: str, **error: Any) -> GitHubError:
@@ -497,6 +506,9 @@ class GitHubServer:
         self.server_errors: list[str] = []  # tracebacks of handler crashes (answered 500)
         self.faults: list[Fault] = []
         self.issued_tokens: list[str] = []
+        self.job_tokens: dict[str, dict[str, str]] = {}  # a workflow job's GITHUB_TOKEN -> its permissions
+        self.git_requests: list[tuple[str, str, int]] = []  # (service, token's kind, status) per git request
+        self._token: str | None = None  # the token of the request being answered
         self.permissions: dict[str, str] = {}
         self.teams: dict[str, dict[str, str]] = {}  # team slug -> login -> membership state
         self.pulls: dict[int, PullRequestRecord] = {}
@@ -573,6 +585,22 @@ class GitHubServer:
         if self._port is None:
             raise RuntimeError("GitHubServer.url: not started")
         return f"http://{HOST}:{self._port}/"
+
+    @property
+    def git_url(self) -> str:
+        """The repository's git URL over smart HTTP (GitHub's https://github.com/<owner>/<repo>.git)."""
+        return f"{self.url}{self.owner}/{self.repo}.git"
+
+    def job_token(self, permissions: Mapping[str, str]) -> str:
+        """A workflow job's GITHUB_TOKEN holding `permissions` (its `permissions:` block, capped by
+        the caller's): REST, GraphQL and git refuse what they do not grant (tests/github_permissions.py)."""
+        levels = set(permissions.values()) - {"none"}
+        if not levels <= {"read", "write"} or not set(permissions) <= set(github_permissions.SCOPES):
+            raise ValueError(f"not a job's permissions: {dict(permissions)}")
+        token = "ghs_job" + secrets.token_hex(16)
+        with self._lock:
+            self.job_tokens[token] = {k: v for k, v in permissions.items() if v != "none"}
+        return token
 
     # -- test controls ------------------------------------------------------------------------
 
@@ -779,6 +807,17 @@ class GitHubServer:
             return
         request = Request(scope, receive)
         raw_body = await request.body()
+        git = github_git_http.GIT_PATH.match(scope["path"])
+        if git is not None:
+            headers = {name: value for name, value in request.headers.items()}
+            with self._lock:
+                self._publish_pull_refs()
+                response = github_git_http.serve(
+                    self.git_dir, request.method, git.group("rest"), request.url.query, headers, raw_body,
+                    self._authorize_git,
+                )  # fmt: skip
+            await response(scope, receive, send)
+            return
         response = self._respond(
             request.method, scope["path"], request.url.query, request.headers.get("authorization"), raw_body
         )
@@ -798,6 +837,7 @@ class GitHubServer:
                     return fault.response()
             try:
                 self._authenticate(path, authorization)
+                self._token = authorization.partition(" ")[2] if authorization else None
                 if isinstance(body, str):
                     raise GitHubError(400, "Problems parsing JSON")
                 return self._route(method, path, query, body)
@@ -818,6 +858,7 @@ class GitHubServer:
                 self.repo.lower(),
             ):
                 raise GitHubError(404, "Not Found")
+            self._check_job_token(handler.__name__, params, body)
             return handler(_Call(method, path, params, QueryParams(query), body))
         self.unhandled.append((method, path))
         raise GitHubError(404, "Not Found")
@@ -879,8 +920,55 @@ class GitHubServer:
             self._verify_jwt(credential)
         elif JWT_SHAPE.match(credential):
             raise GitHubError(401, "Bad credentials")  # a JWT only authenticates the app's own endpoints
-        elif self.app_public_key is not None and credential not in self.issued_tokens:
+        elif self.app_public_key is not None and credential not in (*self.issued_tokens, *self.job_tokens):
             raise GitHubError(401, "Bad credentials")
+
+    def _check_job_token(self, handler: str, params: dict[str, str], body: Any) -> None:
+        """A job's GITHUB_TOKEN does only what its permissions grant: 403 otherwise, as GitHub answers."""
+        granted = self.job_tokens.get(self._token or "")
+        if granted is None:
+            return  # the App's installation tokens hold what the App was granted
+        if handler in github_permissions.ON_ISSUE_OR_PULL:
+            number = params.get("number")
+            if number is None:
+                found = [c for c in self.comments if str(c["id"]) == params.get("comment_id")]
+                number = str(found[0]["issue_number"]) if found else None
+            need = github_permissions.issue_or_pull(handler, number is not None and int(number) in self.pulls)
+        elif handler == "_graphql":
+            query = body.get("query", "") if isinstance(body, dict) else ""
+            names = [match.group(2) for match in GRAPHQL_OPERATION.finditer(query)]
+            name = (body.get("operationName") if isinstance(body, dict) else None) or (names or [""])[0]
+            need = github_permissions.GRAPHQL.get(name, (("contents", "write"),))
+            if not github_permissions.allows(granted, need):
+                raise GraphQLForbidden(200, github_permissions.NOT_ACCESSIBLE)
+        else:
+            need = github_permissions.ROUTES[handler]
+        if not github_permissions.allows(granted, need):
+            raise GitHubError(403, github_permissions.NOT_ACCESSIBLE)
+
+    def _publish_pull_refs(self) -> None:
+        """refs/pull/<n>/head of every open pull request at its head, as GitHub keeps them for git."""
+        for pull in self.open_pulls():
+            ref, sha = f"refs/pull/{pull.number}/head", self._current_head_sha(pull)
+            current = self.git.ref_sha(ref)
+            if current != sha:
+                self.git.update_ref(ref, sha, current or ZERO_OID)
+
+    def _authorize_git(self, token: str | None, service: str) -> str | None:
+        """A git request's refusal ("401", or GitHub's 403 message), or None to serve it."""
+        kind = "none" if token is None else "job" if token in self.job_tokens else "other"
+        refusal: str | None = None
+        if token is None:
+            refusal = "401"
+        elif kind == "job":
+            if not github_permissions.allows(self.job_tokens[token], github_permissions.GIT[service]):
+                refusal = f"Permission to {self.owner}/{self.repo}.git denied to github-actions[bot]."
+        elif self.app_public_key is not None and token not in self.issued_tokens:
+            refusal = "401"
+        self.git_requests.append(
+            (service, kind, 200 if refusal is None else 401 if refusal == "401" else 403)
+        )
+        return refusal
 
     def _verify_jwt(self, token: str) -> None:
         undecodable = GitHubError(401, "A JSON web token could not be decoded")

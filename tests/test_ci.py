@@ -11,7 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from engine.catalog import default_catalog_text, parse_catalog
-from engine.ci import changed_roots, check_generated, read_files, roots_in
+from engine.ci import (
+    branch_moved,
+    changed_roots,
+    check_generated,
+    push_environment,
+    push_refusal,
+    read_files,
+    roots_in,
+)
 from engine.claim import claim_from_raw
 from engine.cli import main
 from engine.render import render_claim
@@ -201,3 +209,75 @@ def test_ci_plan_gates_the_plan_and_keeps_one_summary_comment_up_to_date(
         (updated,) = github.comment_bodies(number)  # edited in place, not a second comment
         assert "pass" in updated and "fail: " not in updated
     git(repo, "checkout", "-q", "main")
+
+
+# -- pushing a removal: the job's token, given through git's environment ---------------------------
+
+
+def origin_checkout(tmp_path: Path, url: str) -> Path:
+    repo = tmp_path / "checkout"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    git(repo, "remote", "add", "origin", url)
+    return repo
+
+
+def test_the_token_reaches_git_only_through_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    monkeypatch.delenv("GIT_CONFIG_COUNT", raising=False)
+    repo = origin_checkout(tmp_path, "https://github.com/acme/infra")
+    env = push_environment(repo)
+    assert env is not None and env["GIT_TERMINAL_PROMPT"] == "0"
+    assert env["GIT_CONFIG_COUNT"] == "1"
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    assert env["GIT_CONFIG_VALUE_0"] == "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldA=="
+    assert "ghs_secret" not in (repo / ".git" / "config").read_text()
+    seen = subprocess.run(
+        ["git", "-C", str(repo), "config", "--get", "http.https://github.com/.extraheader"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert seen.stdout.strip() == env["GIT_CONFIG_VALUE_0"], "git reads it from the environment"
+
+
+def test_no_second_header_over_a_checkout_that_persisted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """actions/checkout with persist-credentials left on: two Authorization headers would be refused."""
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    repo = origin_checkout(tmp_path, "https://github.com/acme/infra")
+    git(repo, "config", "http.https://github.com/.extraheader", "AUTHORIZATION: basic persisted")
+    assert "GIT_CONFIG_KEY_0" not in (push_environment(repo) or {})
+    ssh = origin_checkout(tmp_path / "ssh", "git@github.com:acme/infra.git")
+    assert "GIT_CONFIG_KEY_0" not in (push_environment(ssh) or {}), "an SSH origin keeps its own key"
+
+
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        (
+            "remote: Permission to acme/infra.git denied to github-actions[bot].\nfatal: unable to access"
+            " 'https://github.com/acme/infra/': The requested URL returned error: 403",
+            "the token may not write to the repository (a GitHub Actions job needs `contents: write`)",
+        ),
+        (
+            "fatal: could not read Username for 'https://github.com': terminal prompts disabled",
+            "no credentials to push with (set GITHUB_TOKEN to a token with contents: write)",
+        ),
+        (
+            "remote: error: GH006: Protected branch update failed for refs/heads/main.",
+            "main is protected against this push",
+        ),
+    ],
+)
+def test_a_refused_push_says_why(output: str, says: str) -> None:
+    assert not branch_moved(output)
+    told = push_refusal("main", output)
+    assert told.startswith(says) and told.endswith(output)
+
+
+def test_only_a_branch_that_moved_is_fetched_and_rebased() -> None:
+    assert branch_moved(" ! [rejected]        HEAD -> main (fetch first)\nerror: failed to push some refs")
+    assert branch_moved(" ! [rejected]        HEAD -> main (non-fast-forward)")
+    assert not branch_moved(" ! [remote rejected] HEAD -> main (protected branch hook declined)")

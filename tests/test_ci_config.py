@@ -4,12 +4,14 @@ Checked here, offline: the files are valid for GitHub and CircleCI (check-jsonsc
 schemas); the Action and the CircleCI jobs run the same `dbvend ci` invocation with the same flags from
 the same sources (read from the files, then run against a real git repository with a stub `dbvend`);
 no `${{ }}` expression is pasted into a shell script; the dispatch caller is what the App sends and
-matches; every job holds only the permissions it needs; checkov gets its own virtualenv.
+matches; every third-party action is pinned to a commit SHA and no checkout keeps its token; checkov
+gets its own virtualenv. zizmor audits the same files (tests/test_zizmor.py).
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import os
 import re
 import shutil
@@ -35,6 +37,7 @@ REUSABLE = sorted(REUSABLE_DIR.glob("dbvend-*.yml"))
 OWN_WORKFLOWS = sorted(REUSABLE_DIR.glob("*.yml"))
 CALLERS = sorted((ROOT / "workflows").glob("*.yml"))
 DISPATCH_CALLER = ROOT / "workflows" / "dbvend.yml"
+DEPENDABOT_FILE = ROOT / ".github" / "dependabot.yml"
 
 # The one spelling of where dbvend lives on GitHub; a fork changes it here and in the files above.
 ACTION_REPOSITORY = "dbvend/dbvend"
@@ -61,7 +64,11 @@ SHARED_START = "# ---- same in action.yml and .circleci/config.yml"
 SHARED_END = "# ---- end of the shared invocation ----"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 CIRCLE_PARAMETER = re.compile(r"<<\s*([\w.-]+)\s*>>")
-LEVEL = {"none": 0, "read": 1, "write": 2}
+# `uses: owner/repo[/path]@<40-hex commit> # vX.Y.Z`: what every third-party reference looks like.
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<reference>\S+)(?P<rest>.*)$", re.M)
+PINNED = re.compile(r"(?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@[0-9a-f]{40}")
+VERSION_COMMENT = re.compile(r" # v\d+\.\d+\.\d+")
+CHECKOUT = "actions/checkout"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -179,8 +186,9 @@ def test_the_files_exist() -> None:
         ("vendor.github-actions", [ACTION_FILE]),
         ("vendor.github-workflows", OWN_WORKFLOWS + CALLERS),
         ("vendor.circle-ci", [CIRCLE_FILE]),
+        ("vendor.dependabot", [DEPENDABOT_FILE]),
     ],
-    ids=["action", "workflows", "circleci"],
+    ids=["action", "workflows", "circleci", "dependabot"],
 )
 def test_schema_valid(schema: str, files: list[Path]) -> None:
     assert files
@@ -430,6 +438,71 @@ def test_dispatched_by_the_app(command: str, tail: list[str], origin: Origin, tm
     assert argv == ["ci", command, *base, *tail]
 
 
+@dataclass
+class GitCall:
+    argv: str
+    config: dict[str, str]  # the GIT_CONFIG_* variables git was started with
+
+
+def git_recorder(tmp_path: Path) -> tuple[Path, Path]:
+    """A `git` that logs each call's arguments and GIT_CONFIG_* environment, then runs the real git."""
+    bin_dir, log = tmp_path / "git-bin", tmp_path / "git-calls"
+    bin_dir.mkdir()
+    real = shutil.which("git")
+    assert real
+    (bin_dir / "git").write_text(
+        "#!/bin/sh\n"
+        f'{{ printf "argv=%s\\n" "$*"; env | grep "^GIT_CONFIG" | sort; echo --; }} >> "{log}"\n'
+        f'exec "{real}" "$@"\n'
+    )
+    (bin_dir / "git").chmod(0o755)
+    return bin_dir, log
+
+
+def git_calls(log: Path) -> list[GitCall]:
+    calls = []
+    for record in log.read_text().split("--\n")[:-1]:
+        argv, *variables = record.splitlines()
+        calls.append(GitCall(argv.removeprefix("argv="), dict(v.split("=", 1) for v in variables)))
+    return calls
+
+
+@pytest.mark.parametrize("persisted", [False, True], ids=["no-credentials", "checkout-kept-its-header"])
+def test_default_branch_fetch_sends_the_token_through_the_environment(
+    persisted: bool, origin: Origin, tmp_path: Path
+) -> None:
+    """The checkouts keep no credentials: the Action's fetch of the default branch (no base given)
+    sends GITHUB_TOKEN as actions/checkout would, as an Authorization header in git's environment
+    configuration: never in argv or .git/config, and only to that one fetch."""
+    token = "ghs_t0ken"
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    work = checkout(origin, tmp_path, origin.sha["b1"])
+    if persisted:
+        git(work, "config", "http.https://github.example/.extraheader", "AUTHORIZATION: basic kept")
+    bin_dir, log = git_recorder(tmp_path)
+    inputs = {"command": "plan", "pr": "7", "github-token": token}
+    env = action_env(inputs, "workflow_dispatch", DISPATCH_EVENT, origin.sha["m4"])
+    env |= {
+        "GITHUB_SERVER_URL": "https://github.example",
+        "PATH": f"{tmp_path / 'stub'}{os.pathsep}{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+    status, argv, err = run(action_run_step()["run"], env, work, tmp_path)
+    assert status == 0, err
+    assert argv == ["ci", "plan", "--base", origin.sha["m2"], "--head", origin.sha["b1"], "--pr", "7"]
+    calls = git_calls(log)
+    (fetch,) = [call for call in calls if call.argv.startswith("fetch ")]
+    header = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.https://github.example/.extraheader",
+        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+    }
+    assert fetch.config == ({} if persisted else header)  # git would send two headers
+    assert [call.config for call in calls if call is not fetch] == [{}] * (len(calls) - 1)
+    for secret in (token, basic):
+        assert not any(secret in call.argv for call in calls)
+        assert secret not in (work / ".git" / "config").read_text()
+
+
 @pytest.mark.parametrize(
     "inputs",
     [
@@ -598,7 +671,7 @@ def test_reusable_workflows(path: Path) -> None:
         scheduled = path.name in ("dbvend-ttl.yml", "dbvend-drift.yml")  # one run at a time per repository
         assert EXPRESSION.search(concurrency["group"]) or scheduled, name
         steps = job["steps"]
-        assert steps[0]["uses"] == "actions/checkout@v4" and steps[0]["with"]["fetch-depth"] == 0
+        assert steps[0]["uses"].startswith(f"{CHECKOUT}@") and steps[0]["with"]["fetch-depth"] == 0
         (uses,) = [s for s in steps if s.get("uses", "").startswith(ACTION_REPOSITORY)]
         assert uses["uses"] == ACTION
         assert set(uses["with"]) <= set(action()["inputs"]), name
@@ -633,20 +706,10 @@ def test_apply_workflow_serves_the_app_and_merges() -> None:
     assert job["env"] == {"DBVEND_APPLY_ON_MERGE": "${{ inputs.apply-on-merge }}"}
 
 
-def reusable_permissions(name: str) -> dict[str, str]:
-    """What a caller must grant: the most each permission is asked for by the called workflow's jobs."""
-    needed: dict[str, str] = {}
-    for job in load(REUSABLE_DIR / name)["jobs"].values():
-        for scope, level in job["permissions"].items():
-            if LEVEL[level] > LEVEL[needed.get(scope, "none")]:
-                needed[scope] = level
-    return needed
-
-
 @pytest.mark.parametrize("path", CALLERS, ids=lambda p: p.name)
 def test_callers(path: Path) -> None:
-    """Each caller grants what its reusable workflow's jobs ask for (GitHub refuses to start them
-    otherwise) and no more, and passes only inputs that workflow declares, with every required one."""
+    """Each caller calls one of the reusable workflows at ACTION_REF, and passes only inputs that
+    workflow declares, with every required one."""
     workflow = load(path)
     assert workflow["permissions"] == {}
     prefix = f"{ACTION_REPOSITORY}/.github/workflows/"
@@ -654,7 +717,6 @@ def test_callers(path: Path) -> None:
         assert job["uses"].startswith(prefix) and job["uses"].endswith(f"@{ACTION_REF}"), name
         called = job["uses"][len(prefix) : -len(f"@{ACTION_REF}")]
         assert (REUSABLE_DIR / called).is_file(), called
-        assert job["permissions"] == reusable_permissions(called), name
         declared = triggers(load(REUSABLE_DIR / called))["workflow_call"]["inputs"]
         given = set(job.get("with", {}))
         assert given <= set(declared), name
@@ -696,6 +758,65 @@ def test_every_reference_to_dbvend_on_github_is_the_same() -> None:
     assert f"git+https://github.com/{ACTION}" in CIRCLE_FILE.read_text()  # CircleCI's default install
 
 
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))  # workflows/dbvend-ttl.yml, .github/workflows/dbvend-ttl.yml
+
+
+def uses_of(path: Path) -> list[str]:
+    """Every `uses:` of a workflow (steps and reusable-workflow jobs) or of the composite Action."""
+    data = load(path)
+    if path == ACTION_FILE:
+        return [s["uses"] for s in data["runs"]["steps"] if "uses" in s]
+    jobs = data["jobs"].values()
+    return [job["uses"] for job in jobs if "uses" in job] + [s["uses"] for s in steps_of(data) if "uses" in s]
+
+
+@pytest.mark.parametrize("path", [ACTION_FILE, *OWN_WORKFLOWS, *CALLERS], ids=relative)
+def test_every_third_party_action_is_pinned_to_a_commit(path: Path) -> None:
+    """A tag can be moved to other code; a commit cannot. dbvend's own references follow ACTION_REF
+    on purpose (.github/zizmor.yml); everything else is `@<commit> # vX.Y.Z`, which Dependabot updates."""
+    lines = list(USES_LINE.finditer(path.read_text()))
+    assert sorted(m["reference"] for m in lines) == sorted(uses_of(path))  # no `uses:` escapes the lines
+    for line in lines:
+        reference = line["reference"]
+        if reference.startswith(f"{ACTION_REPOSITORY}/") or reference.startswith(f"{ACTION_REPOSITORY}@"):
+            continue
+        assert PINNED.fullmatch(reference), f"{path.name}: pin {reference} to a full commit SHA"
+        assert VERSION_COMMENT.fullmatch(line["rest"]), f"{path.name}: {reference} needs ' # vX.Y.Z'"
+
+
+def test_one_commit_per_action_everywhere() -> None:
+    pins: dict[str, set[str]] = {}
+    for path in [ACTION_FILE, *OWN_WORKFLOWS, *CALLERS]:
+        for line in USES_LINE.finditer(path.read_text()):
+            if found := PINNED.fullmatch(line["reference"]):
+                pins.setdefault(found["action"], set()).add(line["reference"] + line["rest"])
+    assert {"actions/checkout", "actions/setup-python", "hashicorp/setup-terraform"} <= set(pins)
+    assert {action: len(seen) for action, seen in pins.items()} == dict.fromkeys(pins, 1), pins
+
+
+@pytest.mark.parametrize("path", [*OWN_WORKFLOWS, *CALLERS], ids=relative)
+def test_no_checkout_keeps_its_token(path: Path) -> None:
+    """actions/checkout writes the token into .git/config unless told not to, where everything the
+    job runs later (pip's packages, terraform's providers) can read it. dbvend's pushes and the
+    Action's fetch send it through git's environment instead."""
+    steps = [s for s in steps_of(load(path)) if s.get("uses", "").startswith(f"{CHECKOUT}@")]
+    for step in steps:
+        assert step["with"]["persist-credentials"] is False, path.name
+    assert bool(steps) == (path in OWN_WORKFLOWS), path.name  # the callers run no steps of their own
+
+
+def test_dependabot_updates_the_pins() -> None:
+    """Weekly, from "/" (Dependabot's value for .github/workflows/ and the root's action.yml), minor
+    and patch releases in one pull request; dbvend's own references are left on ACTION_REF."""
+    (update,) = load(DEPENDABOT_FILE)["updates"]
+    assert update["package-ecosystem"] == "github-actions"
+    assert update["directory"] == "/" and "directories" not in update
+    assert update["schedule"]["interval"] == "weekly"
+    assert [group["update-types"] for group in update["groups"].values()] == [["minor", "patch"]]
+    assert update["ignore"] == [{"dependency-name": ACTION_REPOSITORY}]
+
+
 def makefile_checkov_version() -> str:
     (version,) = re.findall(r"^CHECKOV_VERSION\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
     return version
@@ -713,7 +834,14 @@ def test_checkov_gets_its_own_venv_in_the_action() -> None:
     script = install["run"]
     checkov, dbvend = venv_of(script, '"checkov==$CHECKOV_VERSION"'), venv_of(script, '"$spec"')
     assert checkov != dbvend
-    assert f'echo "DBVEND_CHECKOV={checkov}" >> "$GITHUB_ENV"' in script
+    # a step output, not GITHUB_ENV: only the `dbvend ci` step gets it (and dbvend's venv on its PATH)
+    assert f'echo "checkov={checkov}" >> "$GITHUB_OUTPUT"' in script
+    assert f'echo "dbvend-bin={dbvend}/bin" >> "$GITHUB_OUTPUT"' in script
+    assert not re.search(r'>> *"?\$\{?GITHUB_(ENV|PATH)\b', ACTION_FILE.read_text())  # zizmor: github-env
+    env = action_run_step()["env"]
+    assert env["DBVEND_CHECKOV"] == f"${{{{ steps.{install['id']}.outputs.checkov }}}}"
+    assert env["DBVEND_BIN"] == f"${{{{ steps.{install['id']}.outputs.dbvend-bin }}}}"
+    assert action_run_step()["run"].startswith('set -euo pipefail\nPATH="$DBVEND_BIN:$PATH"')
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"  # default: the Action's checkout
 
 

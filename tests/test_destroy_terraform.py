@@ -7,6 +7,7 @@ The checkouts are real git repositories, some cloned from a bare `origin`.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -26,7 +27,10 @@ from engine.claim import claim_from_raw, marked_for_destroy
 from engine.cli import main
 from engine.gitops.local import GITIGNORE
 from engine.ledger import Ledger, NewRequest
+from tests.github_server import GitHubServer
 from tests.test_terraform import ROOT_TF
+from tests.test_workflow_permissions import ROOT as SOURCE
+from tests.test_workflow_permissions import effective_permissions
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
@@ -347,23 +351,50 @@ def test_the_removal_is_pushed_to_the_branch_on_origin(infra: Infra, tmp_path: P
     assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
 
 
-def test_a_removal_the_branch_refuses_is_reported_after_the_destroy(infra: Infra, tmp_path: Path) -> None:
+def someone_pushes(origin: Path, tmp_path: Path, branch: str, path: str, text: str) -> str:
+    """Another clone's commit on `branch` of origin, changing one file: its id."""
+    other = tmp_path / f"other-{uuid.uuid4().hex[:8]}"
+    git(tmp_path, "clone", "-q", "-b", branch, str(origin), str(other))
+    (other / path).write_text(text)
+    theirs = commit(other, f"an edit of {path}")
+    git(other, "push", "-q", "origin", branch)
+    return theirs
+
+
+def test_a_removal_is_rebased_onto_a_branch_that_moved(infra: Infra, tmp_path: Path) -> None:
     origin, request_id, main_head, head = destroy_branch_on_origin(infra, tmp_path)
-    other = tmp_path / "other"  # someone pushes to the destroy change's branch meanwhile
-    git(tmp_path, "clone", "-q", "-b", "destroy-orders", str(origin), str(other))
-    (other / "README.md").write_text("infra, edited\n")
-    theirs = commit(other, "an edit on the branch")
-    git(other, "push", "-q", "origin", "destroy-orders")
+    theirs = someone_pushes(origin, tmp_path, "destroy-orders", "README.md", "infra, edited\n")
+
+    destroyed = destroy_applied(infra, main_head, head)
+    assert destroyed.exit_code == 0, destroyed.output
+    removal = head_of(origin, "refs/heads/destroy-orders")
+    assert head_of(origin, f"{removal}^") == theirs, "the one removal commit, on top of theirs"
+    assert subject(origin, "destroy-orders") == REMOVED and tracked(origin, "destroy-orders") == []
+    assert git(origin, "diff", "--name-only", theirs, removal).split() == [
+        f"{ROOT}/main.tf",
+        f"{ROOT}/request.json",
+    ]
+    assert git(origin, "show", f"{removal}:README.md") == "infra, edited\n"
+    assert f"root removed in {removal[:12]}" in destroyed.output
+    assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
+
+
+def test_a_removal_the_branch_conflicts_with_is_reported_after_the_destroy(
+    infra: Infra, tmp_path: Path
+) -> None:
+    origin, request_id, main_head, head = destroy_branch_on_origin(infra, tmp_path)
+    theirs = someone_pushes(origin, tmp_path, "destroy-orders", f"{ROOT}/request.json", "{}\n")
 
     destroyed = destroy_applied(infra, main_head, head)
     assert destroyed.exit_code == 1, destroyed.output
     assert "destroyed: 0 to add, 0 to change, 1 to destroy" in destroyed.output
-    assert (
-        "the root was not removed: git push -q failed" in destroyed.output
-        and "[rejected]" in destroyed.output
-    )
+    assert "the root was not removed: destroy-orders changed terraform/dev/orders since this checkout" in (
+        destroyed.output
+    ), destroyed.output
+    assert f"remove {ROOT} on destroy-orders by hand" in destroyed.output
     assert "Traceback" not in destroyed.output
     assert head_of(origin, "refs/heads/destroy-orders") == theirs and tracked(origin, "destroy-orders") != []
+    assert git(infra.repo, "status", "--porcelain", "--untracked-files=no") == "", "the rebase was undone"
     assert infra.resources() == [], "the destroy itself went through"
     ledger = infra.ledger()
     try:
@@ -414,8 +445,6 @@ def test_auto_destroy_destroys_an_expired_dev_root_and_lists_staging(infra: Infr
 def test_auto_destroy_in_github_mode_pushes_the_removal_and_proposes_the_rest(
     infra: Infra, tmp_path: Path
 ) -> None:
-    from tests.github_server import GitHubServer
-
     catalog = default_catalog_text().replace(
         "ttl: {default: 7d, max: 30d}", "ttl: {default: 7d, max: 30d, auto_destroy: true}"
     )
@@ -430,18 +459,14 @@ def test_auto_destroy_in_github_mode_pushes_the_removal_and_proposes_the_rest(
     dev_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
     staging_id = record_request(infra.ledger_url, staging, "change_open", "merged")
     with GitHubServer(tmp_path / "github", files=seeded) as github:
-        git(tmp_path, "clone", "-q", "-b", "main", str(github.git_dir), str(infra.repo))
-        repo = infra.repo
+        token = github.job_token(effective_permissions(SOURCE / "workflows" / "dbvend-ttl.yml", "ttl"))
+        repo = checkout(github, token, infra.repo, "main")
         before = head_of(repo)
         for root in (ROOT, staging):
             done = infra.run("ci", "apply", "--repo", str(repo), "--base", "HEAD", "--directory", root,
                              "--backend-config", infra.config)  # fmt: skip
             assert done.exit_code == 0 and infra.resources(root) == ["terraform_data.database"], done.output
-        infra.env |= {
-            "GITHUB_TOKEN": "ghs_test",
-            "GITHUB_REPOSITORY": "acme/infra",
-            "GITHUB_API_URL": github.url,
-        }
+        infra.env |= job_environment(github, token)
         ttl = ("ci", "ttl", "--repo", str(repo), "--now", AFTER_EXPIRY, "--backend-config", infra.config)
 
         swept = infra.run(*ttl)
@@ -460,6 +485,155 @@ def test_auto_destroy_in_github_mode_pushes_the_removal_and_proposes_the_rest(
         assert second.exit_code == 0, second.output
         assert f"`{ROOT}`" not in second.output and f"destroy change #{pull.number} is open" in second.output
         assert github.branch_sha("main") == removal and len(github.pulls) == 1
+        assert ("git-receive-pack", "job", 200) in github.git_requests, (
+            "pushed over HTTP with the job's token"
+        )
+
+
+# -- on GitHub, with the token each workflow's own permissions give --------------------------------
+
+MERGE_CALLER = SOURCE / "workflows" / "dbvend-main.yml"  # apply on merge
+DISPATCH_CALLER = SOURCE / "workflows" / "dbvend.yml"  # the App's /apply and /destroy
+
+
+def basic_header(token: str) -> str:
+    return "AUTHORIZATION: basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+
+def checkout(github: GitHubServer, token: str, path: Path, ref: str) -> Path:
+    """What actions/checkout with persist-credentials: false leaves: `ref` checked out from GitHub over
+    HTTP with the job's token (a branch as that branch, a pull request's head detached), and no
+    credentials in the checkout."""
+    auth = ("-c", f"http.extraHeader={basic_header(token)}")
+    if not path.exists():
+        path.mkdir()
+        git(path, "init", "-q")
+        git(path, "remote", "add", "origin", github.git_url)
+    git(path, *auth, "fetch", "-q", "--no-tags", "origin", "+refs/heads/*:refs/remotes/origin/*", ref)
+    if ref.startswith("refs/pull/"):
+        git(path, "checkout", "-q", "--detach", "FETCH_HEAD")
+    else:
+        git(path, "checkout", "-q", "-B", ref, "FETCH_HEAD")
+    return path
+
+
+def job_environment(github: GitHubServer, token: str) -> dict[str, str | None]:
+    """What the Action's dbvend step gets from GitHub Actions."""
+    return {"GITHUB_TOKEN": token, "GITHUB_REPOSITORY": "acme/infra", "GITHUB_API_URL": github.url}
+
+
+def seeded_with(tmp_path: Path, *roots: str) -> dict[str, str]:
+    files = {".gitignore": GITIGNORE}
+    for root in roots:
+        write_root(tmp_path / "roots", root)
+        files |= {
+            f"{root}/{n}": (tmp_path / "roots" / root / n).read_text() for n in ("main.tf", "request.json")
+        }
+    return files
+
+
+def apply_from_main(infra: Infra, github: GitHubServer, token: str) -> str:
+    """The database applied for real from main's checkout; main's head."""
+    repo = checkout(github, token, infra.repo, "main")
+    done = infra.run("ci", "apply", "--repo", str(repo), "--base", "HEAD", "--directory", ROOT,
+                     "--backend-config", infra.config)  # fmt: skip
+    assert done.exit_code == 0 and infra.resources() == ["terraform_data.database"], done.output
+    return head_of(repo)
+
+
+def assert_nothing_persisted(repo: Path, token: str) -> None:
+    config = (repo / ".git" / "config").read_text()
+    assert token not in config and "extraheader" not in config.lower()
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["main as merged", "main moved since"])
+def test_a_destroy_change_applied_on_merge_is_removed_and_pushed_with_the_workflows_token(
+    infra: Infra, tmp_path: Path, moved: bool
+) -> None:
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    with GitHubServer(tmp_path / "github", files=seeded_with(tmp_path, ROOT)) as github:
+        token = github.job_token(effective_permissions(MERGE_CALLER, "apply"))
+        infra.env |= job_environment(github, token)
+        before = apply_from_main(infra, github, token)
+        merged = github.commit("main", {f"{ROOT}/request.json": claim_json(ROOT, destroy=True)}, "Merge #7")
+        checkout(github, token, infra.repo, "main")  # the push's checkout
+        parent = merged
+        if moved:  # another pull request merged while this job ran
+            parent = github.commit("main", {"terraform/README.md": "databases\n"}, "Merge #8")
+
+        done = destroy_applied(infra, before, merged)
+        assert done.exit_code == 0, done.output
+        removal = github.branch_sha("main")
+        assert removal is not None
+        latest, previous = github.log("main")[:2]
+        assert latest == f"{removal} {REMOVED}" and previous.split()[0] == parent
+        assert github.read_file("main", f"{ROOT}/request.json") is None
+        assert github.read_file("main", f"{ROOT}/main.tf") is None
+        if moved:
+            assert github.read_file("main", "terraform/README.md") == "databases\n"
+        assert f"root removed in {removal[:12]}" in done.output
+        assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
+        assert ("git-receive-pack", "job", 200) in github.git_requests
+        assert_nothing_persisted(infra.repo, token)
+
+
+def test_a_token_that_cannot_write_is_told_after_the_destroy(infra: Infra, tmp_path: Path) -> None:
+    """The permissions the apply-on-merge job had before (contents: read)."""
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    with GitHubServer(tmp_path / "github", files=seeded_with(tmp_path, ROOT)) as github:
+        token = github.job_token({"contents": "read", "id-token": "write"})
+        infra.env |= job_environment(github, token)
+        before = apply_from_main(infra, github, token)
+        merged = github.commit("main", {f"{ROOT}/request.json": claim_json(ROOT, destroy=True)}, "Merge #7")
+        checkout(github, token, infra.repo, "main")
+
+        done = destroy_applied(infra, before, merged)
+        assert done.exit_code == 1, done.output
+        assert (
+            "the root was not removed: the token may not write to the repository (a GitHub Actions job"
+            " needs `contents: write`)" in done.output
+        ), done.output
+        assert "denied to github-actions[bot]" in done.output and "Traceback" not in done.output
+        assert github.branch_sha("main") == merged
+        assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
+
+
+def test_apply_on_a_destroy_changes_pull_request_pushes_the_removal_to_its_branch(
+    infra: Infra, tmp_path: Path
+) -> None:
+    import httpx
+
+    request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
+    with GitHubServer(tmp_path / "github", files=seeded_with(tmp_path, ROOT)) as github:
+        token = github.job_token(effective_permissions(DISPATCH_CALLER, "apply"))
+        infra.env |= job_environment(github, token)
+        main_head = apply_from_main(infra, github, token)
+        branch = "dbvend/destroy-dev-orders"
+        head = github.commit(
+            branch, {f"{ROOT}/request.json": claim_json(ROOT, destroy=True)}, f"Destroy {ROOT}"
+        )
+        opened = httpx.post(
+            f"{github.url}repos/acme/infra/pulls",
+            headers={"Authorization": "token ghs_app"},
+            json={"title": f"Destroy {ROOT}", "head": branch, "base": "main", "body": "destroy"},
+        )
+        assert opened.status_code == 201, opened.text
+        number = opened.json()["number"]
+        repo = checkout(github, token, infra.repo, f"refs/pull/{number}/head")
+
+        done = infra.run("ci", "apply", "--repo", str(repo), "--pr", str(number), "--directory", ROOT,
+                         "--base", main_head, "--head", "HEAD", "--backend-config", infra.config)  # fmt: skip
+        assert done.exit_code == 0, done.output
+        removal = github.branch_sha(branch)
+        assert removal is not None and github.log(branch)[:2] == [
+            f"{removal} {REMOVED}",
+            f"{head} Destroy {ROOT}",
+        ]
+        assert github.read_file(branch, f"{ROOT}/main.tf") is None and github.branch_sha("main") == main_head
+        (comment,) = github.comment_bodies(number)
+        assert f"root removed in {removal[:12]}" in comment
+        assert infra.resources() == [] and infra.status(request_id)[0] == "destroyed"
+        assert_nothing_persisted(repo, token)
 
 
 # -- failures ------------------------------------------------------------------------------------
