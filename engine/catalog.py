@@ -15,7 +15,7 @@ import yaml
 
 from engine.commands import ApplyRules
 from engine.errors import CatalogError
-from engine.spec import ENGINES, SIZES, parse_ttl
+from engine.spec import ENGINES, LEAST_MAX_ACU, SIZES, parse_ttl
 
 CATALOG_FILE: Final = "dbvend.yaml"
 _CLASS = re.compile(r"db\.[a-z0-9]+\.[a-z0-9]+")
@@ -565,6 +565,10 @@ class _Validator:
         rule = "must be a number of ACUs, 0.5 to 256 in steps of 0.5"
         low = self.get(spec, path, "min_acu", _acu, rule, 0.5)
         high = self.get(spec, path, "max_acu", _acu, rule, max(low, 4.0))
+        if high < LEAST_MAX_ACU:
+            raise self.error(
+                (*path, "max_acu"), f"must be at least {LEAST_MAX_ACU:g}: AWS needs it above 0.5 ACU"
+            )
         if low > high:
             raise self.error((*path, "min_acu"), "must not exceed max_acu")
         readers = self.get(spec, path, "max_readers", _int_between(0, 15), "must be 0 to 15", 1)

@@ -20,6 +20,9 @@ SIZES: Final = ("small", "medium", "large")
 AURORA_FIELDS: Final = ("min_acu", "max_acu", "readers", "proxy")
 MAX_READERS: Final = 15  # Aurora's limit of replicas per cluster
 MAX_ACU: Final = 256.0
+# AWS refuses a maximum of 0.5 ACU: "The maximum capacity must be at least 1.0" (RDS API,
+# ServerlessV2ScalingConfiguration; the provider validates max_capacity within 1 to 256).
+LEAST_MAX_ACU: Final = 1.0
 # Aurora instance names are "<identifier>-reader-15" at the longest, within RDS's 63.
 AURORA_IDENTIFIER_MAX: Final = 63 - len(f"-reader-{MAX_READERS}")
 
@@ -335,6 +338,9 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
 
     storage = read.integer("storage_gb", 20, 65536)
     min_acu, max_acu = read.acu("min_acu"), read.acu("max_acu")
+    if max_acu is not None and max_acu < LEAST_MAX_ACU:
+        read.fail("max_acu", f"must be at least {LEAST_MAX_ACU:g}: AWS needs the maximum above 0.5 ACU")
+        max_acu = None
     readers = read.integer("readers", 0, MAX_READERS)
     proxy = read.flag("proxy")
     if engine is not None and engine not in AURORA_ENGINES:

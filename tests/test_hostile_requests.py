@@ -261,7 +261,7 @@ RANGE_CASES = [
     bad("min-acu-not-half-step", "min_acu", {"min_acu": 0.75}, AURORA),
     bad("max-acu-above-dev-max", "max_acu", {"max_acu": 8}, AURORA),
     bad("min-acu-above-max-acu", "min_acu", {"min_acu": 4, "max_acu": 2}, AURORA),
-    # prod's default min_acu is 1, so max_acu 0.5 alone would make min > max.
+    # AWS refuses a maximum of 0.5 ACU (prod: also below its default min_acu of 1).
     bad(
         "max-acu-below-prod-default-min",
         "max_acu",

@@ -309,3 +309,13 @@ def test_files_with_one_layout_share_one_fmt_verdict(catalog: Catalog) -> None:
     assert one != two and fmt_layout(one) == fmt_layout(two)
     other_keys = render_claim(claim_for(catalog, "mysql", "dev", {"team": "x"})).files["main.tf"]
     assert fmt_layout(other_keys) != fmt_layout(one), "a new tag key changes the alignment, so the layout"
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_roots_need_the_terraform_whose_s3_backend_locks_by_itself(catalog: Catalog, case: str) -> None:
+    """Every root's S3 backend uses `use_lockfile`, generally available from Terraform 1.11 (its
+    1.11.0 changelog; terraform-aws-modules/terraform-aws-rds requires >= 1.11.1): an older
+    Terraform must refuse the root instead of running without a lock."""
+    engine, env, opts, name = GOLDEN_CASES[case]
+    main_tf = render_claim(claim_for(catalog, engine, env, opts, name=name)).files["main.tf"]
+    assert re.search(r'^  required_version = ">= 1\.11"', main_tf, re.M), main_tf[:400]

@@ -503,6 +503,13 @@ def broken(old: str, new: str) -> str:
             id="storage-default-above-max",
         ),
         pytest.param(
+            broken("max_acu: 4", "max_acu: 0.5"),
+            "environments.dev.aurora.max_acu",
+            17,
+            "must be at least 1: AWS needs it above 0.5 ACU",
+            id="max-acu-0.5",  # the RDS API's ServerlessV2ScalingConfiguration: "at least 1.0"
+        ),
+        pytest.param(
             broken("min_acu: 0.5", "min_acu: 8"),
             "environments.dev.aurora.min_acu",
             16,
@@ -563,3 +570,15 @@ def test_broken_catalog_names_the_key_and_line(text: str, key: str, line: int, w
 )
 def test_visible_text_in_any_script_is_a_valid_reason(reason: str) -> None:
     assert parse_request({**BASE, "reason": reason}).reason == reason
+
+
+def test_a_maximum_of_half_an_acu_is_refused_naming_the_field(catalog: Catalog) -> None:
+    """AWS refuses min = max = 0.5: "The maximum capacity must be at least 1.0" (RDS API reference,
+    ServerlessV2ScalingConfiguration); the AWS provider validates max_capacity within 1 to 256."""
+    raw = {**BASE, "database_engine": "aurora-postgresql", "min_acu": 0.5, "max_acu": 0.5}
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(raw, catalog)
+    assert refused.value.fields == {"max_acu"}
+    assert "must be at least 1: AWS needs the maximum above 0.5 ACU" in str(refused.value)
+    accepted = parse_request({**raw, "max_acu": 1}, catalog)
+    assert (accepted.min_acu, accepted.max_acu) == (0.5, 1.0)

@@ -2,7 +2,7 @@
 # CI renders it again from the claim and refuses any difference.
 
 terraform {
-  required_version = ">= 1.10"
+  required_version = ">= 1.11" # the S3 backend's use_lockfile is generally available from 1.11
 
   required_providers {
     aws = {
