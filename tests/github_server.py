@@ -109,6 +109,14 @@ def _node_id(prefix: str, number: int) -> str:
     return f"{prefix}_kw{base64.b64encode(str(number).encode()).decode().rstrip('=')}"
 
 
+def _operation_name(body: Mapping[str, Any]) -> str | None:
+    """A GraphQL request's operation: its operationName, else the document's first `query X` or
+    `mutation X` (the fake recognises operations by name; it does not parse documents)."""
+    query = body.get("query")
+    names = [match.group(2) for match in GRAPHQL_OPERATION.finditer(query if isinstance(query, str) else "")]
+    return body.get("operationName") or (names[0] if names else None)
+
+
 def _short_branch(ref: str) -> str:
     return ref.removeprefix("refs/heads/")
 
@@ -935,10 +943,8 @@ class GitHubServer:
                 number = str(found[0]["issue_number"]) if found else None
             need = github_permissions.issue_or_pull(handler, number is not None and int(number) in self.pulls)
         elif handler == "_graphql":
-            query = body.get("query", "") if isinstance(body, dict) else ""
-            names = [match.group(2) for match in GRAPHQL_OPERATION.finditer(query)]
-            name = (body.get("operationName") if isinstance(body, dict) else None) or (names or [""])[0]
-            need = github_permissions.GRAPHQL.get(name, (("contents", "write"),))
+            name = _operation_name(body if isinstance(body, dict) else {})
+            need = github_permissions.GRAPHQL.get(name or "", (("contents", "write"),))
             if not github_permissions.allows(granted, need):
                 raise GraphQLForbidden(200, github_permissions.NOT_ACCESSIBLE)
         else:
@@ -2205,8 +2211,7 @@ class GitHubServer:
             return JSONResponse(
                 {"errors": [{"message": "A query attribute must be specified and must be a string."}]}
             )
-        names = [match.group(2) for match in GRAPHQL_OPERATION.finditer(query)]
-        name = body.get("operationName") or (names[0] if names else None)
+        name = _operation_name(body)
         variables = body.get("variables") or {}
         operations: dict[str | None, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "DbvendState": lambda given: self._dbvend_state(given, query),

@@ -449,13 +449,7 @@ def test_auto_destroy_in_github_mode_pushes_the_removal_and_proposes_the_rest(
         "ttl: {default: 7d, max: 30d}", "ttl: {default: 7d, max: 30d, auto_destroy: true}"
     )
     staging = "terraform/staging/billing"
-    seeded = {".gitignore": GITIGNORE, "dbvend.yaml": catalog}
-    for root in (ROOT, staging):
-        write_root(tmp_path / "roots", root)
-        seeded |= {
-            f"{root}/{name}": (tmp_path / "roots" / root / name).read_text()
-            for name in ("main.tf", "request.json")
-        }
+    seeded = seeded_with(tmp_path, ROOT, staging) | {"dbvend.yaml": catalog}
     dev_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
     staging_id = record_request(infra.ledger_url, staging, "change_open", "merged")
     with GitHubServer(tmp_path / "github", files=seeded) as github:
@@ -541,6 +535,16 @@ def apply_from_main(infra: Infra, github: GitHubServer, token: str) -> str:
     return head_of(repo)
 
 
+def destroy_merged(infra: Infra, github: GitHubServer, token: str) -> tuple[str, str]:
+    """The database applied from main, then its destroy change merged and checked out as the push's
+    workflow checks it out: (main before the merge, the merge)."""
+    infra.env |= job_environment(github, token)
+    before = apply_from_main(infra, github, token)
+    merged = github.commit("main", {f"{ROOT}/request.json": claim_json(ROOT, destroy=True)}, "Merge #7")
+    checkout(github, token, infra.repo, "main")
+    return before, merged
+
+
 def assert_nothing_persisted(repo: Path, token: str) -> None:
     config = (repo / ".git" / "config").read_text()
     assert token not in config and "extraheader" not in config.lower()
@@ -553,10 +557,7 @@ def test_a_destroy_change_applied_on_merge_is_removed_and_pushed_with_the_workfl
     request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
     with GitHubServer(tmp_path / "github", files=seeded_with(tmp_path, ROOT)) as github:
         token = github.job_token(effective_permissions(MERGE_CALLER, "apply"))
-        infra.env |= job_environment(github, token)
-        before = apply_from_main(infra, github, token)
-        merged = github.commit("main", {f"{ROOT}/request.json": claim_json(ROOT, destroy=True)}, "Merge #7")
-        checkout(github, token, infra.repo, "main")  # the push's checkout
+        before, merged = destroy_merged(infra, github, token)
         parent = merged
         if moved:  # another pull request merged while this job ran
             parent = github.commit("main", {"terraform/README.md": "databases\n"}, "Merge #8")
@@ -582,10 +583,7 @@ def test_a_token_that_cannot_write_is_told_after_the_destroy(infra: Infra, tmp_p
     request_id = record_request(infra.ledger_url, ROOT, "change_open", "merged")
     with GitHubServer(tmp_path / "github", files=seeded_with(tmp_path, ROOT)) as github:
         token = github.job_token({"contents": "read", "id-token": "write"})
-        infra.env |= job_environment(github, token)
-        before = apply_from_main(infra, github, token)
-        merged = github.commit("main", {f"{ROOT}/request.json": claim_json(ROOT, destroy=True)}, "Merge #7")
-        checkout(github, token, infra.repo, "main")
+        before, merged = destroy_merged(infra, github, token)
 
         done = destroy_applied(infra, before, merged)
         assert done.exit_code == 1, done.output

@@ -17,16 +17,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import yaml
 
 from tests.github_permissions import LEVEL, capped
+from tests.test_ci_config import ACTION, ACTION_REPOSITORY, CALLERS, OWN_WORKFLOWS, ROOT, load, triggers
 
-ROOT: Final = Path(__file__).resolve().parent.parent
-ACTION_USES: Final = "dbvend/dbvend@v1"
-REUSABLE_PREFIX: Final = "dbvend/dbvend/.github/workflows/"
-WORKFLOW_FILES: Final = sorted(
-    [*(ROOT / ".github" / "workflows").glob("*.yml"), *(ROOT / "workflows").glob("*.yml")]
-)
+REUSABLE_PREFIX: Final = f"{ACTION_REPOSITORY}/.github/workflows/"
+WORKFLOW_FILES: Final = [*OWN_WORKFLOWS, *CALLERS]
 
 # What each command does with the job's token (GITHUB_TOKEN) on GitHub, and why.
 NEEDS: Final[dict[str, dict[str, str]]] = {
@@ -45,18 +41,6 @@ WITH_PULL_REQUEST: Final = {"pull-requests": "write"}
 TAKES_PULL_REQUEST: Final = ("plan", "apply", "destroy")
 WITH_AWS_ROLE: Final = {"id-token": "write"}  # AWS through GitHub's OIDC provider, when aws-role-arn is set
 EXPRESSION: Final = re.compile(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}")
-
-
-def load(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(path.read_text())
-    if True in document:  # YAML 1.1 reads the key `on` as true
-        document["on"] = document.pop(True)
-    return document
-
-
-def triggers(workflow: Mapping[str, Any]) -> set[str]:
-    found = workflow["on"]
-    return {found} if isinstance(found, str) else set(found)
 
 
 def union(*grants: Mapping[str, str]) -> dict[str, str]:
@@ -100,12 +84,12 @@ def job_needs(job: Mapping[str, Any], events: set[str], inputs: Mapping[str, Any
     uses = job.get("uses", "")
     if uses.startswith(REUSABLE_PREFIX):
         called = load(ROOT / ".github" / "workflows" / uses[len(REUSABLE_PREFIX) :].split("@")[0])
-        declared = called["on"]["workflow_call"].get("inputs", {})
+        declared = triggers(called)["workflow_call"].get("inputs", {})
         given = {name: spec.get("default", "") for name, spec in declared.items()} | dict(
             job.get("with") or {}
         )
         return union(*(job_needs(inner, events, given) for inner in called["jobs"].values()))
-    steps = [step for step in job.get("steps", []) if step.get("uses") == ACTION_USES]
+    steps = [step for step in job.get("steps", []) if step.get("uses") == ACTION]
     return union(*(step_needs(step, events, inputs) for step in steps))
 
 
@@ -123,7 +107,7 @@ def effective_permissions(path: Path, job_name: str, called_job: str | None = No
 
 def problems(path: Path, workflow: Mapping[str, Any]) -> list[str]:
     """Each job whose permissions differ from what its dbvend commands use, said with the difference."""
-    events = triggers(workflow)
+    events = set(triggers(dict(workflow)))
     reusable = events == {"workflow_call"}
     found = []
     for name, job in workflow["jobs"].items():
@@ -152,7 +136,7 @@ def test_every_dbvend_command_is_reached_by_some_job() -> None:
     for path in WORKFLOW_FILES:
         for job in load(path)["jobs"].values():
             for step in job.get("steps", []):
-                if step.get("uses") == ACTION_USES:
+                if step.get("uses") == ACTION:
                     reached.add(step["with"]["command"])
     assert reached == set(NEEDS)
 
@@ -191,12 +175,12 @@ def test_the_check_fails_on_an_apply_job_that_can_read_only() -> None:
 
 def test_the_action_runs_dbvend_with_the_jobs_token() -> None:
     """The permissions above are the job token's: the Action hands that token to `dbvend ci`."""
-    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    action = load(ROOT / "action.yml")
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     (step,) = [s for s in action["runs"]["steps"] if str(s.get("name", "")).startswith("dbvend ci")]
     assert step["env"]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
     assert "dbvend ci" in step["run"] and "dbvend drift" in step["run"]
     for path in WORKFLOW_FILES:
         for job in load(path)["jobs"].values():
-            for uses in [s for s in job.get("steps", []) if s.get("uses") == ACTION_USES]:
+            for uses in [s for s in job.get("steps", []) if s.get("uses") == ACTION]:
                 assert "github-token" not in (uses.get("with") or {}), f"{path.name}: the job's own token"

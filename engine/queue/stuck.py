@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dbvend.stuck")
 
-STUCK_AFTER: Final = 900.0  # DBVEND_STUCK_AFTER's default, seconds
 BATCH: Final = 200  # messages one pass settles at most; the next pass takes the rest
 ERROR_MAX: Final = 2000
 
@@ -143,7 +142,7 @@ class StuckPass:
     def __init__(
         self,
         ledger: Ledger,
-        stuck_after: float = STUCK_AFTER,
+        stuck_after: float,  # seconds: Settings.stuck_after (DBVEND_STUCK_AFTER)
         clock: Callable[[], float] = time.time,
         publisher: SnsPublisher | None = None,
         replies: IssueReplies | None = None,

@@ -168,7 +168,7 @@ class Worker:
             log.info("request refused: %s", exc, extra=extra)
             policy = exc.decision.as_dict() if isinstance(exc, PolicyFailed) else None
             self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc), policy=policy)
-            self._tell(body, f"**dbvend refused this request:** {md_escape(str(exc))}")
+            tell_issue(self.replies, body, f"**dbvend refused this request:** {md_escape(str(exc))}")
             return exc
         except Exception as exc:  # anything else may pass: deliver again later
             error = f"{type(exc).__name__}: {exc}"
@@ -195,15 +195,16 @@ class Worker:
         )
         log.info("change open: %s", detail, extra={**extra, "change_id": change.id})
         link = change.link or change_link(change)
-        self._tell(body, f"Request `{request_id}`: pull request [#{change.id}]({link}) is open for review.")
+        tell_issue(
+            self.replies,
+            body,
+            f"Request `{request_id}`: pull request [#{change.id}]({link}) is open for review.",
+        )
         return outcome
 
     def retry_delay(self, receive_count: int) -> float:
         """Seconds before a failed delivery comes back: growing with its receives, then flat."""
         return self.retry_delays[min(receive_count, len(self.retry_delays)) - 1]
-
-    def _tell(self, body: dict[str, Any], text: str) -> None:
-        tell_issue(self.replies, body, text)
 
     def _finish(self, message: Message, request_id: str, status: str, detail: str, **values: Any) -> None:
         """The request's new status and the message's acknowledgement, in one transaction."""
