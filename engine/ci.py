@@ -263,7 +263,9 @@ def apply_roots(
                 continue
             assert planned.plan_file is not None
             summary = summarize_plan(terraform.show_json(directory, planned.plan_file))
-            if not planned.changes:
+            # A plan whose only change is AWS's own minor upgrade going back (a root written with a
+            # full version) is no change anyone asked for, and AWS would refuse to apply it.
+            if not planned.changes or (summary.is_empty and summary.minor_upgrades and not destroying):
                 verb = "nothing left to destroy" if destroying else "no changes"
                 reports.append(ApplyReport(root, True, verb, summary, destroyed=destroying))
                 continue

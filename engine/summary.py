@@ -11,6 +11,7 @@ from dataclasses import replace as dataclass_replace
 from typing import Any, Literal, TypeAlias
 
 from engine.description import md_escape
+from engine.versions import minor_only
 
 ChangeKind = Literal["create", "update", "delete", "replace", "read", "forget"]
 
@@ -29,6 +30,15 @@ _KINDS: dict[tuple[str, ...], ChangeKind | None] = {
     ("create", "forget"): "replace",
 }
 DATABASE_TYPES = frozenset({"aws_db_instance", "aws_rds_cluster", "aws_rds_cluster_instance", "aws_db_proxy"})
+# The resources whose engine version AWS moves by itself: a minor upgrade in the maintenance window
+# (auto_minor_version_upgrade = true). The provider keeps a configured prefix while the running version
+# extends it ("17" while 17.6 runs: hashicorp/terraform-provider-aws internal/service/rds,
+# compareActualEngineVersion; aws_db_instance docs: "If auto_minor_version_upgrade is enabled, you can
+# provide a prefix of the version such as 8.0 (for 8.0.36)"). A root written with a full version, before
+# dbvend rendered prefixes, still shows the minor AWS installed: engine_version 17.4 -> 17.6 in the drift
+# and 17.6 -> 17.4 in the plan. Nobody asked for that change, so it is left out; a new major stays.
+_AUTO_UPGRADED_TYPES = frozenset({"aws_db_instance", "aws_rds_cluster", "aws_rds_cluster_instance"})
+_VERSION_ATTRIBUTES = frozenset({"engine_version", "engine_version_actual"})  # the second is computed
 IMPORTANT_ATTRIBUTES = frozenset(
     {
         "instance_class",
@@ -105,6 +115,8 @@ class PlanSummary:
     forget: int = 0
     changes: tuple[ResourceChange, ...] = ()
     drift: tuple[ResourceChange, ...] = ()
+    # Updates left out because their only change was AWS's own minor upgrade going back.
+    minor_upgrades: int = 0
 
     @property
     def is_empty(self) -> bool:
@@ -143,6 +155,11 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
         for i, entry in enumerate(_entries(plan, "resource_drift"))
     ]
     counts = Counter(kind or "no_op" for kind, _ in parsed)
+    minor_upgrades = sum(
+        1
+        for entry, (kind, _) in zip(_entries(plan, "resource_changes"), parsed, strict=True)
+        if kind is None and entry["change"]["actions"] == ["update"]
+    )
     return PlanSummary(
         create=counts["create"],
         update=counts["update"],
@@ -153,6 +170,7 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
         forget=counts["forget"],
         changes=tuple(change for _, change in parsed if change is not None),
         drift=tuple(change for _, change in drift if change is not None),
+        minor_upgrades=minor_upgrades,
     )
 
 
@@ -197,6 +215,11 @@ def _parse_change(entry: Any, where: str) -> tuple[ChangeKind | None, ResourceCh
         return None, None
     reason = entry.get("action_reason")
     diffs = _attribute_changes(change) if kind in ("update", "replace") else ()
+    if kind == "update" and rtype in _AUTO_UPGRADED_TYPES:
+        asked = _without_minor_upgrades(change, diffs)
+        if diffs and not asked:
+            return None, None  # only AWS's own minor upgrade: a no-op
+        diffs = asked
     attributes = tuple(diff.name for diff in diffs)
     return kind, ResourceChange(
         address=address,
@@ -238,6 +261,32 @@ def _attribute_changes(change: Mapping[str, Any]) -> tuple[AttributeChange, ...]
             new = SENSITIVE
         diffs.append(AttributeChange(name, old, new, name in forcing))
     return tuple(diffs)
+
+
+def _without_minor_upgrades(
+    change: Mapping[str, Any], diffs: tuple[AttributeChange, ...]
+) -> tuple[AttributeChange, ...]:
+    """The diffs but an engine version that moves within its major (see _AUTO_UPGRADED_TYPES)."""
+    before, after = _as_object(change.get("before")), _as_object(change.get("after"))
+    engine = before.get("engine") or after.get("engine")
+    return tuple(
+        diff
+        for diff in diffs
+        if not (
+            diff.name in _VERSION_ATTRIBUTES
+            and diff.after != UNKNOWN
+            and _within_major(engine, before.get(diff.name), after.get(diff.name))
+        )
+    )
+
+
+def _within_major(engine: Any, before: Any, after: Any) -> bool:
+    if not (isinstance(engine, str) and isinstance(before, str) and isinstance(after, str)):
+        return False  # unknown after apply, or no engine to read the versions by: shown as it is
+    try:
+        return minor_only(engine, before, after)
+    except ValueError:  # an engine or version dbvend does not know: better shown than hidden
+        return False
 
 
 def _as_object(value: Any) -> Mapping[str, Any]:

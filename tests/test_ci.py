@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 
 from engine.catalog import default_catalog_text, parse_catalog
 from engine.ci import (
+    apply_roots,
     branch_moved,
     changed_roots,
     check_generated,
@@ -23,6 +26,7 @@ from engine.ci import (
 from engine.claim import claim_from_raw
 from engine.cli import main
 from engine.render import render_claim
+from engine.terraform import Terraform
 
 ENVS = ("dev", "staging", "prod")
 
@@ -281,3 +285,27 @@ def test_only_a_branch_that_moved_is_fetched_and_rebased() -> None:
     assert branch_moved(" ! [rejected]        HEAD -> main (fetch first)\nerror: failed to push some refs")
     assert branch_moved(" ! [rejected]        HEAD -> main (non-fast-forward)")
     assert not branch_moved(" ! [remote rejected] HEAD -> main (protected branch hook declined)")
+
+
+def test_apply_leaves_alone_a_plan_whose_only_change_is_aws_minor_upgrade(tmp_path: Path) -> None:
+    """A root written with a full version, upgraded by AWS (17.4 -> 17.6): its plan would go back to
+    17.4, which RDS refuses ("Cannot upgrade ... from 17.6 to 17.4"); nobody asked for it, so apply
+    runs no `terraform apply` for it (tests/fixtures/plans/minor_upgrade_by_aws.json)."""
+    root = tmp_path / "terraform" / "dev" / "orders"
+    root.mkdir(parents=True)
+    log = tmp_path / "terraform.log"
+    environment = {"FAKE_TERRAFORM_LOG": str(log), "PATH": os.environ["PATH"]}
+    terraform = Terraform(executable=str(FAKE_TERRAFORM), environment=environment)
+    for recording, applied in (("minor_upgrade_by_aws", False), ("major_upgrade_requested", True)):
+        log.unlink(missing_ok=True)
+        terraform = replace(
+            terraform,
+            environment={**environment, "FAKE_TERRAFORM_PLAN": str(PLANS / "plans" / f"{recording}.json")},
+        )
+        (report,) = apply_roots(tmp_path, ["terraform/dev/orders"], terraform)
+        assert report.ok, report
+        commands = [command for _, command in terraform_calls(log)]
+        assert ("apply" in commands) is applied, (recording, commands)
+        assert report.detail == (
+            "applied: 0 to add, 1 to change, 0 to destroy, 0 to replace" if applied else "no changes"
+        )

@@ -120,6 +120,28 @@ def test_no_drift_closes_the_issue_with_a_comment_and_otherwise_does_nothing() -
     assert exit_code([close, clean]) == 0
 
 
+def test_a_minor_upgrade_by_aws_is_no_drift() -> None:
+    # AWS installed 17.6 over the root's 17.4 (auto_minor_version_upgrade): the refreshed state and the
+    # plan show the minor (hashicorp/terraform-provider-aws internal/service/rds,
+    # compareActualEngineVersion), which nobody asked to undo. No issue, and an open one is closed.
+    minor = RootReport(ORDERS, plan("minor_upgrade_by_aws"))
+    (clean,) = decide([minor], [], NOW)
+    assert (clean.kind, clean.detail) == ("clean", "no drift")
+    (close,) = decide([minor], [opened_issue(ORDERS, plan("update_class_storage"))], NOW)
+    assert (close.kind, close.issue) == ("close", 7)
+    assert exit_code([clean, close]) == 0
+
+
+def test_a_major_upgrade_not_applied_yet_is_drift() -> None:
+    # A new major in the claim (16.8 -> 17) is a change someone asked for (RDS needs
+    # allow_major_version_upgrade for it, aws_db_instance docs): the issue names it, flagged.
+    (action,) = decide([RootReport(ORDERS, plan("major_upgrade_requested"))], [], NOW)
+    assert (action.kind, action.detail) == ("open", "0 to add, 1 to change, 0 to destroy, 0 to replace")
+    assert "- ⚠️ **update** aws\\_db\\_instance.this: " in action.body
+    assert "engine\\_version: 16.8 → 17" in action.body
+    assert exit_code([action]) == 2
+
+
 @pytest.mark.parametrize(
     "report",
     [

@@ -268,6 +268,115 @@ def test_the_second_bad_entry_is_named_by_its_index() -> None:
         summarize_plan(plan_of(good, change(["delete", "delete"], {}, None)))
 
 
+# --- engine versions that AWS moves by itself ------------------------------------------------------------
+
+
+def test_a_minor_upgrade_by_aws_is_no_change_and_no_drift() -> None:
+    # AWS upgraded 17.4 to 17.6 (auto_minor_version_upgrade) in a root written with the full version. The
+    # refresh sets engine_version to 17.6, "17.4" being no prefix of it (hashicorp/terraform-provider-aws
+    # internal/service/rds, compareActualEngineVersion), so the recording shows the minor twice.
+    recorded = load("minor_upgrade_by_aws")
+    (drifted,) = recorded["resource_drift"]
+    assert [drifted["change"][side]["engine_version"] for side in ("before", "after")] == ["17.4", "17.6"]
+    planned = recorded["resource_changes"][0]["change"]
+    assert [planned[side]["engine_version"] for side in ("before", "after")] == ["17.6", "17.4"]
+    summary = summarize_plan(recorded)
+    assert counts(summary) == dict(create=0, update=0, delete=0, replace=0, read=0, no_op=3, forget=0)
+    assert summary.is_empty
+    assert summary.changes == () and summary.drift == ()
+    text = render_report([RootReport("terraform/dev/orders", summary)])
+    assert "No changes." in text
+    assert "engine\\_version" not in text and "<details>" not in text
+
+
+def test_a_major_upgrade_someone_asked_for_stays_important() -> None:
+    # The claim asks for PostgreSQL 17 over 16.8: a major the provider never keeps as a prefix (16.8 is no
+    # prefix of 17; compareActualEngineVersion), and RDS needs allow_major_version_upgrade for it
+    # (aws_db_instance docs). A reviewed change: shown, and flagged.
+    summary = summarize_plan(load("major_upgrade_requested"))
+    assert counts(summary) == dict(create=0, update=1, delete=0, replace=0, read=0, no_op=2, forget=0)
+    (instance,) = summary.changes
+    assert (instance.address, instance.kind, instance.important) == ("aws_db_instance.this", "update", True)
+    assert {diff.name: (diff.before, diff.after) for diff in instance.diffs} == {
+        "allow_major_version_upgrade": ("false", "true"),
+        "engine_version": ("16.8", "17"),
+    }
+    assert summary.important == (instance,) and summary.drift == ()
+    text = render_report([RootReport("terraform/dev/orders", summary)])
+    assert "0 to add, 1 to change, 0 to destroy, 0 to replace" in text
+    assert "- ⚠️ **update** aws\\_db\\_instance.this: engine\\_version: 16.8 → 17" in text
+
+
+@pytest.mark.parametrize(
+    ("rtype", "before", "after", "attributes"),
+    [
+        # The minor is left out; what else changes stays, important or not.
+        (
+            "aws_db_instance",
+            {"engine": "postgres", "engine_version": "17.6", "instance_class": "db.t3.small"},
+            {"engine": "postgres", "engine_version": "17.4", "instance_class": "db.t3.medium"},
+            ("instance_class",),
+        ),
+        # A cluster given the prefix "8.0" (terraform-aws-rds-aurora examples/mysql): only the computed
+        # engine_version_actual moves, from one Aurora MySQL 3 release to the next.
+        (
+            "aws_rds_cluster",
+            {
+                "engine": "aurora-mysql",
+                "engine_version": "8.0",
+                "engine_version_actual": "8.0.mysql_aurora.3.08.1",
+                "tags": {"a": "1"},
+            },
+            {
+                "engine": "aurora-mysql",
+                "engine_version": "8.0",
+                "engine_version_actual": "8.0.mysql_aurora.3.10.0",
+                "tags": {"a": "2"},
+            },
+            ("tags",),
+        ),
+        # A major is asked for: kept, with the actual version that moves with it.
+        (
+            "aws_rds_cluster_instance",
+            {"engine": "aurora-postgresql", "engine_version": "16.8", "engine_version_actual": "16.8"},
+            {"engine": "aurora-postgresql", "engine_version": "17.4", "engine_version_actual": "17.4"},
+            ("engine_version", "engine_version_actual"),
+        ),
+        # An engine dbvend does not know: better shown than hidden.
+        (
+            "aws_db_instance",
+            {"engine": "sqlserver-ex", "engine_version": "15.00.4198.2.v1"},
+            {"engine": "sqlserver-ex", "engine_version": "15.00.4236.7.v1"},
+            ("engine_version",),
+        ),
+        # Not a resource AWS upgrades in dbvend's roots: shown as it is.
+        (
+            "aws_db_proxy",
+            {"engine": "postgres", "engine_version": "17.4"},
+            {"engine": "postgres", "engine_version": "17.6"},
+            ("engine_version",),
+        ),
+    ],
+    ids=["with-another-change", "aurora-actual", "major", "unknown-engine", "other-type"],
+)
+def test_only_a_minor_engine_version_change_is_left_out(
+    rtype: str, before: dict[str, Any], after: dict[str, Any], attributes: tuple[str, ...]
+) -> None:
+    # Why a minor is left out: engine/summary.py, _AUTO_UPGRADED_TYPES (compareActualEngineVersion).
+    (update,) = summarize_plan(plan_of(change(["update"], before, after, rtype))).changes
+    assert update.attributes == attributes
+
+
+def test_an_engine_version_known_only_after_apply_is_shown() -> None:
+    # Terraform's JSON leaves an unknown value out of `after` and marks it in after_unknown
+    # (internals/json-format): no version to compare, so the change is shown.
+    before = {"engine": "postgres", "engine_version": "17.4"}
+    planned = change(["update"], before, {"engine": "postgres"}, "aws_db_instance")
+    planned["change"]["after_unknown"] = {"engine_version": True}
+    (update,) = summarize_plan(plan_of(planned)).changes
+    assert [(d.name, d.before, d.after) for d in update.diffs] == [("engine_version", "17.4", UNKNOWN)]
+
+
 # --- render_report ---------------------------------------------------------------------------------------
 
 FIXTURES = ("create_root", "update_class_storage", "replace_cluster", "delete_root", "noop", "unknown_values")
