@@ -13,6 +13,7 @@ from typing import Any, Final, TypeVar
 
 import yaml
 
+from engine import rds
 from engine.commands import ApplyRules
 from engine.errors import CatalogError
 from engine.spec import ENGINES, LEAST_MAX_ACU, SIZES, parse_ttl
@@ -30,6 +31,15 @@ _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
 _BOOL = "must be true or false"
 _CHECK_ID = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:[A-Za-z0-9_./:-]+")
+_KMS_KEY = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}")
+_AZ = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9][a-z]")
+_PARAMETER = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,127}")
+_DAY_TIME = r"(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])"
+_MAINTENANCE_WINDOW = re.compile(f"{_DAY_TIME}-{_DAY_TIME}")
+_TIME = r"([01][0-9]|2[0-3]):([0-5][0-9])"
+_BACKUP_WINDOW = re.compile(f"{_TIME}-{_TIME}")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEK = 7 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,8 @@ class StorageLimits:
     default_gb: int
     min_gb: int
     max_gb: int
+    # Storage autoscaling's ceiling as a multiple of the allocated storage (1: no autoscaling).
+    autoscale_factor: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,9 @@ class AuroraLimits:
     min_acu: float
     max_acu: float
     max_readers: int
+    # Scale to zero: an idle cluster pauses after this many seconds (None: never; then a
+    # minimum of 0 ACU is refused).
+    seconds_until_auto_pause: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,23 @@ class Network:
     db_subnet_group: str | None = None
     security_group_ids: tuple[str, ...] = ()
     subnet_ids: tuple[str, ...] = ()
+    subnet_azs: Mapping[str, str] = field(default_factory=dict)  # subnet id -> Availability Zone
+
+    def proxy_problems(self) -> list[str]:
+        """What RDS Proxy lacks here: the database's VPC (its DB subnet group) and subnets in
+        at least two Availability Zones (RDS user guide, rds-proxy-setup: "at least two subnets
+        in different Availability Zones"; terraform-aws-rds-proxy examples)."""
+        problems = []
+        if self.db_subnet_group is None:
+            problems.append("network.db_subnet_group (the proxy must be in the database's VPC)")
+        if len(self.subnet_ids) < 2:
+            problems.append("network.subnet_ids: at least two subnets")
+        unnamed = [s for s in self.subnet_ids if s not in self.subnet_azs]
+        if unnamed:
+            problems.append(f"network.subnet_ids: the Availability Zone of {', '.join(unnamed)} ({{id, az}})")
+        elif len(self.subnet_ids) >= 2 and len(set(self.subnet_azs.values())) < 2:
+            problems.append("network.subnet_ids: subnets in two different Availability Zones")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -90,6 +122,12 @@ class Environment:
     destroy_protected: bool = False  # no time-to-live at all: never expired, never swept
     # Instance classes the policy gate allows here (CKV_DBV_3); default: instance_classes' values.
     allowed_instance_classes: tuple[str, ...] = ()
+    parameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # engine -> name -> value
+    log_retention_days: int = 30
+    maintenance_window: str | None = None  # ddd:hh:mm-ddd:hh:mm, UTC; None: AWS picks one
+    backup_window: str | None = None  # hh:mm-hh:mm, UTC
+    performance_insights: bool = False
+    master_secret_kms_key: str | None = None  # KMS key ARN for the master secret; None: AWS's own
 
     @property
     def instance_class_allow_list(self) -> tuple[str, ...]:
@@ -106,8 +144,11 @@ class StateBackend:
 @dataclass(frozen=True)
 class Alarms:
     cpu_percent: int
-    connections: int
+    connections: int | None  # a fixed threshold; None: connections_percent of max_connections
     sns_topic_arn: str | None
+    connections_percent: int = 70
+    free_storage_percent: int = 10
+    acu_percent: int = 90
 
 
 @dataclass(frozen=True)
@@ -295,13 +336,16 @@ class _Validator:
         )
         engines = self.engines(top.get("engines"))
         environments = self.environments(top.get("environments"), engines)
+        alarms = self.alarms(top.get("alarms"))
+        if alarms.connections is None:
+            self.classes_with_memory(top.get("environments"), environments)
         return Catalog(
             region=region,
             state=self.state(top.get("state"), region),
             engines=engines,
             environments=environments,
             tags=self.tags(top.get("tags"), ("tags",)),
-            alarms=self.alarms(top.get("alarms")),
+            alarms=alarms,
             policy=self.policy(top.get("policy")),
             github=self.github(top.get("github")),
         )
@@ -473,6 +517,12 @@ class _Validator:
                 "production",
                 "allowed_instance_classes",
                 "destroy_protected",
+                "parameters",
+                "log_retention_days",
+                "maintenance_window",
+                "backup_window",
+                "performance_insights",
+                "master_secret_kms_key",
             ),
         )
         classes = self.mapping(env.get("instance_classes"), (*path, "instance_classes"), SIZES)
@@ -516,7 +566,7 @@ class _Validator:
             ),
             deletion_protection=self.get(env, path, "deletion_protection", _boolean, _BOOL, False),
             final_snapshot=self.get(env, path, "final_snapshot", _boolean, _BOOL, True),
-            aurora=self.aurora(env.get("aurora"), (*path, "aurora")),
+            aurora=self.aurora(env.get("aurora"), (*path, "aurora"), production),
             network=self.network(env.get("network"), (*path, "network")),
             tags=self.tags(env.get("tags"), (*path, "tags")),
             production=production,
@@ -531,10 +581,92 @@ class _Validator:
                     [],
                 )
             ),
+            parameters=self.parameters(env.get("parameters"), (*path, "parameters"), allowed),
+            log_retention_days=self.get(
+                env,
+                path,
+                "log_retention_days",
+                _one_of_ints(rds.LOG_RETENTION_DAYS),
+                "must be a CloudWatch Logs retention: "
+                + ", ".join(str(d) for d in rds.LOG_RETENTION_DAYS)
+                + " days",
+                365 if production else 30,
+            ),
+            **self.windows(env, path),
+            performance_insights=self.get(env, path, "performance_insights", _boolean, _BOOL, production),
+            master_secret_kms_key=self.get(
+                env,
+                path,
+                "master_secret_kms_key",
+                _matching(_KMS_KEY),
+                "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
+                None,
+            ),
         )
 
+    def parameters(self, raw: Any, path: Path_, engines: list[str]) -> dict[str, dict[str, str]]:
+        spec = self.mapping(raw, path, ENGINES)
+        out: dict[str, dict[str, str]] = {}
+        for engine, params in spec.items():
+            values = self.mapping(params, (*path, engine), None)
+            for name, value in values.items():
+                if not _PARAMETER.fullmatch(name):
+                    raise self.error((*path, engine, name), "must be an RDS parameter name")
+                if isinstance(value, bool) or not isinstance(value, str | int | float):
+                    raise self.error((*path, engine, name), 'must be a value (quote it: "1")')
+            out[engine] = {name: str(value) for name, value in values.items()}
+        return out
+
+    def windows(self, env: dict[str, Any], path: Path_) -> dict[str, str | None]:
+        """maintenance_window and backup_window: AWS's formats, at least 30 minutes, apart."""
+        maintenance = self.get(
+            env,
+            path,
+            "maintenance_window",
+            _matching(_MAINTENANCE_WINDOW),
+            "must be a weekly window in UTC such as sun:05:00-sun:06:00",
+            None,
+        )
+        backup = self.get(
+            env,
+            path,
+            "backup_window",
+            _matching(_BACKUP_WINDOW),
+            "must be a daily window in UTC such as 03:00-04:00",
+            None,
+        )
+        # RDS API, CreateDBInstance: both at least 30 minutes, and the backup window "must not
+        # overlap with the preferred maintenance window".
+        minutes: dict[str, set[int]] = {}
+        if maintenance is not None:
+            start, end = (_week_minute(part) for part in maintenance.split("-"))
+            minutes["maintenance_window"] = _circle(start, end, _WEEK)
+        if backup is not None:
+            start, end = (_day_minute(part) for part in backup.split("-"))
+            minutes["backup_window"] = {
+                day * 1440 + minute for day in range(7) for minute in _circle(start, end, 1440)
+            }
+        for key, span in minutes.items():
+            if len(span) < 30 * (7 if key == "backup_window" else 1):
+                raise self.error((*path, key), "must be at least 30 minutes long")
+        if len(minutes) == 2 and minutes["maintenance_window"] & minutes["backup_window"]:
+            raise self.error((*path, "backup_window"), "must not overlap maintenance_window (AWS refuses it)")
+        return {"maintenance_window": maintenance, "backup_window": backup}
+
+    def classes_with_memory(self, raw: Any, environments: Mapping[str, Environment]) -> None:
+        """The connections alarm follows each class's memory: every class must be in the table."""
+        memory = rds.instance_memory_gib()
+        for name, env in environments.items():
+            for size, cls in env.instance_classes.items():
+                if cls not in memory:
+                    raise self.error(
+                        ("environments", name, "instance_classes", size),
+                        f"{cls} is not in dbvend's table of instance memory, which the connections"
+                        " alarm is derived from: set alarms.connections to a fixed threshold",
+                    )
+
     def storage(self, raw: Any, path: Path_) -> StorageLimits:
-        spec = self.mapping(raw, path, ("default", "min", "max"))
+        spec = self.mapping(raw, path, ("default", "min", "max", "autoscale_factor"))
         gb = _int_between(20, 65536)
         rule = "must be a whole number of GB, 20 to 65536"
         low = self.get(spec, path, "min", gb, rule, 20)
@@ -542,7 +674,15 @@ class _Validator:
         default = self.get(spec, path, "default", gb, rule, low)
         if not low <= default <= high:
             raise self.error((*path, "default"), f"must lie between min ({low}) and max ({high})")
-        return StorageLimits(default, low, high)
+        factor = self.get(
+            spec,
+            path,
+            "autoscale_factor",
+            _factor,
+            "must be 1 (no storage autoscaling) or a multiple from 1.1 to 100 of the allocated storage",
+            2.0,
+        )
+        return StorageLimits(default, low, high, factor)
 
     def ttl(self, raw: Any, path: Path_) -> TtlPolicy:
         spec = self.mapping(raw, path, ("default", "max", "max_extensions", "allow_none", "auto_destroy"))
@@ -560,10 +700,28 @@ class _Validator:
         auto = self.get(spec, path, "auto_destroy", _boolean, _BOOL, False)
         return TtlPolicy(default, high, extensions, allow_none, auto)
 
-    def aurora(self, raw: Any, path: Path_) -> AuroraLimits:
-        spec = self.mapping(raw, path, ("min_acu", "max_acu", "max_readers"))
-        rule = "must be a number of ACUs, 0.5 to 256 in steps of 0.5"
+    def aurora(self, raw: Any, path: Path_, production: bool) -> AuroraLimits:
+        spec = self.mapping(raw, path, ("min_acu", "max_acu", "max_readers", "seconds_until_auto_pause"))
+        rule = "must be a number of ACUs, 0 to 256 in steps of 0.5"
         low = self.get(spec, path, "min_acu", _acu, rule, 0.5)
+        lowest, highest = rds.AUTO_PAUSE_SECONDS
+        pause = self.get(
+            spec,
+            path,
+            "seconds_until_auto_pause",
+            _int_between(lowest, highest),
+            f"must be {lowest} to {highest} seconds",
+            None,
+        )
+        if pause is not None and production:
+            raise self.error(
+                (*path, "seconds_until_auto_pause"),
+                "must not be set in production: a paused database takes seconds to resume",
+            )
+        if low == 0 and pause is None:
+            raise self.error(
+                (*path, "min_acu"), "may be 0 only with seconds_until_auto_pause (scale to zero)"
+            )
         high = self.get(spec, path, "max_acu", _acu, rule, max(low, 4.0))
         if high < LEAST_MAX_ACU:
             raise self.error(
@@ -572,10 +730,34 @@ class _Validator:
         if low > high:
             raise self.error((*path, "min_acu"), "must not exceed max_acu")
         readers = self.get(spec, path, "max_readers", _int_between(0, 15), "must be 0 to 15", 1)
-        return AuroraLimits(low, high, readers)
+        return AuroraLimits(low, high, readers, pause)
 
     def network(self, raw: Any, path: Path_) -> Network:
         spec = self.mapping(raw, path, ("db_subnet_group", "security_group_ids", "subnet_ids"))
+        subnets: list[str] = []
+        azs: dict[str, str] = {}
+        entries = spec.get("subnet_ids") or []
+        if not isinstance(entries, list):
+            raise self.error((*path, "subnet_ids"), "must be a list of subnet-... ids or {id, az}")
+        for i, entry in enumerate(entries):
+            where = (*path, "subnet_ids", i)
+            if isinstance(entry, dict):
+                item = self.mapping(entry, where, ("id", "az"))
+                subnet = self.get(item, where, "id", _matching(_SUBNET), "must be a subnet-... id")
+                azs[subnet] = self.get(
+                    item, where, "az", _matching(_AZ), "must be an Availability Zone such as us-east-1a"
+                )
+            else:
+                subnet = self.get(
+                    {"id": entry},
+                    (*path, "subnet_ids"),
+                    "id",
+                    _matching(_SUBNET),
+                    "must be a list of subnet-... ids or {id, az}",
+                )
+            if subnet in subnets:
+                raise self.error(where, f"{subnet} is listed twice")
+            subnets.append(subnet)
         return Network(
             db_subnet_group=self.get(
                 spec, path, "db_subnet_group", _matching(_NAME), "must be a DB subnet group name", None
@@ -585,11 +767,8 @@ class _Validator:
                     spec, path, "security_group_ids", _list_of(_SG, True), "must be a list of sg-... ids", []
                 )
             ),
-            subnet_ids=tuple(
-                self.get(
-                    spec, path, "subnet_ids", _list_of(_SUBNET, True), "must be a list of subnet-... ids", []
-                )
-            ),
+            subnet_ids=tuple(subnets),
+            subnet_azs=azs,
         )
 
     def tags(self, raw: Any, path: Path_) -> dict[str, str]:
@@ -603,17 +782,36 @@ class _Validator:
 
     def alarms(self, raw: Any) -> Alarms:
         path: Path_ = ("alarms",)
-        spec = self.mapping(raw, path, ("cpu_percent", "connections", "sns_topic_arn"))
+        spec = self.mapping(
+            raw,
+            path,
+            (
+                "cpu_percent",
+                "connections",
+                "connections_percent",
+                "free_storage_percent",
+                "acu_percent",
+                "sns_topic_arn",
+            ),
+        )
+        percent = _int_between(1, 100)
         return Alarms(
-            cpu_percent=self.get(spec, path, "cpu_percent", _int_between(1, 100), "must be 1 to 100", 80),
+            cpu_percent=self.get(spec, path, "cpu_percent", percent, "must be 1 to 100", 80),
             connections=self.get(
                 spec,
                 path,
                 "connections",
                 _int_between(1, 100000),
-                "must be a whole number of connections",
-                500,
+                "must be a whole number of connections, or null (a percentage of max_connections)",
+                None,
             ),
+            connections_percent=self.get(
+                spec, path, "connections_percent", percent, "must be 1 to 100 (% of max_connections)", 70
+            ),
+            free_storage_percent=self.get(
+                spec, path, "free_storage_percent", percent, "must be 1 to 100 (% of allocated storage)", 10
+            ),
+            acu_percent=self.get(spec, path, "acu_percent", percent, "must be 1 to 100", 90),
             sns_topic_arn=self.get(
                 spec, path, "sns_topic_arn", _matching(_ARN), "must be an SNS topic ARN", None
             ),
@@ -698,9 +896,41 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
 def _acu(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(value)
-    if not 0.5 <= value <= 256 or (value * 2) % 1:
+    if not 0 <= value <= 256 or (value * 2) % 1:
         raise ValueError(value)
     return float(value)
+
+
+def _factor(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(value)
+    if value != 1 and not 1.1 <= value <= 100:
+        raise ValueError(value)
+    return float(value)
+
+
+def _one_of_ints(choices: tuple[int, ...]) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or value not in choices:
+            raise ValueError(value)
+        return int(value)
+
+    return check
+
+
+def _week_minute(text: str) -> int:
+    day, hour, minute = text.split(":")
+    return _DAYS.index(day) * 1440 + int(hour) * 60 + int(minute)
+
+
+def _day_minute(text: str) -> int:
+    hour, minute = text.split(":")
+    return int(hour) * 60 + int(minute)
+
+
+def _circle(start: int, end: int, size: int) -> set[int]:
+    """The minutes from start to end on a clock of `size` minutes (a window may wrap around)."""
+    return {minute % size for minute in range(start, end if end > start else end + size)}
 
 
 def _ttl(value: Any) -> timedelta | None:

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from engine.catalog import Catalog
+from engine import rds
+from engine.catalog import Catalog, Environment
 from engine.errors import FieldError, InvalidRequest
 from engine.spec import DatabaseRequest, format_ttl, parse_request, parse_ttl
 
@@ -52,6 +53,17 @@ class Claim:
     extensions: int = 0  # how many times the time-to-live was extended
     destroy_requested_at: str | None = None  # set by a destroy change: plan -destroy, then removal
     destroy_reason: str | None = None
+    # From here on, fields added with issue 19; a request.json written before has their defaults.
+    parameters: Mapping[str, str] = field(default_factory=dict)  # the catalog's, over dbvend's own
+    log_retention_days: int = 30
+    max_allocated_storage: int | None = None  # storage autoscaling's ceiling (instances)
+    maintenance_window: str | None = None
+    backup_window: str | None = None
+    performance_insights: bool = False
+    seconds_until_auto_pause: int | None = None  # Aurora scaled to zero (min_acu 0)
+    master_secret_kms_key: str | None = None
+    alarm_free_storage_percent: int = 10
+    alarm_acu_percent: int = 90
 
     @property
     def environment(self) -> str:
@@ -126,6 +138,9 @@ def resolve_claim(
     if expires is not None:
         tags["expires-at"] = expires
     prefix = catalog.state.key_prefix
+    engine = request.database_engine
+    instance_class = "db.serverless" if aurora else env.instance_classes[request.size]
+    storage_gb = None if aurora else request.storage_gb or env.storage.default_gb
     return Claim(
         request=request,
         request_id=request_id,
@@ -134,8 +149,8 @@ def resolve_claim(
         ttl=format_ttl(ttl),
         engine_family="mysql" if request.database_engine.endswith("mysql") else "postgres",
         engine_version=request.engine_version or offer.default_version,
-        instance_class="db.serverless" if aurora else env.instance_classes[request.size],
-        storage_gb=None if aurora else request.storage_gb or env.storage.default_gb,
+        instance_class=instance_class,
+        storage_gb=storage_gb,
         multi_az=False if aurora else env.multi_az,
         backup_retention_days=env.backup_retention_days,
         deletion_protection=env.deletion_protection,
@@ -152,10 +167,40 @@ def resolve_claim(
         state_key=f"{prefix}/{request.environment}/{request.identifier}/terraform.tfstate",
         state_region=catalog.state.region,
         alarm_cpu_percent=catalog.alarms.cpu_percent,
-        alarm_connections=catalog.alarms.connections,
+        alarm_connections=_connections_threshold(catalog, engine, instance_class, min_acu, max_acu),
         alarm_topic_arn=catalog.alarms.sns_topic_arn,
         tags=dict(sorted(tags.items())),
+        parameters=dict(sorted(env.parameters.get(engine, {}).items())),
+        log_retention_days=env.log_retention_days,
+        max_allocated_storage=(
+            rds.max_allocated_storage(storage_gb, env.storage.autoscale_factor) if storage_gb else None
+        ),
+        maintenance_window=env.maintenance_window,
+        backup_window=env.backup_window,
+        performance_insights=_performance_insights(env, engine, instance_class),
+        seconds_until_auto_pause=env.aurora.seconds_until_auto_pause if aurora and min_acu == 0 else None,
+        master_secret_kms_key=env.master_secret_kms_key,
+        alarm_free_storage_percent=catalog.alarms.free_storage_percent,
+        alarm_acu_percent=catalog.alarms.acu_percent,
     )
+
+
+def _connections_threshold(
+    catalog: Catalog, engine: str, instance_class: str, min_acu: float, max_acu: float
+) -> int:
+    """The connections alarm's threshold: fixed in the catalog, or a share of max_connections."""
+    if catalog.alarms.connections is not None:
+        return catalog.alarms.connections
+    if engine in ("aurora-postgresql", "aurora-mysql"):
+        limit = rds.serverless_max_connections(engine, min_acu, max_acu)
+    else:
+        limit = rds.max_connections(engine, rds.instance_memory_gib()[instance_class])
+    return max(1, limit * catalog.alarms.connections_percent // 100)
+
+
+def _performance_insights(env: Environment, engine: str, instance_class: str) -> bool:
+    # Aurora Serverless v2 supports Performance Insights at every capacity.
+    return env.performance_insights and rds.performance_insights_available(engine, instance_class)
 
 
 def parse_claim(text: str) -> Claim:

@@ -19,11 +19,13 @@ class CostLine:
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """USD per month; `unpriced` names what the table has no price for."""
+    """USD per month; `unpriced` names what the table has no price for; `ceiling` what it may
+    grow to by itself (storage autoscaling to its maximum, Aurora at its maximum capacity)."""
 
     lines: tuple[CostLine, ...]
     unpriced: tuple[str, ...]
     source: str
+    ceiling: CostLine | None = None
 
     @property
     def monthly_usd(self) -> float:
@@ -43,6 +45,7 @@ def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) ->
     hours = prices["hours_per_month"]
     lines: list[CostLine] = []
     unpriced: list[str] = []
+    ceiling: CostLine | None = None
     if claim.is_aurora:
         assert claim.min_acu is not None
         instances = 1 + claim.readers
@@ -58,6 +61,13 @@ def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) ->
             lines.append(
                 CostLine(f"RDS Proxy ({proxy_acu:g} ACU)", proxy_acu * hours * prices["proxy_acu_hour"])
             )
+        assert claim.max_acu is not None
+        if claim.max_acu > claim.min_acu:
+            busiest = (claim.max_acu - claim.min_acu) * instances * hours * prices["aurora_acu_hour"]
+            ceiling = CostLine(
+                f"at most, at {claim.max_acu:g} ACU all month",
+                sum(line.monthly_usd for line in lines) + busiest,
+            )
         unpriced.append("Aurora storage and I/O (billed by use)")
     else:
         copies = 2 if claim.multi_az else 1
@@ -70,5 +80,14 @@ def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) ->
         assert claim.storage_gb is not None
         storage = claim.storage_gb * copies * prices["storage_gb_month"]["gp3"]
         lines.append(CostLine(f"{claim.storage_gb} GB gp3 storage", storage))
+        if claim.max_allocated_storage is not None:
+            grown = (
+                (claim.max_allocated_storage - claim.storage_gb) * copies * prices["storage_gb_month"]["gp3"]
+            )
+            ceiling = CostLine(
+                f"at most, with storage grown to {claim.max_allocated_storage} GB",
+                sum(line.monthly_usd for line in lines) + grown,
+            )
     rounded = tuple(CostLine(line.item, round(line.monthly_usd, 2)) for line in lines)
-    return CostEstimate(rounded, tuple(unpriced), prices["source"])
+    top = None if ceiling is None else CostLine(ceiling.item, round(ceiling.monthly_usd, 2))
+    return CostEstimate(rounded, tuple(unpriced), prices["source"], top)

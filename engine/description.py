@@ -75,6 +75,8 @@ def describe_change(
         *(f"| {md_escape(line.item)} | {line.monthly_usd:,.2f} |" for line in cost.lines),
         "",
     ]
+    if cost.ceiling is not None:
+        lines += [f"Ceiling: ${cost.ceiling.monthly_usd:,.2f} ({md_escape(cost.ceiling.item)}).", ""]
     if cost.unpriced:
         lines += [f"Not included: {md_escape(', '.join(cost.unpriced))}.", ""]
     lines += [

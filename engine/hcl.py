@@ -19,6 +19,8 @@ META_ARGUMENTS: Final = frozenset({"count", "for_each", "depends_on", "lifecycle
 _REFERENCE = re.compile(r"\b(aws_[a-z0-9_]+)\.([a-z0-9_]+)\.([a-z0-9_]+)(?:\[\d+\]\.([a-z0-9_]+))?")
 _ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[\\"nrt])|\$\$\{|%%\{')
 _SIMPLE_ESCAPES: Final = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+# python-hcl2's own keys beside a body's attributes: block markers and comments inside a body.
+_PARSER_KEYS: Final = frozenset({"__is_block__", "__comments__"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def hcl_unquote(literal: Any) -> Any:
     if isinstance(literal, list):
         return [hcl_unquote(item) for item in literal]
     if isinstance(literal, dict):
-        return {hcl_unquote(k): hcl_unquote(v) for k, v in literal.items() if k != "__is_block__"}
+        return {hcl_unquote(k): hcl_unquote(v) for k, v in literal.items() if k not in _PARSER_KEYS}
     return literal
 
 
@@ -93,7 +95,7 @@ def _blocks(body: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
 def _attributes(body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     block_names = {name for name, _ in _blocks(body)}
     for key, value in body.items():
-        if key != "__is_block__" and key not in block_names:
+        if key not in _PARSER_KEYS and key not in block_names:
             yield key, value
 
 
@@ -194,6 +196,11 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
         scaling = (cluster.get("serverlessv2_scaling_configuration") or [{}])[0]
         expect("serverlessv2 min_capacity", scaling.get("min_capacity"), claim.min_acu)
         expect("serverlessv2 max_capacity", scaling.get("max_capacity"), claim.max_acu)
+        expect(
+            "serverlessv2 seconds_until_auto_pause",
+            scaling.get("seconds_until_auto_pause"),
+            claim.seconds_until_auto_pause,
+        )
         instances = [body for (rtype, _), body in resources.items() if rtype == "aws_rds_cluster_instance"]
         expect("number of cluster instances", len(instances), 1 + claim.readers)
         for body in instances:
@@ -218,6 +225,10 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
             ("storage_encrypted", True),
             ("manage_master_user_password", True),
             ("publicly_accessible", False),
+            ("max_allocated_storage", claim.max_allocated_storage),
+            ("performance_insights_enabled", claim.performance_insights),
+            ("maintenance_window", claim.maintenance_window),
+            ("backup_window", claim.backup_window),
         )
         for attr, wanted in instance_expected:
             expect(f"aws_db_instance.this.{attr}", db.get(attr), wanted)

@@ -11,15 +11,11 @@ from typing import Any, Final
 
 import jinja2
 
+from engine import rds
 from engine.claim import Claim
+from engine.versions import parameter_group_family
 
 MASTER_USERNAME: Final = "dbadmin"
-LOG_EXPORTS: Final = {
-    "postgres": ("postgresql", "upgrade"),
-    "mysql": ("error", "general", "slowquery"),
-    "aurora-postgresql": ("postgresql",),
-    "aurora-mysql": ("audit", "error", "general", "slowquery"),
-}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -104,10 +100,31 @@ class RenderedRoot:
 
 def render_main_tf(claim: Claim) -> str:
     """main.tf for a claim: same claim, same bytes."""
+    engine = claim.request.database_engine
+    params = rds.parameters(engine, claim.parameters)
+    logs = rds.log_exports(engine, params)
+    log_groups = [
+        {"name": log, "group": rds.log_group_name(claim.is_aurora, claim.identifier, log)} for log in logs
+    ]
     context = {
         "claim": claim,
         "master_username": MASTER_USERNAME,
-        "log_exports": LOG_EXPORTS[claim.request.database_engine],
+        "log_exports": logs,
+        "log_groups": log_groups,
+        "log_group_references": HclText(
+            "[" + ", ".join(f"aws_cloudwatch_log_group.{log}" for log in logs) + "]"
+        ),
+        "parameter_group": {
+            "type": "aws_rds_cluster_parameter_group" if claim.is_aurora else "aws_db_parameter_group",
+            "family": parameter_group_family(engine, claim.engine_version),
+            "parameters": [
+                {"name": name, "value": value, "apply_method": rds.apply_method(name)}
+                for name, value in params.items()
+            ],
+        },
+        "performance_insights_days": (
+            rds.PERFORMANCE_INSIGHTS_FREE_DAYS if claim.performance_insights else None
+        ),
         "final_snapshot_identifier": final_snapshot_identifier(claim) if claim.final_snapshot else None,
         "instances": _cluster_instances(claim) if claim.is_aurora else [],
         "alarms": _alarms(claim),
@@ -143,22 +160,34 @@ def _cluster_instances(claim: Claim) -> list[dict[str, Any]]:
 def _alarms(claim: Claim) -> list[dict[str, Any]]:
     where = f"{claim.environment}/{claim.identifier}"
     prefix = f"dbvend-{claim.environment}-{claim.identifier}"
-    return [
-        {
-            "name": "cpu",
-            "alarm_name": f"{prefix}-cpu",
-            "description": f"CPU of {where} above {claim.alarm_cpu_percent}% for 15 minutes",
-            "metric": "CPUUtilization",
-            "threshold": claim.alarm_cpu_percent,
-        },
-        {
-            "name": "connections",
-            "alarm_name": f"{prefix}-connections",
-            "description": f"Connections to {where} above {claim.alarm_connections} for 15 minutes",
-            "metric": "DatabaseConnections",
-            "threshold": claim.alarm_connections,
-        },
+
+    def alarm(name: str, metric: str, threshold: int, what: str, shown: str) -> dict[str, Any]:
+        below = metric == "FreeStorageSpace"
+        return {
+            "name": name,
+            "alarm_name": f"{prefix}-{name.replace('_', '-')}",
+            "description": f"{what} of {where} {'below' if below else 'above'} {shown} for 15 minutes",
+            "metric": metric,
+            "threshold": threshold,
+            "statistic": "Minimum" if below else "Average",
+            "comparison": "LessThanThreshold" if below else "GreaterThanThreshold",
+        }
+
+    connections = claim.alarm_connections
+    alarms = [
+        alarm("cpu", "CPUUtilization", claim.alarm_cpu_percent, "CPU", f"{claim.alarm_cpu_percent}%"),
+        alarm("connections", "DatabaseConnections", connections, "Connections", str(connections)),
     ]
+    if claim.is_aurora:
+        # Capacity used against the maximum ACUs (Aurora user guide, aurora-serverless-v2
+        # CloudWatch metrics: ACUUtilization, per cluster).
+        share = f"{claim.alarm_acu_percent}% of {claim.max_acu:g} ACU"
+        alarms.append(alarm("capacity", "ACUUtilization", claim.alarm_acu_percent, "Capacity used", share))
+    elif claim.storage_gb is not None:
+        free = claim.storage_gb * rds.GIB * claim.alarm_free_storage_percent // 100
+        share = f"{claim.alarm_free_storage_percent}% of {claim.storage_gb} GB"
+        alarms.append(alarm("free_storage", "FreeStorageSpace", free, "Free storage", share))
+    return alarms
 
 
 def final_snapshot_identifier(claim: Claim) -> str:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import FieldError, InvalidRequest
+from engine.rds import can_pause
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
@@ -258,15 +259,15 @@ class _Reader:
             return None
         return value
 
-    def acu(self, field: str) -> float | None:
+    def acu(self, field: str, least: float = 0.5) -> float | None:
         value = self.raw.get(field)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(field, f"must be a number of ACUs, got {type(value).__name__}")
             return None
-        if not 0.5 <= value <= MAX_ACU or (value * 2) % 1:
-            self.fail(field, f"must be 0.5 to {MAX_ACU:g} in steps of 0.5, got {_shown(value)}")
+        if not least <= value <= MAX_ACU or (value * 2) % 1:
+            self.fail(field, f"must be {least:g} to {MAX_ACU:g} in steps of 0.5, got {_shown(value)}")
             return None
         return float(value)
 
@@ -337,7 +338,7 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
         read.fail("reason", REASON_RULE)
 
     storage = read.integer("storage_gb", 20, 65536)
-    min_acu, max_acu = read.acu("min_acu"), read.acu("max_acu")
+    min_acu, max_acu = read.acu("min_acu", least=0), read.acu("max_acu")
     if max_acu is not None and max_acu < LEAST_MAX_ACU:
         read.fail("max_acu", f"must be at least {LEAST_MAX_ACU:g}: AWS needs the maximum above 0.5 ACU")
         max_acu = None
@@ -444,6 +445,20 @@ def catalog_errors(parsed: Mapping[str, Any], catalog: Catalog) -> list[FieldErr
         readers = parsed.get("readers")
         if readers is not None and readers > limits.max_readers:
             fail("readers", f"must be at most {limits.max_readers} in {env.name}")
-        if parsed.get("proxy") and not env.network.subnet_ids:
-            fail("proxy", f"needs network.subnet_ids for {env.name} in dbvend.yaml")
+        if parsed.get("proxy"):
+            missing = env.network.proxy_problems()
+            if missing:
+                fail("proxy", f"needs, for {env.name} in dbvend.yaml: {'; '.join(missing)}")
+        offer = catalog.engines.get(engine_name)
+        floor = min_acu if min_acu is not None else limits.min_acu
+        if floor == 0 and offer is not None:
+            chosen = version or offer.default_version
+            if limits.seconds_until_auto_pause is None:
+                fail("min_acu", f"must be at least 0.5 in {env.name}: scaling to zero is not enabled there")
+            elif not can_pause(engine_name, chosen):
+                fail(
+                    "min_acu",
+                    f"must be at least 0.5 for {engine_name} {chosen}: it cannot pause at 0 ACU (Aurora"
+                    " PostgreSQL 13.15, 14.12, 15.7, 16.3, 17 and Aurora MySQL 3.08 onwards can)",
+                )
     return errors

@@ -58,6 +58,10 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "aws_iam_role",
     "aws_iam_role_policy",
     "aws_cloudwatch_metric_alarm",
+    "aws_db_parameter_group",
+    "aws_rds_cluster_parameter_group",
+    "aws_cloudwatch_log_group",
+    "aws_db_proxy_endpoint",
 )
 
 # Properties every cdktf resource config has that are not provider arguments.

@@ -25,7 +25,8 @@ ACCEPTED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 NETWORKED_CATALOG = default_catalog_text().replace(
     "network: {db_subnet_group: null, security_group_ids: [], subnet_ids: []}",
     "network: {db_subnet_group: dbvend-private, security_group_ids: [sg-0123456789abcdef0],"
-    " subnet_ids: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]}",
+    " subnet_ids: [{id: subnet-0123456789abcdef0, az: us-east-1a},"
+    " {id: subnet-0fedcba9876543210, az: us-east-1b}]}",
 )
 
 

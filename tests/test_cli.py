@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.gitops.local import LocalRepository
-from engine.hcl import check_schema, parse_hcl
+from engine.hcl import check_schema, parse_hcl, resources_of
 from engine.intake import accept_request
 from engine.ledger import Ledger
 from engine.queue.local import LocalQueue
@@ -43,7 +43,7 @@ def test_the_seed_request_in_a_fresh_directory(tmp_path: Path) -> None:
     repo = tmp_path / "dbvend-data" / "repo"
     main_tf = git(repo, "show", "dbvend/prod/mydb123:terraform/prod/mydb123/main.tf")
     parsed = parse_hcl(main_tf)
-    db = parsed["resource"][0]['"aws_db_instance"']['"this"']
+    db = resources_of(parsed)[("aws_db_instance", "this")]
     assert db["instance_class"] == '"db.t3.medium"' and db["engine"] == '"mysql"'
     assert "password" not in main_tf.replace("manage_master_user_password", "")
     assert check_schema(parsed) == []

@@ -10,7 +10,7 @@ import pytest
 from engine.claim import parse_claim
 from engine.errors import ChangeNotFound, CheckFailed, Conflict, GitOpsError
 from engine.gitops.local import LocalRepository
-from engine.hcl import parse_hcl
+from engine.hcl import parse_hcl, resources_of
 from engine.pipeline import process_request
 from engine.policy import PolicyGate
 from tests.conftest import ACCEPTED_AT, repo_snapshot
@@ -42,7 +42,7 @@ def test_a_request_becomes_one_commit_on_its_branch(repo: LocalRepository, gate:
     assert files == ["terraform/prod/mydb123/main.tf", "terraform/prod/mydb123/request.json"]
     main_tf = git(repo, "show", f"{change.branch}:terraform/prod/mydb123/main.tf")
     parsed = parse_hcl(main_tf)
-    db = parsed["resource"][0]['"aws_db_instance"']['"this"']
+    db = resources_of(parsed)[("aws_db_instance", "this")]
     assert db["instance_class"] == '"db.t3.medium"' and db["engine"] == '"mysql"'
     claim = parse_claim(git(repo, "show", f"{change.branch}:terraform/prod/mydb123/request.json"))
     assert claim.request_id == "req-0001" and claim.instance_class == "db.t3.medium"

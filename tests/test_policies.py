@@ -132,7 +132,7 @@ def test_policy_fixtures(policy_scan: Scan, check_id: str) -> None:
 
 # -- what dbvend renders ----------------------------------------------------------------------
 
-SUBNETS = "[subnet-0123456789abcdef0, subnet-0fedcba9876543210]"
+SUBNETS = "[{id: subnet-0123456789abcdef0, az: us-east-1a}, {id: subnet-0fedcba9876543210, az: us-east-1b}]"
 ACCEPTED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RENDERED: list[tuple[str, str, dict[str, Any]]] = [
     *[
@@ -142,7 +142,7 @@ RENDERED: list[tuple[str, str, dict[str, Any]]] = [
         for size in ("small", "medium", "large")
     ],
     ("postgres", "dev", {"ttl": "12h", "storage_gb": 100, "owner": "alice", "team": "Payments"}),
-    ("mysql", "prod", {"ttl": "none", "storage_gb": 4000, "engine_version": "8.0.41"}),
+    ("mysql", "prod", {"ttl": "none", "storage_gb": 4000, "engine_version": "8.0"}),
     ("aurora-postgresql", "prod", {"readers": 3, "min_acu": 2, "max_acu": 64}),
     ("aurora-mysql", "staging", {"readers": 2}),
     ("aurora-postgresql", "dev", {"proxy": True, "readers": 0}),
@@ -154,10 +154,11 @@ RENDERED: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.fixture(scope="module")
 def catalog_with_subnets() -> Catalog:
-    """The default dbvend.yaml, with the subnets an RDS Proxy needs in every environment."""
+    """The default dbvend.yaml, with the network an RDS Proxy needs in every environment."""
     text = default_catalog_text()
     assert "subnet_ids: []" in text
-    return parse_catalog(text.replace("subnet_ids: []", f"subnet_ids: {SUBNETS}"))
+    networked = text.replace("subnet_ids: []", f"subnet_ids: {SUBNETS}")
+    return parse_catalog(networked.replace("db_subnet_group: null", "db_subnet_group: dbvend-private"))
 
 
 def test_every_rendered_root_passes_the_gate_and_every_default_skip_is_needed(

@@ -90,6 +90,8 @@ def test_the_default_catalog_skips_each_built_in_check_with_a_reason() -> None:
         "CKV_AWS_139": ("dev", "staging"),
         "CKV_AWS_293": ("dev", "staging"),
         "CKV_AWS_157": ("dev", "staging"),
+        "CKV_AWS_338": ("dev", "staging"),  # production keeps its logs a year
+        "CKV_AWS_353": ("dev", "staging"),  # production has Performance Insights
     }
 
 

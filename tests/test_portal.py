@@ -170,7 +170,7 @@ def test_numbers_in_the_form_are_numbers_for_the_api(browser: TestClient, servic
     assert 'id="error-readers">must be a whole number' in page.text  # type: ignore[attr-defined]
     assert "error-min_acu" not in page.text  # type: ignore[attr-defined]
     proxy = submit(browser, {**aurora, "proxy": "on"})  # a ticked box is true: dev has no subnets for it
-    assert 'id="error-proxy">needs network.subnet_ids' in proxy.text  # type: ignore[attr-defined]
+    assert 'id="error-proxy">needs, for dev in dbvend.yaml: network.db_subnet_group' in proxy.text  # type: ignore[attr-defined]
     accepted = submit(browser, {**aurora, "readers": "1", "min_acu": "0.5", "max_acu": "4"})
     assert accepted.status_code == 303  # type: ignore[attr-defined]
     record = services.ledger.list_requests()[0]

@@ -24,6 +24,10 @@ EXPECTED_RESOURCES = {
     "aws_iam_role",
     "aws_iam_role_policy",
     "aws_cloudwatch_metric_alarm",
+    "aws_db_parameter_group",
+    "aws_rds_cluster_parameter_group",
+    "aws_cloudwatch_log_group",
+    "aws_db_proxy_endpoint",
 }
 TYPES = {"string", "number", "bool", "list", "set", "map", "any"}
 CDKTF_ONLY = {"connection", "count", "depends_on", "for_each", "lifecycle", "provider", "provisioners"}
@@ -254,4 +258,101 @@ def test_cloudwatch_metric_alarm(resources: dict[str, Any]) -> None:
     metric = res["blocks"]["metric_query"]["blocks"]["metric"]
     assert metric["max_items"] == 1
     assert "metric_name" in metric["arguments"]
+    assert "not_an_argument" not in args
+
+
+# Arguments the generated templates set; each must be in the recorded schema.
+TEMPLATE_ARGUMENTS = {
+    "aws_db_instance": (
+        "max_allocated_storage",
+        "parameter_group_name",
+        "maintenance_window",
+        "backup_window",
+        "performance_insights_enabled",
+        "performance_insights_retention_period",
+        "auto_minor_version_upgrade",
+        "allow_major_version_upgrade",
+    ),
+    "aws_rds_cluster": (
+        "db_cluster_parameter_group_name",
+        "preferred_maintenance_window",
+        "preferred_backup_window",
+        "master_user_secret_kms_key_id",
+        "allow_major_version_upgrade",
+    ),
+    "aws_rds_cluster_instance": ("performance_insights_enabled", "performance_insights_retention_period"),
+    "aws_db_parameter_group": ("name", "name_prefix", "family", "description", "tags"),
+    "aws_rds_cluster_parameter_group": ("name", "name_prefix", "family", "description", "tags"),
+    "aws_cloudwatch_log_group": ("name", "retention_in_days", "tags", "skip_destroy"),
+    "aws_db_proxy_endpoint": (
+        "db_proxy_name",
+        "db_proxy_endpoint_name",
+        "vpc_subnet_ids",
+        "vpc_security_group_ids",
+        "target_role",
+        "tags",
+    ),
+}
+
+
+@pytest.mark.parametrize("resource_type", sorted(TEMPLATE_ARGUMENTS))
+def test_template_arguments(resources: dict[str, Any], resource_type: str) -> None:
+    args = _args(resources, resource_type)
+    for name in TEMPLATE_ARGUMENTS[resource_type]:
+        assert name in args, f"{resource_type}.{name}"
+
+
+def test_instance_and_cluster_template_types(resources: dict[str, Any]) -> None:
+    db = _args(resources, "aws_db_instance")
+    assert db["max_allocated_storage"]["type"] == "number"
+    assert db["performance_insights_enabled"]["type"] == "bool"
+    assert db["performance_insights_retention_period"]["type"] == "number"
+    assert db["allow_major_version_upgrade"]["type"] == "bool"
+    cluster = resources["aws_rds_cluster"]
+    scaling = cluster["blocks"]["serverlessv2_scaling_configuration"]["arguments"]
+    assert scaling["seconds_until_auto_pause"] == {"type": "number", "required": False}
+    assert cluster["arguments"]["allow_major_version_upgrade"]["type"] == "bool"
+    instance = _args(resources, "aws_rds_cluster_instance")
+    assert instance["performance_insights_enabled"]["type"] == "bool"
+
+
+@pytest.mark.parametrize("resource_type", ["aws_db_parameter_group", "aws_rds_cluster_parameter_group"])
+def test_parameter_groups(resources: dict[str, Any], resource_type: str) -> None:
+    res = resources[resource_type]
+    args = res["arguments"]
+    assert args["family"] == {"type": "string", "required": True}
+    assert args["name"]["required"] is False  # name or name_prefix, or generated
+    assert args["tags"]["type"] == "map"
+    parameter = res["blocks"]["parameter"]
+    assert parameter["max_items"] is None  # parameter is a repeatable (set) block
+    assert parameter["arguments"]["name"] == {"type": "string", "required": True}
+    assert parameter["arguments"]["value"] == {"type": "string", "required": True}
+    assert parameter["arguments"]["apply_method"] == {"type": "string", "required": False}
+    assert "parameter" not in args
+    assert "arn" in res["attributes"]
+    assert "not_an_argument" not in args
+
+
+def test_cloudwatch_log_group(resources: dict[str, Any]) -> None:
+    res = resources["aws_cloudwatch_log_group"]
+    args = res["arguments"]
+    assert args["retention_in_days"]["type"] == "number"
+    assert args["skip_destroy"]["type"] == "bool"
+    assert args["tags"]["type"] == "map"
+    assert args["name"]["required"] is False
+    assert "arn" in res["attributes"]
+    assert "not_an_argument" not in args
+
+
+def test_db_proxy_endpoint(resources: dict[str, Any]) -> None:
+    res = resources["aws_db_proxy_endpoint"]
+    args = res["arguments"]
+    assert args["db_proxy_name"]["required"] is True
+    assert args["db_proxy_endpoint_name"]["required"] is True
+    assert args["vpc_subnet_ids"] == {"type": "set", "required": True}
+    assert args["vpc_security_group_ids"]["type"] == "set"
+    assert args["target_role"]["type"] == "string"
+    # The endpoint address is computed: readable, not settable.
+    assert "endpoint" in res["attributes"]
+    assert "endpoint" not in args
     assert "not_an_argument" not in args

@@ -266,7 +266,7 @@ def test_schema_check_catches_unknown_arguments_blocks_and_references(catalog: C
     assert any("storage_encrypte is not an argument" in p for p in check_schema(parse_hcl(typo)))
     block = _tampered(rendered, "serverlessv2_scaling_configuration {", "serverless_scaling {")
     assert any("block serverless_scaling" in p for p in check_schema(parse_hcl(block)))
-    nested = _tampered(rendered, "    min_capacity = 0.5", "    min_acu      = 0.5")
+    nested = _tampered(rendered, "    min_capacity             = 0.5", "    min_acu                  = 0.5")
     assert any("min_acu is not an argument" in p for p in check_schema(parse_hcl(nested)))
     ref = _tampered(rendered, "aws_rds_cluster.this.reader_endpoint", "aws_rds_cluster.this.reader_host")
     assert any("has no attribute reader_host" in p for p in check_schema(parse_hcl(ref)))

@@ -119,6 +119,7 @@ def get_database(
                 "monthly_usd": cost.monthly_usd,
                 "lines": [asdict(line) for line in cost.lines],
                 "unpriced": list(cost.unpriced),
+                "ceiling": None if cost.ceiling is None else asdict(cost.ceiling),
                 "source": cost.source,
             },
             "expires_at": claim.expires_at,

@@ -24,28 +24,34 @@ provider "aws" {
   region = "us-east-1"
 }
 
-resource "aws_rds_cluster" "this" {
-  cluster_identifier                  = "ledger"
-  engine                              = "aurora-postgresql"
-  engine_mode                         = "provisioned"
-  engine_version                      = "16.6"
-  database_name                       = "ledger"
-  master_username                     = "dbadmin"
-  manage_master_user_password         = true
-  iam_database_authentication_enabled = true
-  storage_encrypted                   = true
-  db_subnet_group_name                = "dbvend-private"
-  vpc_security_group_ids              = ["sg-0123456789abcdef0"]
-  backup_retention_period             = 3
-  deletion_protection                 = false
-  skip_final_snapshot                 = false
-  final_snapshot_identifier           = "ledger-final-3f2b8c1e"
-  copy_tags_to_snapshot               = true
-  enabled_cloudwatch_logs_exports     = ["postgresql"]
+# Its own parameter group, so the logs it exports are written and TLS is required; the name is a
+# prefix and the group is replaced before the old one goes, as a major upgrade's new family needs
+# (terraform-aws-rds modules/db_parameter_group, terraform-aws-rds-aurora main.tf).
+resource "aws_rds_cluster_parameter_group" "this" {
+  name_prefix = "ledger-"
+  family      = "aurora-postgresql17"
+  description = "dbvend: staging/ledger"
 
-  serverlessv2_scaling_configuration {
-    min_capacity = 1
-    max_capacity = 8
+  parameter {
+    name         = "log_min_duration_statement"
+    value        = "1000"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "log_statement"
+    value        = "ddl"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "rds.force_ssl"
+    value        = "1"
+    apply_method = "pending-reboot"
+  }
+
+  lifecycle {
+    create_before_destroy = true
   }
 
   tags = {
@@ -55,6 +61,67 @@ resource "aws_rds_cluster" "this" {
     "owner"       = "unassigned"
     "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
   }
+}
+
+# Created before the database, so RDS writes into a group Terraform owns, keeps for a set time
+# and destroys with it (terraform-aws-rds modules/db_instance/main.tf, rds-aurora main.tf).
+resource "aws_cloudwatch_log_group" "postgresql" {
+  name              = "/aws/rds/cluster/ledger/postgresql"
+  retention_in_days = 30
+
+  tags = {
+    "environment" = "staging"
+    "expires-at"  = "2026-12-07T09:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+resource "aws_rds_cluster" "this" {
+  cluster_identifier                  = "ledger"
+  engine                              = "aurora-postgresql"
+  engine_mode                         = "provisioned"
+  engine_version                      = "17"
+  database_name                       = "ledger"
+  master_username                     = "dbadmin"
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = null
+  iam_database_authentication_enabled = true
+  storage_encrypted                   = true
+  db_subnet_group_name                = "dbvend-private"
+  vpc_security_group_ids              = ["sg-0123456789abcdef0"]
+  db_cluster_parameter_group_name     = aws_rds_cluster_parameter_group.this.name
+  backup_retention_period             = 3
+  preferred_backup_window             = null
+  preferred_maintenance_window        = null
+  deletion_protection                 = false
+  skip_final_snapshot                 = false
+  final_snapshot_identifier           = "ledger-final-3f2b8c1e"
+  copy_tags_to_snapshot               = true
+  enabled_cloudwatch_logs_exports     = ["postgresql"]
+  # A major version ("17", "8.0"), which Aurora takes as a partial version (terraform-aws-rds-aurora
+  # examples/mysql: "8.0"): the provider keeps the prefix while the cluster runs a later minor and
+  # reports that minor as engine_version_actual, so AWS's minor upgrades are no diff; dbvend's plan
+  # summary and drift check also leave a minor-only engine_version diff out, deliberately, for
+  # roots written with a full version. A new major in the claim is a reviewed change.
+  allow_major_version_upgrade = true
+
+  serverlessv2_scaling_configuration {
+    min_capacity             = 1
+    max_capacity             = 8
+    seconds_until_auto_pause = null
+  }
+
+  tags = {
+    "environment" = "staging"
+    "expires-at"  = "2026-12-07T09:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+
+  depends_on = [aws_cloudwatch_log_group.postgresql]
 }
 
 resource "aws_rds_cluster_instance" "writer" {
@@ -67,6 +134,9 @@ resource "aws_rds_cluster_instance" "writer" {
   promotion_tier             = 0
   publicly_accessible        = false
   auto_minor_version_upgrade = true
+
+  performance_insights_enabled          = false
+  performance_insights_retention_period = null
 
   tags = {
     "environment" = "staging"
@@ -88,6 +158,9 @@ resource "aws_rds_cluster_instance" "reader_1" {
   publicly_accessible        = false
   auto_minor_version_upgrade = true
 
+  performance_insights_enabled          = false
+  performance_insights_retention_period = null
+
   tags = {
     "environment" = "staging"
     "expires-at"  = "2026-12-07T09:30:00Z"
@@ -107,6 +180,9 @@ resource "aws_rds_cluster_instance" "reader_2" {
   promotion_tier             = 1
   publicly_accessible        = false
   auto_minor_version_upgrade = true
+
+  performance_insights_enabled          = false
+  performance_insights_retention_period = null
 
   tags = {
     "environment" = "staging"
@@ -142,11 +218,13 @@ resource "aws_iam_role_policy" "proxy" {
   role = aws_iam_role.proxy.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["secretsmanager:GetSecretValue"]
-      Resource = [aws_rds_cluster.this.master_user_secret[0].secret_arn]
-    }]
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = [aws_rds_cluster.this.master_user_secret[0].secret_arn]
+      },
+    ]
   })
 }
 
@@ -189,6 +267,29 @@ resource "aws_db_proxy_target" "this" {
   db_proxy_name         = aws_db_proxy.this.name
   target_group_name     = aws_db_proxy_default_target_group.this.name
   db_cluster_identifier = aws_rds_cluster.this.cluster_identifier
+}
+
+# Readers behind the proxy: its read-only endpoint (RDS user guide, rds-proxy-endpoints: only
+# for Aurora clusters, and only useful with readers).
+resource "aws_db_proxy_endpoint" "read_only" {
+  db_proxy_name          = aws_db_proxy.this.name
+  db_proxy_endpoint_name = "ledger-ro"
+  vpc_subnet_ids         = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+  vpc_security_group_ids = ["sg-0123456789abcdef0"]
+  target_role            = "READ_ONLY"
+
+  tags = {
+    "environment" = "staging"
+    "expires-at"  = "2026-12-07T09:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+output "proxy_reader_endpoint" {
+  description = "RDS Proxy read-only endpoint, to the readers (TLS required)."
+  value       = aws_db_proxy_endpoint.read_only.endpoint
 }
 
 output "proxy_endpoint" {
@@ -245,13 +346,40 @@ resource "aws_cloudwatch_metric_alarm" "cpu" {
 
 resource "aws_cloudwatch_metric_alarm" "connections" {
   alarm_name          = "dbvend-staging-ledger-connections"
-  alarm_description   = "Connections to staging/ledger above 500 for 15 minutes"
+  alarm_description   = "Connections of staging/ledger above 1261 for 15 minutes"
   namespace           = "AWS/RDS"
   metric_name         = "DatabaseConnections"
   statistic           = "Average"
   period              = 300
   evaluation_periods  = 3
-  threshold           = 500
+  threshold           = 1261
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = []
+  ok_actions          = []
+
+  dimensions = {
+    DBClusterIdentifier = aws_rds_cluster.this.cluster_identifier
+  }
+
+  tags = {
+    "environment" = "staging"
+    "expires-at"  = "2026-12-07T09:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "capacity" {
+  alarm_name          = "dbvend-staging-ledger-capacity"
+  alarm_description   = "Capacity used of staging/ledger above 90% of 8 ACU for 15 minutes"
+  namespace           = "AWS/RDS"
+  metric_name         = "ACUUtilization"
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 90
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "missing"
   alarm_actions       = []

@@ -24,29 +24,41 @@ provider "aws" {
   region = "us-east-1"
 }
 
-resource "aws_db_instance" "this" {
-  identifier                          = "mydb123"
-  engine                              = "mysql"
-  engine_version                      = "8.4.4"
-  instance_class                      = "db.t3.medium"
-  allocated_storage                   = 50
-  storage_type                        = "gp3"
-  storage_encrypted                   = true
-  db_name                             = "mydb123"
-  username                            = "dbadmin"
-  manage_master_user_password         = true
-  iam_database_authentication_enabled = true
-  multi_az                            = true
-  publicly_accessible                 = false
-  db_subnet_group_name                = "dbvend-private"
-  vpc_security_group_ids              = ["sg-0123456789abcdef0"]
-  backup_retention_period             = 14
-  deletion_protection                 = true
-  skip_final_snapshot                 = false
-  final_snapshot_identifier           = "mydb123-final-3f2b8c1e"
-  copy_tags_to_snapshot               = true
-  auto_minor_version_upgrade          = true
-  enabled_cloudwatch_logs_exports     = ["error", "general", "slowquery"]
+# Its own parameter group, so the logs it exports are written and TLS is required; the name is a
+# prefix and the group is replaced before the old one goes, as a major upgrade's new family needs
+# (terraform-aws-rds modules/db_parameter_group, terraform-aws-rds-aurora main.tf).
+resource "aws_db_parameter_group" "this" {
+  name_prefix = "mydb123-"
+  family      = "mysql8.4"
+  description = "dbvend: prod/mydb123"
+
+  parameter {
+    name         = "log_output"
+    value        = "FILE"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "long_query_time"
+    value        = "1"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "require_secure_transport"
+    value        = "1"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "slow_query_log"
+    value        = "1"
+    apply_method = "immediate"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 
   tags = {
     "environment" = "prod"
@@ -54,6 +66,79 @@ resource "aws_db_instance" "this" {
     "owner"       = "unassigned"
     "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
   }
+}
+
+# Created before the database, so RDS writes into a group Terraform owns, keeps for a set time
+# and destroys with it (terraform-aws-rds modules/db_instance/main.tf, rds-aurora main.tf).
+resource "aws_cloudwatch_log_group" "error" {
+  name              = "/aws/rds/instance/mydb123/error"
+  retention_in_days = 365
+
+  tags = {
+    "environment" = "prod"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+# Created before the database, so RDS writes into a group Terraform owns, keeps for a set time
+# and destroys with it (terraform-aws-rds modules/db_instance/main.tf, rds-aurora main.tf).
+resource "aws_cloudwatch_log_group" "slowquery" {
+  name              = "/aws/rds/instance/mydb123/slowquery"
+  retention_in_days = 365
+
+  tags = {
+    "environment" = "prod"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+resource "aws_db_instance" "this" {
+  identifier                          = "mydb123"
+  engine                              = "mysql"
+  engine_version                      = "8.4"
+  instance_class                      = "db.t3.medium"
+  allocated_storage                   = 50
+  max_allocated_storage               = 100
+  storage_type                        = "gp3"
+  storage_encrypted                   = true
+  db_name                             = "mydb123"
+  username                            = "dbadmin"
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = null
+  iam_database_authentication_enabled = true
+  multi_az                            = true
+  publicly_accessible                 = false
+  db_subnet_group_name                = "dbvend-private"
+  vpc_security_group_ids              = ["sg-0123456789abcdef0"]
+  parameter_group_name                = aws_db_parameter_group.this.name
+  backup_retention_period             = 14
+  backup_window                       = "03:00-04:00"
+  maintenance_window                  = "sun:05:00-sun:06:00"
+  deletion_protection                 = true
+  skip_final_snapshot                 = false
+  final_snapshot_identifier           = "mydb123-final-3f2b8c1e"
+  copy_tags_to_snapshot               = true
+  # A major version ("17", "8.4"): AWS's minor upgrades stay within it, and the provider keeps the
+  # prefix while the database runs 17.6 (provider docs, db_instance: engine_version). A new major
+  # in the claim is a reviewed change, so it may upgrade.
+  auto_minor_version_upgrade            = true
+  allow_major_version_upgrade           = true
+  performance_insights_enabled          = true
+  performance_insights_retention_period = 7
+  enabled_cloudwatch_logs_exports       = ["error", "slowquery"]
+
+  tags = {
+    "environment" = "prod"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+
+  depends_on = [aws_cloudwatch_log_group.error, aws_cloudwatch_log_group.slowquery]
 }
 
 output "endpoint" {
@@ -99,14 +184,40 @@ resource "aws_cloudwatch_metric_alarm" "cpu" {
 
 resource "aws_cloudwatch_metric_alarm" "connections" {
   alarm_name          = "dbvend-prod-mydb123-connections"
-  alarm_description   = "Connections to prod/mydb123 above 500 for 15 minutes"
+  alarm_description   = "Connections of prod/mydb123 above 238 for 15 minutes"
   namespace           = "AWS/RDS"
   metric_name         = "DatabaseConnections"
   statistic           = "Average"
   period              = 300
   evaluation_periods  = 3
-  threshold           = 500
+  threshold           = 238
   comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = []
+  ok_actions          = []
+
+  dimensions = {
+    DBInstanceIdentifier = aws_db_instance.this.identifier
+  }
+
+  tags = {
+    "environment" = "prod"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "free_storage" {
+  alarm_name          = "dbvend-prod-mydb123-free-storage"
+  alarm_description   = "Free storage of prod/mydb123 below 10% of 50 GB for 15 minutes"
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeStorageSpace"
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 5368709120
+  comparison_operator = "LessThanThreshold"
   treat_missing_data  = "missing"
   alarm_actions       = []
   ok_actions          = []

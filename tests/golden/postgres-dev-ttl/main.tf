@@ -24,29 +24,35 @@ provider "aws" {
   region = "us-east-1"
 }
 
-resource "aws_db_instance" "this" {
-  identifier                          = "orders"
-  engine                              = "postgres"
-  engine_version                      = "17.4"
-  instance_class                      = "db.t3.small"
-  allocated_storage                   = 20
-  storage_type                        = "gp3"
-  storage_encrypted                   = true
-  db_name                             = "orders"
-  username                            = "dbadmin"
-  manage_master_user_password         = true
-  iam_database_authentication_enabled = true
-  multi_az                            = false
-  publicly_accessible                 = false
-  db_subnet_group_name                = "dbvend-private"
-  vpc_security_group_ids              = ["sg-0123456789abcdef0"]
-  backup_retention_period             = 1
-  deletion_protection                 = false
-  skip_final_snapshot                 = true
-  final_snapshot_identifier           = null
-  copy_tags_to_snapshot               = true
-  auto_minor_version_upgrade          = true
-  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+# Its own parameter group, so the logs it exports are written and TLS is required; the name is a
+# prefix and the group is replaced before the old one goes, as a major upgrade's new family needs
+# (terraform-aws-rds modules/db_parameter_group, terraform-aws-rds-aurora main.tf).
+resource "aws_db_parameter_group" "this" {
+  name_prefix = "orders-"
+  family      = "postgres17"
+  description = "dbvend: dev/orders"
+
+  parameter {
+    name         = "log_min_duration_statement"
+    value        = "1000"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "log_statement"
+    value        = "ddl"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "rds.force_ssl"
+    value        = "1"
+    apply_method = "pending-reboot"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 
   tags = {
     "environment" = "dev"
@@ -55,6 +61,82 @@ resource "aws_db_instance" "this" {
     "owner"       = "alice"
     "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
   }
+}
+
+# Created before the database, so RDS writes into a group Terraform owns, keeps for a set time
+# and destroys with it (terraform-aws-rds modules/db_instance/main.tf, rds-aurora main.tf).
+resource "aws_cloudwatch_log_group" "postgresql" {
+  name              = "/aws/rds/instance/orders/postgresql"
+  retention_in_days = 7
+
+  tags = {
+    "environment" = "dev"
+    "expires-at"  = "2026-11-23T21:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "alice"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+# Created before the database, so RDS writes into a group Terraform owns, keeps for a set time
+# and destroys with it (terraform-aws-rds modules/db_instance/main.tf, rds-aurora main.tf).
+resource "aws_cloudwatch_log_group" "upgrade" {
+  name              = "/aws/rds/instance/orders/upgrade"
+  retention_in_days = 7
+
+  tags = {
+    "environment" = "dev"
+    "expires-at"  = "2026-11-23T21:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "alice"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+resource "aws_db_instance" "this" {
+  identifier                          = "orders"
+  engine                              = "postgres"
+  engine_version                      = "17"
+  instance_class                      = "db.t3.small"
+  allocated_storage                   = 20
+  max_allocated_storage               = 40
+  storage_type                        = "gp3"
+  storage_encrypted                   = true
+  db_name                             = "orders"
+  username                            = "dbadmin"
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = null
+  iam_database_authentication_enabled = true
+  multi_az                            = false
+  publicly_accessible                 = false
+  db_subnet_group_name                = "dbvend-private"
+  vpc_security_group_ids              = ["sg-0123456789abcdef0"]
+  parameter_group_name                = aws_db_parameter_group.this.name
+  backup_retention_period             = 2
+  backup_window                       = null
+  maintenance_window                  = null
+  deletion_protection                 = false
+  skip_final_snapshot                 = true
+  final_snapshot_identifier           = null
+  copy_tags_to_snapshot               = true
+  # A major version ("17", "8.4"): AWS's minor upgrades stay within it, and the provider keeps the
+  # prefix while the database runs 17.6 (provider docs, db_instance: engine_version). A new major
+  # in the claim is a reviewed change, so it may upgrade.
+  auto_minor_version_upgrade            = true
+  allow_major_version_upgrade           = true
+  performance_insights_enabled          = false
+  performance_insights_retention_period = null
+  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+
+  tags = {
+    "environment" = "dev"
+    "expires-at"  = "2026-11-23T21:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "alice"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+
+  depends_on = [aws_cloudwatch_log_group.postgresql, aws_cloudwatch_log_group.upgrade]
 }
 
 output "endpoint" {
@@ -101,14 +183,41 @@ resource "aws_cloudwatch_metric_alarm" "cpu" {
 
 resource "aws_cloudwatch_metric_alarm" "connections" {
   alarm_name          = "dbvend-dev-orders-connections"
-  alarm_description   = "Connections to dev/orders above 500 for 15 minutes"
+  alarm_description   = "Connections of dev/orders above 157 for 15 minutes"
   namespace           = "AWS/RDS"
   metric_name         = "DatabaseConnections"
   statistic           = "Average"
   period              = 300
   evaluation_periods  = 3
-  threshold           = 500
+  threshold           = 157
   comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = []
+  ok_actions          = []
+
+  dimensions = {
+    DBInstanceIdentifier = aws_db_instance.this.identifier
+  }
+
+  tags = {
+    "environment" = "dev"
+    "expires-at"  = "2026-11-23T21:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "alice"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "free_storage" {
+  alarm_name          = "dbvend-dev-orders-free-storage"
+  alarm_description   = "Free storage of dev/orders below 10% of 20 GB for 15 minutes"
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeStorageSpace"
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 2147483648
+  comparison_operator = "LessThanThreshold"
   treat_missing_data  = "missing"
   alarm_actions       = []
   ok_actions          = []
