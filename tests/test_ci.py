@@ -309,3 +309,33 @@ def test_apply_leaves_alone_a_plan_whose_only_change_is_aws_minor_upgrade(tmp_pa
         assert report.detail == (
             "applied: 0 to add, 1 to change, 0 to destroy, 0 to replace" if applied else "no changes"
         )
+
+
+def test_ci_plan_shows_no_change_for_aws_minor_upgrade_and_the_major_one_asked_for(
+    fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
+    """Issue 19's done-when: a dev database AWS upgraded from 17.4 to 17.6 (recorded plan) shows no
+    change in `dbvend ci plan`; a major upgrade someone asked for is shown (tests/fixtures/plans/)."""
+    repo, base, _ = fleet
+    git(repo, "checkout", "-q", "-b", "plan-upgrades", base)
+    changed = write_root(repo, "db042", ENVS[42 % 3], size="large")
+    head = commit(repo, "db042 to large")
+    reports = {}
+    for recording in ("minor_upgrade_by_aws", "major_upgrade_requested"):
+        summary = tmp_path / f"{recording}.md"
+        env = {
+            "DBVEND_TERRAFORM": str(FAKE_TERRAFORM),
+            "FAKE_TERRAFORM_PLAN": str(PLANS / "plans" / f"{recording}.json"),
+            "TF_PLUGIN_CACHE_DIR": str(tmp_path / "plugin-cache"),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+        args = ["ci", "plan", "--repo", str(repo), "--base", base, "--head", head, "--no-policy"]
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        reports[recording] = summary.read_text()
+    git(repo, "checkout", "-q", "main")
+    minor, major = reports["minor_upgrade_by_aws"], reports["major_upgrade_requested"]
+    assert changed in minor and "0 to add, 0 to change, 0 to destroy" in minor
+    assert "engine\\_version" not in minor and "drift" not in minor.lower()
+    assert "0 to add, 1 to change, 0 to destroy" in major
+    assert "engine\\_version" in major and "16.8" in major and "17" in major
