@@ -156,7 +156,10 @@ def test_merge_through_the_api(client: TestClient, services: Services, gate: Pol
     assert merged.status_code == 200 and merged.json()["status"] == "merged"
     assert client.get(f"/v1/requests/{request_id}", headers=KEY).json()["status"] == "merged"
     assert client.post("/v1/changes/1/merge", headers=KEY).status_code == 409
-    assert client.post("/v1/changes/99/merge", headers=KEY).status_code == 404
+    missing = client.post("/v1/changes/99/merge", headers=KEY)
+    assert missing.status_code == 404 and missing.json()["detail"] == "no change #99"
+    # the server's own paths stay on the server (issue 20: the 404 named the repository's path)
+    assert str(services.backend.path) not in missing.text  # type: ignore[attr-defined]
 
 
 def test_health_and_docs_need_no_key(client: TestClient) -> None:

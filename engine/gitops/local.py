@@ -169,7 +169,7 @@ class LocalRepository:
     def change(self, change_id: int) -> Change:
         item = self.state / "changes" / f"{change_id}.json"
         if not item.exists():
-            raise ChangeNotFound(f"no change #{change_id} in {self.path}")
+            raise ChangeNotFound(f"no change #{change_id}")  # not the server's repository path
         return Change.from_json(item.read_text(encoding="utf-8"))
 
     def check_absent(self, claim: Claim) -> None:
