@@ -24,7 +24,8 @@ from engine.forms import render_issue_body
 from engine.ledger import Ledger, metadata
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
-from engine.queue.worker import ISSUE_REPLY_MARKER, Worker
+from engine.queue.replies import ISSUE_REPLY_MARKER
+from engine.queue.worker import Worker
 from tests.deliveries import from_example, issue_delivery, moved, user
 from tests.github_server import GitHubServer
 from tests.octokit import example, require_octokit, webhook_examples

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from engine.description import md_escape
 from engine.ledger import Ledger, queue_messages, requests
-from engine.queue.worker import tell_issue
+from engine.queue.replies import tell_issue
 
 if TYPE_CHECKING:
     from engine.gitops import IssueReplies

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,6 +18,7 @@ from engine.pipeline import Outcome, process_request
 from engine.policy import PolicyFailed, PolicyGate
 from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
+from engine.queue.replies import tell_issue
 
 if TYPE_CHECKING:
     from engine.queue.stuck import StuckPass
@@ -29,9 +29,6 @@ PENDING: Final = frozenset({"accepted", "processing"})
 # A refusal is final: delivering the message again would refuse it again.
 REFUSALS: Final = (InvalidRequest, CheckFailed, Conflict)
 RETRY_DELAYS: Final = (1.0, 5.0, 15.0, 60.0)
-ISSUE_REPLY_MARKER: Final = (
-    "<!-- dbvend:issue-reply -->"  # the one comment per issue (engine.webhooks.issues)
-)
 
 
 def error_entries(exc: Exception) -> list[dict[str, str]]:
@@ -46,21 +43,6 @@ def error_entries(exc: Exception) -> list[dict[str, str]]:
     if isinstance(exc, CheckFailed):
         return [{"check": failure} for failure in exc.failures]
     return [{"error": str(exc) or type(exc).__name__}]
-
-
-def tell_issue(replies: IssueReplies | None, body: Mapping[str, Any], text: str) -> None:
-    """Answer on the issue a queue message's request came from, if any; a failed answer is only
-    logged."""
-    origin = body.get("origin") or {}
-    issue = origin.get("issue") if isinstance(origin, dict) else None
-    if replies is None or not isinstance(issue, int):
-        return
-    try:
-        replies.reply(issue, ISSUE_REPLY_MARKER, f"{ISSUE_REPLY_MARKER}\n{text}\n")
-    except DbvendError as exc:
-        log.warning(
-            "could not answer on issue #%d: %s", issue, exc, extra={"request_id": body.get("request_id")}
-        )
 
 
 def change_link(change: Change) -> str:

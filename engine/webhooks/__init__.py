@@ -8,28 +8,12 @@ handler runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine.gitops import RepositoryIdentity
+from engine.webhooks import comments, installation, issues, pulls
+from engine.webhooks.context import Handler, WebhookContext
 
-if TYPE_CHECKING:
-    from engine.api.deps import Services
-
-
-@dataclass(frozen=True)
-class WebhookContext:
-    """What a handler gets besides the payload: the services, the delivery, and the repository
-    the delivery was checked against (engine.webhooks.trust), read once for this delivery."""
-
-    services: Services
-    delivery: str
-    event: str
-    identity: RepositoryIdentity
-
-
-Handler = Callable[[dict[str, Any], WebhookContext], dict[str, Any]]
+__all__ = ["HANDLERS", "Handler", "WebhookContext"]
 
 
 def ping(payload: dict[str, Any], _context: WebhookContext) -> dict[str, Any]:
@@ -38,8 +22,6 @@ def ping(payload: dict[str, Any], _context: WebhookContext) -> dict[str, Any]:
 
 
 def _handlers() -> dict[str, Handler]:
-    from engine.webhooks import comments, installation, issues, pulls
-
     return {
         "ping": ping,
         "installation": installation.installation,

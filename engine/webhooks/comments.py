@@ -31,7 +31,7 @@ from engine.description import md_escape
 from engine.errors import DbvendError
 from engine.gitops import PullRequests, root_of_branch
 from engine.lifecycle import extend_database
-from engine.webhooks import WebhookContext
+from engine.webhooks.context import WebhookContext
 
 DISPATCHED: Final = ("plan", "apply", "destroy")
 

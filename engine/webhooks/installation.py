@@ -13,7 +13,7 @@ import logging
 from typing import Any, Final
 
 from engine.ledger import now_text
-from engine.webhooks import WebhookContext
+from engine.webhooks.context import WebhookContext
 
 log = logging.getLogger("dbvend.webhook")
 STATE_KEY: Final = "installation"

@@ -21,8 +21,8 @@ from engine.errors import Conflict, DbvendError, FieldError, InvalidRequest, Que
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
 from engine.ledger import IdempotencyMismatch, RequestRecord, issue_key
-from engine.queue.worker import ISSUE_REPLY_MARKER
-from engine.webhooks import WebhookContext
+from engine.queue.replies import ISSUE_REPLY_MARKER
+from engine.webhooks.context import WebhookContext
 
 REPLY_MARKER: Final = ISSUE_REPLY_MARKER
 ACTIONS: Final = ("opened", "edited", "reopened", "labeled")

@@ -26,8 +26,9 @@ from typing import Any, Final
 from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
 from engine.ledger import RequestRecord
 from engine.lifecycle import settle_change
-from engine.queue.worker import ISSUE_REPLY_MARKER
-from engine.webhooks import WebhookContext
+from engine.queue.local import origin_of
+from engine.queue.replies import ISSUE_REPLY_MARKER
+from engine.webhooks.context import WebhookContext
 
 RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})")
 AFTER_SUCCESS: Final = {"plan": "planned", "apply": "applied"}
@@ -159,7 +160,7 @@ def check_suite(payload: dict[str, Any], context: WebhookContext) -> dict[str, A
 
 
 def _tell(context: WebhookContext, request_id: str, text: str) -> None:
-    origin = context.services.ledger.origin_of(request_id) or {}
+    origin = origin_of(context.services.ledger, request_id) or {}
     issue = origin.get("issue")
     replies = context.services.replies
     if replies is not None and isinstance(issue, int):
