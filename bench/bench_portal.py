@@ -24,6 +24,7 @@ from bench.bench_ttl import build
 from bench.repos import median_ms
 from engine.api import build_services, create_app
 from engine.ci import claims_at
+from engine.intake import record_and_queue
 from engine.ledger import Ledger, NewRequest
 from engine.settings import Settings
 
@@ -36,8 +37,9 @@ def fill_ledger(ledger: Ledger, repo: Path) -> None:
         claim = json.loads(text)
         _, environment, identifier = root.split("/")
         request = claim["request"]
-        ledger.accept(
-            NewRequest(claim["request_id"], "api", "key-bench", request, environment, identifier, identifier)
+        record_and_queue(
+            ledger,
+            NewRequest(claim["request_id"], "api", "key-bench", request, environment, identifier, identifier),
         )
         ledger.transition(claim["request_id"], "change_open", "bench")
         ledger.transition(claim["request_id"], "merged", "bench")

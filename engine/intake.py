@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from engine.claim import claim_from_raw
 from engine.gitops import GitOpsBackend
 from engine.ledger import Ledger, NewRequest, RequestRecord
-from engine.queue.local import InHand
+from engine.queue.local import InHand, enqueue, first_message
 
 if TYPE_CHECKING:
     from engine.queue.sqs import Outbox
@@ -39,7 +41,8 @@ def accept_request(
     claim = claim_from_raw(raw, backend.catalog(), request_id, datetime.now(UTC))
     backend.check_absent(claim)
     request = claim.request
-    record, message_id = ledger.accept(
+    record, message_id = record_and_queue(
+        ledger,
         NewRequest(
             id=request_id,
             channel=channel,
@@ -58,3 +61,57 @@ def accept_request(
     if outbox is not None:
         message_id = outbox.send(message_id)
     return record, message_id
+
+
+def record_and_queue(
+    ledger: Ledger,
+    new: NewRequest,
+    message_body: Mapping[str, Any] | None = None,
+    in_hand: InHand | None = None,
+    origin: Mapping[str, Any] | None = None,
+    outbox: bool = False,
+) -> tuple[RequestRecord, str]:
+    """Record an accepted request and queue its message in one transaction.
+
+    Returns the record and the queue message id (delivered to the caller at once with
+    `in_hand`, see engine.queue.local.enqueue; with `outbox` kept for engine.queue.sqs to send
+    on through SNS once this transaction has committed). An idempotency key seen before for the
+    same requester and body returns the first acceptance; Conflict when another request holds
+    the database.
+    """
+    replay = _replayed(ledger, new)
+    if replay is not None:
+        return replay
+    try:
+        with ledger.transaction() as connection:
+            at = ledger.record_accepted(connection, new)
+            body: dict[str, Any] = {
+                "request_id": new.id,
+                "channel": new.channel,
+                "accepted_at": at,
+                "request": new.payload,
+            }
+            if origin is not None:
+                body["origin"] = dict(origin)
+            state = "outbox" if outbox else "ready"
+            message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand, state=state)
+    except sa.exc.IntegrityError:
+        replay = _replayed(ledger, new)
+        if replay is not None:
+            return replay
+        refusal = ledger.refusal(new)
+        if refusal is None:
+            raise
+        raise refusal from None
+    record = ledger.get(new.id)
+    assert record is not None
+    return record, message_id
+
+
+def _replayed(ledger: Ledger, new: NewRequest) -> tuple[RequestRecord, str] | None:
+    earlier = ledger.earlier(new)
+    if earlier is None:
+        return None
+    first = first_message(ledger, earlier.id)
+    assert first is not None, f"request {earlier.id} was accepted without a queue message"
+    return earlier, first[0]

@@ -11,15 +11,12 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from engine.errors import Conflict, DbvendError
-
-if TYPE_CHECKING:
-    from engine.queue.local import InHand
 
 CHANNELS: Final = ("api", "portal", "issue", "comment", "cli")
 STATUSES: Final = (
@@ -339,76 +336,50 @@ class Ledger:
 
     # -- writing -------------------------------------------------------------------------
 
-    def accept(
-        self,
-        new: NewRequest,
-        message_body: Mapping[str, Any] | None = None,
-        in_hand: InHand | None = None,
-        origin: Mapping[str, Any] | None = None,
-        outbox: bool = False,
-    ) -> tuple[RequestRecord, str]:
-        """Record an accepted request and queue its message in one transaction.
-
-        Returns the record and the queue message id (delivered to the caller at once with
-        `in_hand`, see engine.queue.local.enqueue; with `outbox` kept for engine.queue.sqs to
-        send on through SNS once this transaction has committed). An idempotency key seen before for the
-        same requester and body returns the first acceptance; Conflict when another request
-        holds the database.
-        """
-        from engine.queue.local import enqueue
-
-        if new.idempotency_key is not None:
-            earlier = self._by_idempotency_key(new.requester, new.idempotency_key)
-            if earlier is not None:
-                return self._replay(earlier, new)
+    def record_accepted(self, connection: Connection, new: NewRequest) -> str:
+        """Insert an accepted request and its first event in the caller's transaction (intake
+        queues its message in the same one); returns the time recorded. IntegrityError when the
+        database or the idempotency key is held: see `refusal`."""
         at = now_text()
+        connection.execute(
+            requests.insert().values(
+                id=new.id,
+                channel=new.channel,
+                requester=new.requester,
+                payload=json.dumps(dict(new.payload), sort_keys=True),
+                environment=new.environment,
+                identifier=new.identifier,
+                database_name=new.database_name,
+                owner=new.owner,
+                holds=f"{new.environment}/{new.identifier}",
+                status="accepted",
+                idempotency_key=new.idempotency_key,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        connection.execute(request_events.insert().values(request_id=new.id, status="accepted", at=at))
+        return at
+
+    def earlier(self, new: NewRequest) -> RequestRecord | None:
+        """The request accepted before under the same requester and idempotency key, if any;
+        IdempotencyMismatch when that key came with a different request."""
+        if new.idempotency_key is None:
+            return None
+        earlier = self._by_idempotency_key(new.requester, new.idempotency_key)
+        if earlier is not None and earlier.payload != json.loads(
+            json.dumps(dict(new.payload), sort_keys=True)
+        ):
+            raise IdempotencyMismatch("Idempotency-Key was used before for a different request")
+        return earlier
+
+    def refusal(self, new: NewRequest) -> Conflict | None:
+        """Why recording `new` broke a uniqueness rule: another request holds its database."""
+        holder = self.holder(new.environment, new.identifier)
+        if holder is None:
+            return None
         holds = f"{new.environment}/{new.identifier}"
-        try:
-            with self.transaction() as connection:
-                connection.execute(
-                    requests.insert().values(
-                        id=new.id,
-                        channel=new.channel,
-                        requester=new.requester,
-                        payload=json.dumps(dict(new.payload), sort_keys=True),
-                        environment=new.environment,
-                        identifier=new.identifier,
-                        database_name=new.database_name,
-                        owner=new.owner,
-                        holds=holds,
-                        status="accepted",
-                        idempotency_key=new.idempotency_key,
-                        created_at=at,
-                        updated_at=at,
-                    )
-                )
-                connection.execute(
-                    request_events.insert().values(request_id=new.id, status="accepted", at=at)
-                )
-                body = {
-                    "request_id": new.id,
-                    "channel": new.channel,
-                    "accepted_at": at,
-                    "request": new.payload,
-                }
-                if origin is not None:
-                    body["origin"] = dict(origin)
-                state = "outbox" if outbox else "ready"
-                message_id = enqueue(connection, message_body or body, new.id, in_hand=in_hand, state=state)
-        except sa.exc.IntegrityError:
-            if new.idempotency_key is not None:
-                earlier = self._by_idempotency_key(new.requester, new.idempotency_key)
-                if earlier is not None:
-                    return self._replay(earlier, new)
-            holder = self.holder(new.environment, new.identifier)
-            if holder is None:
-                raise
-            raise Conflict(
-                f"database {holds} is already requested (request {holder.id}, {holder.status})"
-            ) from None
-        record = self.get(new.id)
-        assert record is not None
-        return record, message_id
+        return Conflict(f"database {holds} is already requested (request {holder.id}, {holder.status})")
 
     def transition(
         self,
@@ -473,18 +444,6 @@ class Ledger:
                     request_id=request_id, status=row.status, at=now_text(), detail=detail
                 )
             )
-
-    def origin_of(self, request_id: str) -> dict[str, Any] | None:
-        """Where a request came from (its GitHub issue), as its first queue message says."""
-        with self.reading() as conn:
-            body = conn.execute(
-                sa.select(queue_messages.c.body)
-                .where(queue_messages.c.request_id == request_id)
-                .order_by(queue_messages.c.enqueued_at)
-                .limit(1)
-            ).scalar_one_or_none()
-        origin = json.loads(body).get("origin") if body else None
-        return origin if isinstance(origin, dict) else None
 
     def claim_delivery(self, delivery_id: str, event: str) -> bool:
         """Record a webhook delivery; False when it was recorded before (a redelivery)."""
@@ -759,18 +718,6 @@ class Ledger:
                 )
             ).one_or_none()
         return None if row is None else _record(row, [])
-
-    def _replay(self, earlier: RequestRecord, new: NewRequest) -> tuple[RequestRecord, str]:
-        if earlier.payload != json.loads(json.dumps(dict(new.payload), sort_keys=True)):
-            raise IdempotencyMismatch("Idempotency-Key was used before for a different request")
-        with self.reading() as conn:
-            message_id = conn.execute(
-                sa.select(queue_messages.c.id)
-                .where(queue_messages.c.request_id == earlier.id)
-                .order_by(queue_messages.c.enqueued_at)
-                .limit(1)
-            ).scalar_one()
-        return earlier, str(message_id)
 
 
 def _record(row: Any, history: list[Event]) -> RequestRecord:

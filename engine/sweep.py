@@ -24,6 +24,7 @@ from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies
 from engine.ledger import Ledger
 from engine.lifecycle import current_claim, propose_destroy
+from engine.queue.local import origin_of
 from engine.ttl import Due, Lease, Reminder, describe_left, reminder_key
 
 # Destroys one root (plan -destroy, apply, then the root's removal): (succeeded, what happened).
@@ -101,7 +102,7 @@ def tell(ledger: Ledger, replies: IssueReplies | None, request_id: str, marker: 
     ledger.note(request_id, text)
     log.info("ttl: %s", text, extra={"request_id": request_id})
     record = ledger.get(request_id)
-    origin = ledger.origin_of(request_id) or {}
+    origin = origin_of(ledger, request_id) or {}
     number = origin.get("issue") if isinstance(origin.get("issue"), int) else record and record.change_id
     if replies is None or not isinstance(number, int):
         return "ledger"

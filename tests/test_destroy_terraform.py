@@ -26,6 +26,7 @@ from engine.catalog import default_catalog_text, parse_catalog
 from engine.claim import claim_from_raw, marked_for_destroy
 from engine.cli import main
 from engine.gitops.local import GITIGNORE
+from engine.intake import record_and_queue
 from engine.ledger import Ledger, NewRequest
 from tests.github_server import GitHubServer
 from tests.test_terraform import ROOT_TF
@@ -170,7 +171,7 @@ def record_request(ledger_url: str, root: str, *statuses: str) -> str:
     ledger = Ledger.connect(ledger_url)
     try:
         payload = {"database_name": name, "database_engine": "postgres", "environment": environment}
-        ledger.accept(NewRequest(request_id, "api", "key-a", payload, environment, name, name))
+        record_and_queue(ledger, NewRequest(request_id, "api", "key-a", payload, environment, name, name))
         for status in statuses:
             assert ledger.transition(request_id, status, "test"), status
     finally:

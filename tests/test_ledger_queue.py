@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 import engine.ledger as ledger_module
 from engine.errors import Conflict
+from engine.intake import record_and_queue
 from engine.ledger import IdempotencyMismatch, Ledger, NewRequest
 from engine.queue.local import InHand, LocalQueue
 
@@ -54,7 +55,7 @@ def new(n: int = 1, **changes: object) -> NewRequest:
 
 
 def test_accept_records_and_queues_in_one_go(ledger: Ledger) -> None:
-    record, message_id = ledger.accept(new())
+    record, message_id = record_and_queue(ledger, new())
     assert record.status == "accepted" and [e.status for e in record.history] == ["accepted"]
     message = LocalQueue(ledger).receive()
     assert message is not None and message.id == message_id and message.request_id == "req-1"
@@ -62,17 +63,17 @@ def test_accept_records_and_queues_in_one_go(ledger: Ledger) -> None:
 
 
 def test_a_failed_insert_queues_nothing(ledger: Ledger) -> None:
-    ledger.accept(new(1))
+    record_and_queue(ledger, new(1))
     with pytest.raises(Conflict, match="already requested"):
-        ledger.accept(new(2, identifier="orders1"))
+        record_and_queue(ledger, new(2, identifier="orders1"))
     assert ledger.count() == 1
     assert LocalQueue(ledger).depth()["ready"] == 1
 
 
 def test_the_name_is_free_again_after_a_refusal(ledger: Ledger) -> None:
-    ledger.accept(new(1))
+    record_and_queue(ledger, new(1))
     ledger.transition("req-1", "rejected", errors=[{"field": "x", "rule": "y"}])
-    second, _ = ledger.accept(new(2, identifier="orders1"))
+    second, _ = record_and_queue(ledger, new(2, identifier="orders1"))
     assert second.status == "accepted"
     holder = ledger.holder("dev", "orders1")
     assert holder is not None and holder.id == "req-2"
@@ -80,20 +81,20 @@ def test_the_name_is_free_again_after_a_refusal(ledger: Ledger) -> None:
 
 
 def test_idempotency_key_replays_the_first_acceptance(ledger: Ledger) -> None:
-    first, message = ledger.accept(new(1, idempotency_key="k-1"))
-    again, again_message = ledger.accept(
-        new(2, idempotency_key="k-1", payload=first.payload, identifier="orders1")
+    first, message = record_and_queue(ledger, new(1, idempotency_key="k-1"))
+    again, again_message = record_and_queue(
+        ledger, new(2, idempotency_key="k-1", payload=first.payload, identifier="orders1")
     )
     assert (again.id, again_message) == (first.id, message)
     assert ledger.count() == 1
     with pytest.raises(IdempotencyMismatch):
-        ledger.accept(new(3, idempotency_key="k-1"))
-    other, _ = ledger.accept(new(4, idempotency_key="k-1", requester="key-b"))
+        record_and_queue(ledger, new(3, idempotency_key="k-1"))
+    other, _ = record_and_queue(ledger, new(4, idempotency_key="k-1", requester="key-b"))
     assert other.id == "req-4"
 
 
 def test_transitions_only_move_forward(ledger: Ledger) -> None:
-    ledger.accept(new())
+    record_and_queue(ledger, new())
     assert ledger.transition("req-1", "processing")
     assert ledger.transition("req-1", "processing")  # a redelivery is recorded again
     assert ledger.transition("req-1", "change_open", change_id=7, change_link="/v1/changes/7")
@@ -114,7 +115,7 @@ def test_transitions_only_move_forward(ledger: Ledger) -> None:
 
 def test_listing_filters_and_pages(ledger: Ledger) -> None:
     for n in range(1, 8):
-        ledger.accept(new(n, owner="ann" if n % 2 else "bob"))
+        record_and_queue(ledger, new(n, owner="ann" if n % 2 else "bob"))
     ledger.transition("req-3", "rejected")
     assert [r.id for r in ledger.list_requests(owner="bob")] == ["req-6", "req-4", "req-2"]
     assert [r.id for r in ledger.list_requests(status="rejected")] == ["req-3"]
@@ -129,7 +130,7 @@ def test_listing_filters_and_pages(ledger: Ledger) -> None:
 def test_an_unacknowledged_message_comes_back_after_the_visibility_timeout(ledger: Ledger) -> None:
     clock = Clock()
     queue = LocalQueue(ledger, visibility_timeout=10, clock=clock)
-    ledger.accept(new())
+    record_and_queue(ledger, new())
     first = queue.receive()
     assert first is not None and first.receive_count == 1
     assert queue.receive() is None
@@ -147,7 +148,7 @@ def test_a_message_queued_in_hand_is_the_callers_until_its_visibility_runs_out(l
     clock = Clock()
     queue = LocalQueue(ledger, visibility_timeout=10, clock=clock)
     in_hand = InHand(visibility_timeout=10)
-    _, message_id = ledger.accept(new(), in_hand=in_hand)
+    _, message_id = record_and_queue(ledger, new(), in_hand=in_hand)
     assert queue.receive() is None, "another consumer must not take it"
     mine = queue.in_hand(message_id, in_hand)
     assert mine is not None and mine.receive_count == 1 and mine.receipt == in_hand.receipt
@@ -161,7 +162,7 @@ def test_a_message_queued_in_hand_is_the_callers_until_its_visibility_runs_out(l
 def test_retry_keeps_the_error_and_waits(ledger: Ledger) -> None:
     clock = Clock()
     queue = LocalQueue(ledger, clock=clock)
-    ledger.accept(new())
+    record_and_queue(ledger, new())
     message = queue.receive()
     assert message is not None and queue.retry(message, "GitOpsError: disk full", delay=5)
     assert queue.receive() is None
@@ -173,7 +174,7 @@ def test_retry_keeps_the_error_and_waits(ledger: Ledger) -> None:
 def test_dead_letter_after_max_receives_runs_the_hook_in_the_same_transaction(ledger: Ledger) -> None:
     clock = Clock()
     queue = LocalQueue(ledger, visibility_timeout=1, max_receives=3, clock=clock)
-    ledger.accept(new())
+    record_and_queue(ledger, new())
     for attempt in range(3):
         message = queue.receive()
         assert message is not None and message.receive_count == attempt + 1
@@ -192,7 +193,7 @@ def test_dead_letter_after_max_receives_runs_the_hook_in_the_same_transaction(le
 
 def test_concurrent_receivers_never_get_the_same_message(ledger: Ledger) -> None:
     for n in range(1, 41):
-        ledger.accept(new(n))
+        record_and_queue(ledger, new(n))
     queue = LocalQueue(ledger, visibility_timeout=60)
     got: list[str] = []
     lock = threading.Lock()
@@ -251,7 +252,7 @@ def test_a_ledger_at_the_first_schema_is_upgraded_with_its_rows(tmp_path: Path) 
 
 def test_readers_do_not_wait_for_a_writer_and_writers_take_turns(ledger: Ledger) -> None:
     """A status page stays answerable while a long write is under way; threads' writes queue."""
-    ledger.accept(new(1))
+    record_and_queue(ledger, new(1))
     in_write, release = threading.Event(), threading.Event()
     order: list[str] = []
 

@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from engine.claim import claim_from_raw
 from engine.errors import Conflict, InvalidRequest
 from engine.gitops.local import LocalRepository
+from engine.intake import record_and_queue
 from engine.ledger import Ledger, NewRequest, request_events
 from engine.portal import views
 from engine.spec import reason_errors
@@ -632,7 +633,7 @@ def store(ledger: Ledger, text: str, number: int) -> Stored:
 
     def accept() -> str:
         new = NewRequest(str(uuid.uuid4()), "api", text, payload, text, text, text, owner=text)
-        record, _ = ledger.accept(new, outbox=True)
+        record, _ = record_and_queue(ledger, new, outbox=True)
         return record.id
 
     failed = accept()

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from engine import aws
 from engine.api.deps import Services
 from engine.gitops.local import LocalRepository
-from engine.intake import accept_request
+from engine.intake import accept_request, record_and_queue
 from engine.ledger import Ledger, queue_messages
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
@@ -301,7 +301,7 @@ def test_two_passes_at_once_re_send_once_and_fail_once(ledger: Ledger, transport
     clock = Clock()
     sns = CountingPublisher()
     for n in (1, 2):
-        _, message_id = ledger.accept(new(n), outbox=transport == "sns")
+        _, message_id = record_and_queue(ledger, new(n), outbox=transport == "sns")
         if transport == "sns":
             Outbox(ledger, sns, clock).send(message_id)  # type: ignore[arg-type]
     publisher: Any = sns if transport == "sns" else None
@@ -322,7 +322,7 @@ def test_two_passes_at_once_re_send_once_and_fail_once(ledger: Ledger, transport
 
 def test_a_request_the_consumer_took_meanwhile_is_left_alone(ledger: Ledger) -> None:
     clock = Clock()
-    ledger.accept(new(1))
+    record_and_queue(ledger, new(1))
     stuck = StuckPass(ledger, 900, clock)
     clock.now += 900
     (message,) = stuck.find(clock.now)

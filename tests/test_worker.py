@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import GitOpsError
 from engine.gitops.local import LocalRepository
-from engine.intake import accept_request
+from engine.intake import accept_request, record_and_queue
 from engine.ledger import Ledger, NewRequest
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
@@ -67,8 +67,8 @@ def test_a_request_refused_by_the_worker_is_rejected_with_its_errors(
     ledger: Ledger, repo: LocalRepository, gate: PolicyGate
 ) -> None:
     # Recorded directly, as if dbvend.yaml changed between acceptance and processing.
-    ledger.accept(
-        NewRequest("req-1", "api", "key-a", {**SEED, "environment": "qa"}, "qa", "mydb123", "mydb123")
+    record_and_queue(
+        ledger, NewRequest("req-1", "api", "key-a", {**SEED, "environment": "qa"}, "qa", "mydb123", "mydb123")
     )
     worker = make_worker(ledger, repo, gate)
     assert worker.run_once()
@@ -84,7 +84,7 @@ def test_a_conflict_found_by_the_worker_is_rejected(
     from engine.pipeline import process_request
 
     process_request(SEED, repo, gate, request_id="made-by-the-cli")
-    ledger.accept(NewRequest("req-1", "api", "key-a", SEED, "prod", "mydb123", "mydb123"))
+    record_and_queue(ledger, NewRequest("req-1", "api", "key-a", SEED, "prod", "mydb123", "mydb123"))
     make_worker(ledger, repo, gate).run_once()
     record = ledger.get("req-1")
     assert (

@@ -179,3 +179,22 @@ class LocalQueue:
 
 def _message(row: Any, receipt: str, error: str | None) -> Message:
     return Message(row.id, row.request_id, row.body, row.receive_count, receipt, error)
+
+
+def first_message(ledger: Ledger, request_id: str) -> tuple[str, dict[str, Any]] | None:
+    """A request's first queue message: its id and body (where the request came from)."""
+    with ledger.reading() as conn:
+        row = conn.execute(
+            sa.select(queue_messages.c.id, queue_messages.c.body)
+            .where(queue_messages.c.request_id == request_id)
+            .order_by(queue_messages.c.enqueued_at)
+            .limit(1)
+        ).one_or_none()
+    return None if row is None else (str(row.id), json.loads(row.body))
+
+
+def origin_of(ledger: Ledger, request_id: str) -> dict[str, Any] | None:
+    """Where a request came from (its GitHub issue), as its first queue message says."""
+    first = first_message(ledger, request_id)
+    origin = first[1].get("origin") if first else None
+    return origin if isinstance(origin, dict) else None
