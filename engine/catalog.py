@@ -14,9 +14,9 @@ from typing import Any, Final, TypeVar
 import yaml
 
 from engine import rds
-from engine.commands import ApplyRules
-from engine.errors import CatalogError
-from engine.spec import ENGINES, LEAST_MAX_ACU, SIZES, parse_ttl
+from engine.errors import CatalogError, FieldError
+from engine.rds import can_pause
+from engine.spec import AURORA_ENGINES, ENGINES, LEAST_MAX_ACU, SIZES, format_ttl, parse_ttl
 
 CATALOG_FILE: Final = "dbvend.yaml"
 _CLASS = re.compile(r"db\.[a-z0-9]+\.[a-z0-9]+")
@@ -182,6 +182,24 @@ ISSUE_REQUESTERS: Final = ("anyone", "triage")
 
 
 @dataclass(frozen=True)
+class ApplyRules:
+    """What /apply and /destroy need beyond write permission (from dbvend.yaml, or these defaults).
+
+    required_checks None means every check present must pass (success, neutral or skipped);
+    named checks must each be present and have concluded success. approvers and approver_teams,
+    when given, narrow who may approve (either list qualifies) and imply an approval is required.
+    """
+
+    require_approval: bool = True
+    required_checks: tuple[str, ...] | None = None
+    require_mergeable: bool = True
+    approvers: tuple[str, ...] | None = None
+    approver_teams: tuple[str, ...] | None = None
+    own_check_name: str = "dbvend/apply"
+    allow_draft: bool = False
+
+
+@dataclass(frozen=True)
 class GitHubRules:
     """GitHub mode: the workflow `/plan`, `/apply` and `/destroy` dispatch, and who may apply."""
 
@@ -207,6 +225,10 @@ class Catalog:
     policy: PolicyRules = PolicyRules()
     github: GitHubRules = GitHubRules()
 
+    def request_errors(self, parsed: Mapping[str, Any]) -> list[FieldError]:
+        """The limits of this catalog a parsed request breaks (engine.spec.parse_request)."""
+        return request_errors(parsed, self)
+
 
 @cache
 def default_catalog_text() -> str:
@@ -230,6 +252,77 @@ def parse_catalog(text: str, source: str = CATALOG_FILE) -> Catalog:
         defaults, _ = _load_yaml_with_lines(default_catalog_text(), "built-in dbvend.yaml")
         raw = {**{k: v for k, v in defaults.items() if k not in raw}, **raw}
     return _Validator(lines, source).catalog(raw)
+
+
+def request_errors(parsed: Mapping[str, Any], catalog: Catalog) -> list[FieldError]:
+    """The organisation's limits (dbvend.yaml) that the parsed fields break.
+
+    `parsed` maps field names to well-formed values, None where a field is unset
+    or did not parse; rules about a missing value are skipped.
+    """
+    name = parsed.get("environment")
+    if name is None:
+        return []
+    env = catalog.environments.get(name)
+    if env is None:
+        known = ", ".join(catalog.environments)
+        return [FieldError("environment", f"must be one of the environments in dbvend.yaml: {known}")]
+    errors: list[FieldError] = []
+    fail: Callable[[str, str], None] = lambda f, r: errors.append(FieldError(f, r))  # noqa: E731
+    engine_name = parsed.get("database_engine")
+    version = parsed.get("engine_version")
+    if engine_name is not None:
+        engine = catalog.engines.get(engine_name)
+        if engine is None or engine_name not in env.engines:
+            fail("database_engine", f"is not offered in {env.name} by dbvend.yaml")
+        elif version is not None and version not in engine.versions:
+            fail("engine_version", f"must be one of {', '.join(engine.versions)} for {engine_name}")
+    size = parsed.get("size")
+    if size is not None and size not in env.instance_classes:
+        fail("size", f"has no instance class in {env.name}")
+    storage = parsed.get("storage_gb")
+    if storage is not None and not env.storage.min_gb <= storage <= env.storage.max_gb:
+        fail("storage_gb", f"must be between {env.storage.min_gb} and {env.storage.max_gb} in {env.name}")
+    if parsed.get("ttl") is not None:
+        ttl = parse_ttl(parsed["ttl"])
+        if env.destroy_protected and ttl is not None:
+            fail("ttl", f"must be none: {env.name} is destroy-protected (its databases have no time-to-live)")
+        elif ttl is None and not env.ttl.allow_none:
+            fail("ttl", f"must be a time-to-live in {env.name} (none is not allowed there)")
+        elif env.ttl.max is not None and (ttl is None or ttl > env.ttl.max):
+            fail("ttl", f"must be at most {format_ttl(env.ttl.max)} in {env.name}")
+    if engine_name in AURORA_ENGINES:
+        limits = env.aurora
+        min_acu, max_acu = parsed.get("min_acu"), parsed.get("max_acu")
+        for field, value in (("min_acu", min_acu), ("max_acu", max_acu)):
+            if value is not None and value > limits.max_acu:
+                fail(field, f"must be at most {limits.max_acu:g} ACU in {env.name}")
+        if min_acu is None and max_acu is not None and max_acu < limits.min_acu:
+            fail(
+                "max_acu",
+                f"must be at least {limits.min_acu:g} ACU, the default min_acu in {env.name}"
+                " (or ask for a lower min_acu too)",
+            )
+        readers = parsed.get("readers")
+        if readers is not None and readers > limits.max_readers:
+            fail("readers", f"must be at most {limits.max_readers} in {env.name}")
+        if parsed.get("proxy"):
+            missing = env.network.proxy_problems()
+            if missing:
+                fail("proxy", f"needs, for {env.name} in dbvend.yaml: {'; '.join(missing)}")
+        offer = catalog.engines.get(engine_name)
+        floor = min_acu if min_acu is not None else limits.min_acu
+        if floor == 0 and offer is not None:
+            chosen = version or offer.default_version
+            if limits.seconds_until_auto_pause is None:
+                fail("min_acu", f"must be at least 0.5 in {env.name}: scaling to zero is not enabled there")
+            elif not can_pause(engine_name, chosen):
+                fail(
+                    "min_acu",
+                    f"must be at least 0.5 for {engine_name} {chosen}: it cannot pause at 0 ACU (Aurora"
+                    " PostgreSQL 13.15, 14.12, 15.7, 16.3, 17 and Aurora MySQL 3.08 onwards can)",
+                )
+    return errors
 
 
 # -- raw: YAML values plus the line of every key -------------------------------------------

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
+from engine.catalog import ApplyRules
 from engine.spec import parse_ttl
 
 COMMANDS: Final = ("plan", "apply", "destroy", "extend", "help")
@@ -174,24 +175,6 @@ class PullRequestFacts:
     draft: bool = False
     state: str = "open"  # open or closed
     head_sha: str | None = None
-
-
-@dataclass(frozen=True)
-class ApplyRules:
-    """What /apply and /destroy need beyond write permission (from dbvend.yaml, or these defaults).
-
-    required_checks None means every check present must pass (success, neutral or skipped);
-    named checks must each be present and have concluded success. approvers and approver_teams,
-    when given, narrow who may approve (either list qualifies) and imply an approval is required.
-    """
-
-    require_approval: bool = True
-    required_checks: tuple[str, ...] | None = None
-    require_mergeable: bool = True
-    approvers: tuple[str, ...] | None = None
-    approver_teams: tuple[str, ...] | None = None
-    own_check_name: str = "dbvend/apply"
-    allow_draft: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from engine.errors import FieldError, InvalidRequest
-from engine.rds import can_pause
 
-if TYPE_CHECKING:
-    from engine.catalog import Catalog
+
+class Limits(Protocol):
+    """The organisation's limits a request is held to (engine.catalog.Catalog)."""
+
+    def request_errors(self, parsed: Mapping[str, Any]) -> list[FieldError]: ...
+
 
 ENGINES: Final = ("postgres", "mysql", "aurora-postgresql", "aurora-mysql")
 AURORA_ENGINES: Final = frozenset({"aurora-postgresql", "aurora-mysql"})
@@ -279,7 +282,7 @@ class _Reader:
         return value
 
 
-def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> DatabaseRequest:
+def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> DatabaseRequest:
     """Validate a raw request (from any front door) into a DatabaseRequest.
 
     Every broken rule is collected and raised at once as InvalidRequest, each
@@ -369,7 +372,7 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
             "proxy": proxy,
         }
         reported = {e.field for e in read.errors}
-        read.errors += [e for e in catalog_errors(parsed, catalog) if e.field not in reported]
+        read.errors += [e for e in catalog.request_errors(parsed) if e.field not in reported]
     if read.errors:
         raise InvalidRequest(read.errors)
     assert name is not None and engine is not None and environment is not None
@@ -391,74 +394,3 @@ def parse_request(raw: Mapping[str, object], catalog: Catalog | None = None) -> 
         readers=readers,
         proxy=proxy,
     )
-
-
-def catalog_errors(parsed: Mapping[str, Any], catalog: Catalog) -> list[FieldError]:
-    """The organisation's limits (dbvend.yaml) that the parsed fields break.
-
-    `parsed` maps field names to well-formed values, None where a field is unset
-    or did not parse; rules about a missing value are skipped.
-    """
-    name = parsed.get("environment")
-    if name is None:
-        return []
-    env = catalog.environments.get(name)
-    if env is None:
-        known = ", ".join(catalog.environments)
-        return [FieldError("environment", f"must be one of the environments in dbvend.yaml: {known}")]
-    errors: list[FieldError] = []
-    fail: Callable[[str, str], None] = lambda f, r: errors.append(FieldError(f, r))  # noqa: E731
-    engine_name = parsed.get("database_engine")
-    version = parsed.get("engine_version")
-    if engine_name is not None:
-        engine = catalog.engines.get(engine_name)
-        if engine is None or engine_name not in env.engines:
-            fail("database_engine", f"is not offered in {env.name} by dbvend.yaml")
-        elif version is not None and version not in engine.versions:
-            fail("engine_version", f"must be one of {', '.join(engine.versions)} for {engine_name}")
-    size = parsed.get("size")
-    if size is not None and size not in env.instance_classes:
-        fail("size", f"has no instance class in {env.name}")
-    storage = parsed.get("storage_gb")
-    if storage is not None and not env.storage.min_gb <= storage <= env.storage.max_gb:
-        fail("storage_gb", f"must be between {env.storage.min_gb} and {env.storage.max_gb} in {env.name}")
-    if parsed.get("ttl") is not None:
-        ttl = parse_ttl(parsed["ttl"])
-        if env.destroy_protected and ttl is not None:
-            fail("ttl", f"must be none: {env.name} is destroy-protected (its databases have no time-to-live)")
-        elif ttl is None and not env.ttl.allow_none:
-            fail("ttl", f"must be a time-to-live in {env.name} (none is not allowed there)")
-        elif env.ttl.max is not None and (ttl is None or ttl > env.ttl.max):
-            fail("ttl", f"must be at most {format_ttl(env.ttl.max)} in {env.name}")
-    if engine_name in AURORA_ENGINES:
-        limits = env.aurora
-        min_acu, max_acu = parsed.get("min_acu"), parsed.get("max_acu")
-        for field, value in (("min_acu", min_acu), ("max_acu", max_acu)):
-            if value is not None and value > limits.max_acu:
-                fail(field, f"must be at most {limits.max_acu:g} ACU in {env.name}")
-        if min_acu is None and max_acu is not None and max_acu < limits.min_acu:
-            fail(
-                "max_acu",
-                f"must be at least {limits.min_acu:g} ACU, the default min_acu in {env.name}"
-                " (or ask for a lower min_acu too)",
-            )
-        readers = parsed.get("readers")
-        if readers is not None and readers > limits.max_readers:
-            fail("readers", f"must be at most {limits.max_readers} in {env.name}")
-        if parsed.get("proxy"):
-            missing = env.network.proxy_problems()
-            if missing:
-                fail("proxy", f"needs, for {env.name} in dbvend.yaml: {'; '.join(missing)}")
-        offer = catalog.engines.get(engine_name)
-        floor = min_acu if min_acu is not None else limits.min_acu
-        if floor == 0 and offer is not None:
-            chosen = version or offer.default_version
-            if limits.seconds_until_auto_pause is None:
-                fail("min_acu", f"must be at least 0.5 in {env.name}: scaling to zero is not enabled there")
-            elif not can_pause(engine_name, chosen):
-                fail(
-                    "min_acu",
-                    f"must be at least 0.5 for {engine_name} {chosen}: it cannot pause at 0 ACU (Aurora"
-                    " PostgreSQL 13.15, 14.12, 15.7, 16.3, 17 and Aurora MySQL 3.08 onwards can)",
-                )
-    return errors

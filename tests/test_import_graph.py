@@ -1,0 +1,110 @@
+"""engine/'s import graph has no circles (issue 20): every import counts, at module level, inside a
+function, or under TYPE_CHECKING, because each is a dependency a reader has to follow."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+ENGINE = Path(__file__).resolve().parent.parent / "engine"
+
+
+def module_names(root: Path = ENGINE) -> dict[str, Path]:
+    names = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def imports_of(name: str, path: Path, modules: Mapping[str, Path]) -> set[str]:
+    """The engine modules `name` imports. `from package import module` depends on the module only
+    (as import-linter counts it): a package's __init__ may name its submodules."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            submodules = {f"{base}.{alias.name}" for alias in node.names} & set(modules)
+            found.update(submodules)
+            if len(submodules) < len(node.names):
+                found.add(base)
+    return {dep for dep in found if dep in modules and dep != name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+
+
+def circles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def paths(graph: Mapping[str, set[str]], group: list[str]) -> Iterator[str]:
+    for module in group:
+        for dep in sorted(graph[module] & set(group)):
+            yield f"{module} -> {dep}"
+
+
+def test_engine_has_no_import_circles() -> None:
+    graph = import_graph()
+    assert len(graph) > 50 and "engine.catalog" in graph["engine.claim"]
+    found = circles(graph)
+    assert not found, "import circles:\n" + "\n".join(
+        f"{group}: {', '.join(paths(graph, group))}" for group in found
+    )
+
+
+def test_the_circle_finder_finds_circles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert circles(graph) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_deferred_and_type_checking_imports_count(tmp_path: Path) -> None:
+    package = tmp_path / "engine"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engine.b import B\n"
+    )
+    (package / "b.py").write_text("def f():\n    from engine import a\n    return a\n")
+    modules = module_names(package)
+    graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    assert graph["engine.a"] == {"engine.b"} and graph["engine.b"] == {"engine.a"}
+    assert circles(graph) == [["engine.a", "engine.b"]]
