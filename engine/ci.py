@@ -27,6 +27,7 @@ from engine.description import md_escape
 from engine.errors import DbvendError, InvalidRequest
 from engine.policy import PolicyDecision, PolicyGate, decide, policy_context
 from engine.render import render_claim
+from engine.roots import Root
 from engine.summary import PlanSummary, RootReport, code_block, count_line, summarize_plan
 from engine.terraform import Terraform, TerraformError
 
@@ -201,7 +202,7 @@ def _plan_one(
     if gate is not None:
         plan_json = directory / "dbvend.tfplan.json"
         plan_json.write_text(json.dumps(plan), encoding="utf-8")
-        environment = root.split("/")[1]
+        environment = Root.of(root).environment
         decision = decide(
             gate.scan_plan(plan_json, policy_context(catalog)), catalog.policy, environment, today
         )

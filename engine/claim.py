@@ -12,6 +12,7 @@ from typing import Any, Final
 from engine import rds
 from engine.catalog import Catalog, Environment
 from engine.errors import FieldError, InvalidRequest
+from engine.roots import Root
 from engine.spec import DatabaseRequest, format_ttl, parse_request, parse_ttl
 
 CLAIM_SCHEMA: Final = 1
@@ -80,7 +81,7 @@ class Claim:
     @property
     def root(self) -> str:
         """The database's Terraform root inside the infrastructure repository."""
-        return root_path(self.environment, self.identifier)
+        return Root(self.environment, self.identifier).path
 
     def to_json(self) -> str:
         """request.json: same claim, same bytes."""
@@ -100,10 +101,6 @@ def extended(claim: Claim, expires_at: datetime) -> Claim:
 def marked_for_destroy(claim: Claim, at: datetime, reason: str) -> Claim:
     """The claim of a destroy change: CI plans -destroy for it, and removes the root once destroyed."""
     return replace(claim, destroy_requested_at=format_time(at), destroy_reason=reason)
-
-
-def root_path(environment: str, identifier: str) -> str:
-    return f"terraform/{environment}/{identifier}"
 
 
 def format_time(moment: datetime) -> str:

@@ -13,6 +13,7 @@ import click
 from engine.ci import changed_roots, check_generated
 from engine.cli_support import out, reports_errors
 from engine.errors import DbvendError
+from engine.roots import Root
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -190,7 +191,7 @@ def _refuse_unapproved_production_destroy(repo: Path, roots: list[str]) -> None:
         return
     catalog = load_catalog(repo / CATALOG_FILE)
     for root in marked:
-        env = catalog.environments.get(root.split("/")[1])
+        env = catalog.environments.get(Root.of(root).environment)
         if env is None or env.production:
             raise DbvendError(
                 f"{root} is a production database marked for destruction: it is destroyed only by "

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from engine.claim import Claim, extended, marked_for_destroy, parse_claim, root_path
+from engine.claim import Claim, extended, marked_for_destroy, parse_claim
 from engine.description import change_title, describe_destroy, describe_extension
 from engine.errors import CheckFailed, Conflict, DbvendError, FieldError, InvalidRequest
 from engine.gitops import Change, GitOpsBackend
 from engine.hcl import run_checks
 from engine.ledger import Ledger
 from engine.render import RenderedRoot, render_claim
+from engine.roots import Root
 from engine.spec import parse_ttl, reason_errors
 from engine.ttl import extend, lease_of
 
@@ -41,7 +42,7 @@ class Extension:
 
 def current_claim(backend: GitOpsBackend, environment: str, identifier: str) -> tuple[Claim, str]:
     """The database's claim on the default branch, and its text; DatabaseNotFound when it has none."""
-    path = f"{root_path(environment, identifier)}/request.json"
+    path = Root(environment, identifier).file("request.json")
     text = backend.read_file(None, path)
     if text is None:
         where = backend.default_branch()

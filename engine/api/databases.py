@@ -15,12 +15,13 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from engine.api.deps import ApiError, BodyDep, KeyDep, ServicesDep, field_errors
 from engine.api.intake import accept_from_api
-from engine.claim import parse_claim, root_path
+from engine.claim import parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest
 from engine.gitops import Change
 from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import DatabaseNotFound, extend_database, request_destroy
+from engine.roots import Root
 
 router = APIRouter(prefix="/v1/databases", tags=["databases"])
 Environment = Annotated[str, Path(max_length=20, pattern=r"^[a-z][a-z0-9-]*$")]
@@ -76,7 +77,7 @@ def get_database(
     record = services.ledger.holder(environment, identifier) or services.ledger.latest(
         environment, identifier
     )
-    root = f"{root_path(environment, identifier)}/request.json"
+    root = Root(environment, identifier).file("request.json")
     change = None
     text = None
     if record is not None and record.change_id is not None:

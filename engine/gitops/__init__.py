@@ -13,6 +13,7 @@ from engine.claim import Claim
 from engine.commands import PullRequestFacts
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
+from engine.roots import Root
 
 CHANGE_STATUSES = ("open", "merged", "closed")
 # A pull request's key (change_key) rides in its description as a hidden marker.
@@ -45,7 +46,7 @@ def root_of_branch(branch: str) -> str | None:
     parts = branch.split("/")
     if len(parts) != 3 or parts[0] != "dbvend" or not parts[1] or not parts[2]:
         return None
-    return f"terraform/{parts[1]}/{parts[2].partition('.')[0]}"
+    return Root(parts[1], parts[2].partition(".")[0]).path
 
 
 def key_request(key: str | None) -> str | None:

@@ -52,6 +52,7 @@ from engine.gitops import (
 from engine.ledger import Ledger
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
+from engine.roots import Root
 
 log = logging.getLogger("dbvend.github")
 
@@ -305,7 +306,7 @@ class GitHubRepository:
         for environment in entries(repository.get("object")):
             for database in entries(environment.get("object")):
                 for entry in entries(database.get("object")):
-                    path = f"terraform/{environment['name']}/{database['name']}/{entry['name']}"
+                    path = Root(environment["name"], database["name"]).file(entry["name"])
                     match = CLAIM_PATH.match(path)
                     if match is None or entry.get("type") != "blob":
                         continue

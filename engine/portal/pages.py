@@ -24,13 +24,14 @@ from engine.api.deps import ApiError, Services, ServicesDep
 from engine.api.intake import accept_from_api
 from engine.api.requests import RequestId
 from engine.catalog import Catalog
-from engine.claim import Claim, claim_from_raw, parse_claim, root_path
+from engine.claim import Claim, claim_from_raw, parse_claim
 from engine.errors import DbvendError
 from engine.gitops import Change, branch_name
 from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import extend_database, request_destroy
 from engine.portal import views
 from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, same_text, session_key, sign_in
+from engine.roots import Root
 from engine.spec import ENGINES, SIZES
 from engine.ttl import parse_time
 
@@ -376,7 +377,7 @@ def _fleet_claims(services: Services, catalog: Catalog, records: list[RequestRec
         except DbvendError:
             continue  # shown from the ledger alone; `dbvend ttl list` names the broken claim
     for record in records:
-        root = f"terraform/{record.environment}/{record.identifier}"
+        root = Root(record.environment, record.identifier).path
         if root in claims or record.status not in ("accepted", "processing", "change_open", "planned"):
             continue
         try:
@@ -445,7 +446,7 @@ def _what_was_done(services: Services, environment: str, identifier: str, done: 
         return None
     if kind == "destroy":
         return f"Destruction proposed in change #{change.id}: once merged and applied, the database goes."
-    text = services.backend.read_file(change.commit, f"{root_path(environment, identifier)}/request.json")
+    text = services.backend.read_file(change.commit, Root(environment, identifier).file("request.json"))
     expiry = parse_claim(text).expires_at if text else None
     return f"Extension to {expiry} proposed in change #{change.id}: merge it to apply."
 

@@ -15,6 +15,7 @@ from engine.claim import Claim
 from engine.cost import estimate_monthly_cost
 from engine.forms import LABELS as ISSUE_FORM_LABELS
 from engine.ledger import RELEASING, Event, RequestRecord
+from engine.roots import Root
 from engine.spec import FIELDS
 from engine.ttl import describe_left, parse_time
 
@@ -157,7 +158,7 @@ def fleet_rows(
     claims nobody asked through this ledger for; soonest expiry first, then by name."""
     rows: dict[str, FleetRow] = {}
     for record in records:
-        root = f"terraform/{record.environment}/{record.identifier}"
+        root = Root(record.environment, record.identifier).path
         rows[root] = _row(record.environment, record.identifier, claims.get(root), record, now)
     for root, claim in claims.items():
         rows.setdefault(root, _row(claim.environment, claim.identifier, claim, None, now))

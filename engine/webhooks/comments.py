@@ -31,6 +31,7 @@ from engine.description import md_escape
 from engine.errors import DbvendError
 from engine.gitops import PullRequests, root_of_branch
 from engine.lifecycle import extend_database
+from engine.roots import Root
 from engine.webhooks.context import WebhookContext
 
 DISPATCHED: Final = ("plan", "apply", "destroy")
@@ -70,7 +71,7 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         pulls.comment(number, parsed.text)
         return {"detail": "replied"}
     command: Command = parsed
-    catalog_env = catalog.environments.get(directory.split("/")[1])
+    catalog_env = catalog.environments.get(Root.of(directory).environment)
     production = catalog_env is None or catalog_env.production  # unknown: the stricter rule
     destroying = command.name == "destroy" or (command.name == "apply" and ".destroy-" in head)
     refusal = authorize(command, facts, rules.apply, production and destroying)
@@ -121,7 +122,7 @@ def _on_issue(
     if refusal is not None:
         pulls.comment(number, f"`/extend` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}")
         return {"detail": "refused", "command": "extend", "reasons": list(refusal.reasons)}
-    directory = f"terraform/{record.environment}/{record.identifier}"
+    directory = Root(record.environment, record.identifier).path
     return _extend(context, pulls, number, directory, parsed, commenter)
 
 
@@ -134,13 +135,13 @@ def _extend(
     commenter: str,
 ) -> dict[str, Any]:
     """Open the extension's pull request, and say so (or why not) where the command was given."""
-    _, environment, identifier = directory.split("/")
+    root = Root.of(directory)
     services = context.services
     try:
         done = extend_database(
             services.backend,
-            environment,
-            identifier,
+            root.environment,
+            root.identifier,
             command.argument or "",
             datetime.now(UTC),
             f"@{commenter}",

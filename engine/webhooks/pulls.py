@@ -28,6 +28,7 @@ from engine.ledger import RequestRecord
 from engine.lifecycle import settle_change
 from engine.queue.local import origin_of
 from engine.queue.replies import ISSUE_REPLY_MARKER
+from engine.roots import Root
 from engine.webhooks.context import WebhookContext
 
 RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})")
@@ -64,7 +65,7 @@ def _request_of(context: WebhookContext, pull: dict[str, Any], number: int) -> R
     (for the request's own change) the change the ledger recorded, if it recorded one."""
     head = PullHead.of(pull)
     record = context.services.ledger.get(key_request(key_in_description(head.body)) or "")
-    if record is None or root_of_branch(head.branch) != f"terraform/{record.environment}/{record.identifier}":
+    if record is None or root_of_branch(head.branch) != Root(record.environment, record.identifier).path:
         return None
     own_change = "." not in head.branch
     if own_change and record.change_id is not None and record.change_id != number:
