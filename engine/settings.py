@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     github_installation_id: int | None = None  # found from the repository when unset
     github_token: str | None = None  # instead of the App: a token (development only)
     github_webhook_secret: str | None = None
+    # GitHub's secondary limits on content-creating calls (GitHub Enterprise Server sets its own).
+    github_writes_per_minute: int = Field(default=80, ge=1)
+    github_writes_per_hour: int = Field(default=500, ge=1)
     # AWS (engine.aws, github-app/template.yaml): the transport, and secrets from Secrets Manager.
     queue: str = "local"  # DBVEND_QUEUE: local (the ledger database) or sqs (SNS -> SQS)
     sns_topic_arn: str | None = None

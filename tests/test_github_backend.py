@@ -369,3 +369,23 @@ def test_a_summary_in_parts_is_rewritten_in_place_and_shrinks(github: GitHubServ
     assert again == first[:1], "part 1 edited in place"
     bodies = github.comment_bodies(number)
     assert bodies == ["LGTM", short[0]], "the parts left over were deleted, the human's comment kept"
+
+
+def test_the_pacing_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub's secondary limits by default (80 a minute, 500 an hour); GitHub Enterprise Server
+    sets its own, so they are settings (DBVEND_GITHUB_WRITES_PER_MINUTE / _PER_HOUR)."""
+    import engine.gitops.github as github_module
+    from engine.api import build_backend
+    from engine.settings import Settings
+
+    given: list[Pacer] = []
+
+    def client(**options: Any) -> object:
+        given.append(options["pacer"])
+        return object()
+
+    monkeypatch.setattr(github_module, "github_client", client)
+    base = {"gitops": "github", "github_repository": "acme/infra", "github_token": "ghs_test"}
+    build_backend(Settings(**base))
+    build_backend(Settings(**base, github_writes_per_minute=20, github_writes_per_hour=100))
+    assert [pacer.limits for pacer in given] == [((80, 60.0), (500, 3600.0)), ((20, 60.0), (100, 3600.0))]

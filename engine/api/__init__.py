@@ -71,7 +71,13 @@ def build_backend(
         return LocalRepository.open_or_create(settings.repo_path), None, None
     if settings.gitops != "github":
         raise DbvendError(f"DBVEND_GITOPS must be local or github, not {settings.gitops!r}")
-    from engine.gitops.github import GitHubIssueReplies, GitHubPullRequests, GitHubRepository, github_client
+    from engine.gitops.github import (
+        GitHubIssueReplies,
+        GitHubPullRequests,
+        GitHubRepository,
+        Pacer,
+        github_client,
+    )
 
     if not settings.github_repository:
         raise DbvendError("DBVEND_GITOPS=github needs DBVEND_GITHUB_REPOSITORY (owner/name)")
@@ -85,6 +91,9 @@ def build_backend(
         private_key=private_key,
         installation_id=settings.github_installation_id,
         repository=settings.github_repository,
+        pacer=Pacer(
+            limits=((settings.github_writes_per_minute, 60.0), (settings.github_writes_per_hour, 3600.0))
+        ),
     )
     repository = GitHubRepository(client, settings.github_repository)
     full_name = settings.github_repository
