@@ -431,7 +431,7 @@ class _Validator:
         environments = self.environments(top.get("environments"), engines)
         alarms = self.alarms(top.get("alarms"))
         if alarms.connections is None:
-            self.classes_with_memory(top.get("environments"), environments)
+            self.classes_with_memory(environments)
         return Catalog(
             region=region,
             state=self.state(top.get("state"), region),
@@ -746,7 +746,7 @@ class _Validator:
             raise self.error((*path, "backup_window"), "must not overlap maintenance_window (AWS refuses it)")
         return {"maintenance_window": maintenance, "backup_window": backup}
 
-    def classes_with_memory(self, raw: Any, environments: Mapping[str, Environment]) -> None:
+    def classes_with_memory(self, environments: Mapping[str, Environment]) -> None:
         """The connections alarm follows each class's memory: every class must be in the table."""
         memory = rds.instance_memory_gib()
         for name, env in environments.items():
@@ -841,13 +841,10 @@ class _Validator:
                     item, where, "az", _matching(_AZ), "must be an Availability Zone such as us-east-1a"
                 )
             else:
-                subnet = self.get(
-                    {"id": entry},
-                    (*path, "subnet_ids"),
-                    "id",
-                    _matching(_SUBNET),
-                    "must be a list of subnet-... ids or {id, az}",
-                )
+                try:
+                    subnet = _matching(_SUBNET)(entry)
+                except ValueError:
+                    raise self.error(where, "must be a subnet-... id, or {id, az}") from None
             if subnet in subnets:
                 raise self.error(where, f"{subnet} is listed twice")
             subnets.append(subnet)

@@ -164,7 +164,7 @@ def resolve_claim(
         state_key=f"{prefix}/{request.environment}/{request.identifier}/terraform.tfstate",
         state_region=catalog.state.region,
         alarm_cpu_percent=catalog.alarms.cpu_percent,
-        alarm_connections=_connections_threshold(catalog, engine, instance_class, min_acu, max_acu),
+        alarm_connections=_connections_threshold(catalog, request, instance_class, min_acu, max_acu),
         alarm_topic_arn=catalog.alarms.sns_topic_arn,
         tags=dict(sorted(tags.items())),
         parameters=dict(sorted(env.parameters.get(engine, {}).items())),
@@ -183,12 +183,13 @@ def resolve_claim(
 
 
 def _connections_threshold(
-    catalog: Catalog, engine: str, instance_class: str, min_acu: float, max_acu: float
+    catalog: Catalog, request: DatabaseRequest, instance_class: str, min_acu: float, max_acu: float
 ) -> int:
     """The connections alarm's threshold: fixed in the catalog, or a share of max_connections."""
     if catalog.alarms.connections is not None:
         return catalog.alarms.connections
-    if engine in ("aurora-postgresql", "aurora-mysql"):
+    engine = request.database_engine
+    if request.is_aurora:
         limit = rds.serverless_max_connections(engine, min_acu, max_acu)
     else:
         limit = rds.max_connections(engine, rds.instance_memory_gib()[instance_class])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from engine.claim import Claim
+from engine.rds import price_table
 
 
 @dataclass(frozen=True)
@@ -32,20 +30,13 @@ class CostEstimate:
         return round(sum(line.monthly_usd for line in self.lines), 2)
 
 
-@cache
-def price_table() -> dict[str, Any]:
-    text = resources.files("engine.data").joinpath("prices.json").read_text(encoding="utf-8")
-    table: dict[str, Any] = json.loads(text)
-    return table
-
-
 def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) -> CostEstimate:
     """Instance hours, storage GB-months, Aurora ACU-hours at minimum capacity, proxy."""
     prices = prices or price_table()
     hours = prices["hours_per_month"]
     lines: list[CostLine] = []
     unpriced: list[str] = []
-    ceiling: CostLine | None = None
+    growth: tuple[str, float] | None = None  # what the estimate may grow to by itself, and by how much
     if claim.is_aurora:
         assert claim.min_acu is not None
         instances = 1 + claim.readers
@@ -64,10 +55,7 @@ def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) ->
         assert claim.max_acu is not None
         if claim.max_acu > claim.min_acu:
             busiest = (claim.max_acu - claim.min_acu) * instances * hours * prices["aurora_acu_hour"]
-            ceiling = CostLine(
-                f"at most, at {claim.max_acu:g} ACU all month",
-                sum(line.monthly_usd for line in lines) + busiest,
-            )
+            growth = (f"at most, at {claim.max_acu:g} ACU all month", busiest)
         unpriced.append("Aurora storage and I/O (billed by use)")
     else:
         copies = 2 if claim.multi_az else 1
@@ -78,16 +66,17 @@ def estimate_monthly_cost(claim: Claim, prices: dict[str, Any] | None = None) ->
         else:
             lines.append(CostLine(label, hourly * copies * hours))
         assert claim.storage_gb is not None
-        storage = claim.storage_gb * copies * prices["storage_gb_month"]["gp3"]
+        gp3 = prices["storage_gb_month"]["gp3"]
+        storage = claim.storage_gb * copies * gp3
         lines.append(CostLine(f"{claim.storage_gb} GB gp3 storage", storage))
         if claim.max_allocated_storage is not None:
             grown = (
                 (claim.max_allocated_storage - claim.storage_gb) * copies * prices["storage_gb_month"]["gp3"]
             )
-            ceiling = CostLine(
-                f"at most, with storage grown to {claim.max_allocated_storage} GB",
-                sum(line.monthly_usd for line in lines) + grown,
-            )
+            growth = (f"at most, with storage grown to {claim.max_allocated_storage} GB", grown)
     rounded = tuple(CostLine(line.item, round(line.monthly_usd, 2)) for line in lines)
-    top = None if ceiling is None else CostLine(ceiling.item, round(ceiling.monthly_usd, 2))
-    return CostEstimate(rounded, tuple(unpriced), prices["source"], top)
+    ceiling = None
+    if growth is not None:
+        item, extra = growth
+        ceiling = CostLine(item, round(sum(line.monthly_usd for line in lines) + extra, 2))
+    return CostEstimate(rounded, tuple(unpriced), prices["source"], ceiling)

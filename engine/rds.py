@@ -12,17 +12,23 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 GIB: Final = 1024**3
 
 
 @cache
+def price_table() -> dict[str, Any]:
+    """engine/data/prices.json: AWS's list prices, and the instance classes' memory beside them."""
+    text = resources.files("engine.data").joinpath("prices.json").read_text(encoding="utf-8")
+    table: dict[str, Any] = json.loads(text)
+    return table
+
+
 def instance_memory_gib() -> dict[str, float]:
     """Instance class -> memory in GiB (AWS's instance class pages, "Hardware specifications")."""
-    text = resources.files("engine.data").joinpath("prices.json").read_text(encoding="utf-8")
-    table: dict[str, float] = json.loads(text)["instance_memory_gib"]
-    return table
+    memory: dict[str, float] = price_table()["instance_memory_gib"]
+    return memory
 
 
 # The parameters dbvend sets in every database's own parameter group, per engine, before the

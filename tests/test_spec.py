@@ -530,6 +530,13 @@ def broken(old: str, new: str) -> str:
             "sg-",
             id="security-group-injection",
         ),
+        pytest.param(
+            broken("[sg-0123456789abcdef0]", "[sg-0123456789abcdef0]\n      subnet_ids: [subnet-01, sg-1]"),
+            "environments.dev.network.subnet_ids[0]",
+            20,
+            "must be a subnet-... id, or {id, az}",
+            id="subnet-not-subnet",
+        ),
         pytest.param(broken("version: 1", "version: 2"), "version", 1, "must be 1", id="version-2"),
         pytest.param(
             broken("  dev:\n", "  Dev:\n"),
