@@ -22,10 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ttl import build
 from bench.repos import median_ms
-from engine.api import build_services, create_app
+from engine.app import create_app
 from engine.ci import claims_at
 from engine.intake import record_and_queue
 from engine.ledger import Ledger, NewRequest
+from engine.services import build_services
 from engine.settings import Settings
 
 

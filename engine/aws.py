@@ -146,7 +146,8 @@ def api_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     def build() -> Any:
         from mangum import Mangum
 
-        from engine.api import build_services, create_app
+        from engine.app import create_app
+        from engine.services import build_services
 
         services, _ = build_services(settings())
         return Mangum(create_app(services), lifespan="off")
@@ -163,8 +164,8 @@ class Consumer:
     """What the consumer keeps per container: ledger, GitOps backend, policy gate, outbox."""
 
     def __init__(self, config: Settings) -> None:
-        from engine.api import build_backend, build_outbox
         from engine.ledger import Ledger
+        from engine.services import build_backend, build_outbox
 
         self.settings = config
         self.ledger: Ledger = Ledger.connect(config.ledger_url)

@@ -24,20 +24,16 @@ from engine.catalog import Catalog
 from engine.claim import parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.description import md_escape
-from engine.errors import DbvendError, InvalidRequest
+from engine.errors import GitError, InvalidRequest, TerraformError
 from engine.policy import PolicyDecision, PolicyGate, decide, policy_context
 from engine.render import render_claim
 from engine.roots import Root
 from engine.summary import PlanSummary, RootReport, code_block, count_line, summarize_plan
-from engine.terraform import Terraform, TerraformError
+from engine.terraform import Terraform
 
 ROOT_OF: Final = re.compile(r"^(terraform/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*)/[^/]+$")
 PUSH_ATTEMPTS: Final = 3  # pushes of one removal: the branch may move between a fetch and a push
 IDENTITY: Final = ("-c", "user.name=dbvend", "-c", "user.email=dbvend@localhost")
-
-
-class GitError(DbvendError):
-    pass
 
 
 @dataclass(frozen=True)

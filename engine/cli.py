@@ -287,8 +287,8 @@ def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -
     import getpass
     from datetime import UTC, datetime
 
-    from engine.api import build_backend
     from engine.lifecycle import extend_database
+    from engine.services import build_backend
     from engine.ttl import parse_time
 
     environment, _, identifier = database.partition("/")
@@ -342,11 +342,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     """
     import threading
 
-    from engine.api import build_services, create_app
+    from engine.app import create_app
     from engine.logs import configure_logging
     from engine.queue.local import LocalQueue
     from engine.queue.stuck import StuckPass, stuck_interval
     from engine.queue.worker import Worker
+    from engine.services import build_services
 
     overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})

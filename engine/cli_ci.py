@@ -12,7 +12,7 @@ import click
 
 from engine.ci import changed_roots, check_generated
 from engine.cli_support import out, reports_errors
-from engine.errors import DbvendError
+from engine.errors import DbvendError, StaleHead
 from engine.roots import Root
 
 if TYPE_CHECKING:
@@ -367,22 +367,13 @@ def _github_pulls() -> Any:
 
 def _github_client() -> tuple[Any, str] | None:
     """A GitHub client and the repository when this CI has a token and knows it, else None."""
-    from engine.gitops.github import github_client
+    from engine.services import actions_github
     from engine.settings import Settings
 
-    settings = Settings()
-    token = os.environ.get("GITHUB_TOKEN") or settings.github_token
-    repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
-    if not token or not repository:
+    found = actions_github(Settings())
+    if found is None:
         out.print("no GITHUB_TOKEN / GITHUB_REPOSITORY: nothing is written on GitHub")
-        return None
-    api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
-    client = github_client(base_url=api.rstrip("/") + "/" if api else None, token=token)
-    return client, repository
-
-
-class StaleHead(DbvendError):
-    exit_code = 4
+    return found
 
 
 @click.group()
@@ -496,7 +487,7 @@ def ttl_sweep(now_text: str | None, dry_run: bool, repo: Path | None, ref: str |
 
     settings = Settings()
     if settings.gitops == "github":
-        from engine.api import build_backend
+        from engine.services import build_backend
 
         backend, replies, _ = build_backend(settings)
         # A clone's HEAD is the default branch it was cloned at; `ref` picks another commit.
@@ -569,7 +560,7 @@ def _ci_github(settings: Any) -> tuple[Any, Any] | None:
     """In CI: the GitOps store and issue replies on GitHub (the App when configured, else the job's
     GITHUB_TOKEN), or None without either."""
     if settings.gitops == "github":
-        from engine.api import build_backend
+        from engine.services import build_backend
 
         backend, replies, _ = build_backend(settings)
         return backend, replies

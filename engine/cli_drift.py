@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -99,15 +98,9 @@ def write_issues(issues: GitHubDriftIssues, actions: Sequence[DriftAction]) -> t
 
 def drift_issues() -> GitHubDriftIssues | None:
     """The repository's drift issues when this CI has a token and knows the repository, else None."""
-    from engine.gitops.github import github_client
     from engine.gitops.github_issues import GitHubDriftIssues
+    from engine.services import actions_github
     from engine.settings import Settings
 
-    settings = Settings()
-    token = os.environ.get("GITHUB_TOKEN") or settings.github_token
-    repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
-    if not token or not repository:
-        return None
-    api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
-    client = github_client(base_url=api.rstrip("/") + "/" if api else None, token=token)
-    return GitHubDriftIssues(client, repository)
+    found = actions_github(Settings())
+    return GitHubDriftIssues(*found) if found is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -10,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.claim import claim_from_raw
+from engine.errors import FieldError, InvalidRequest
 from engine.gitops import GitOpsBackend
 from engine.ledger import Ledger, NewRequest, RequestRecord
 from engine.queue.local import InHand, enqueue, first_message
 
 if TYPE_CHECKING:
     from engine.queue.sqs import Outbox
+
+log = logging.getLogger("dbvend.intake")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def accept_request(
@@ -31,12 +37,15 @@ def accept_request(
 ) -> tuple[RequestRecord, str]:
     """Accept a request: it is valid, its database is free, and it is recorded and queued.
 
-    Raises InvalidRequest (nothing recorded) or Conflict; returns the ledger record and the
+    Raises InvalidRequest (nothing recorded: a field, or an Idempotency-Key that is not 1-200
+    visible ASCII characters), IdempotencyMismatch or Conflict; returns the ledger record and the
     queue message id. The consumer does the rest (engine.queue.worker). `origin` (for example
     the GitHub issue a request came from) travels in the queue message, for the replies.
     With an `outbox` (AWS) the message goes on through SNS once recorded, and the id returned
     is SNS's MessageId; QueueUnavailable when SNS refuses it (the request is then failed).
     """
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise InvalidRequest([FieldError("Idempotency-Key", "must be 1-200 visible ASCII characters")])
     request_id = str(uuid.uuid4())
     claim = claim_from_raw(raw, backend.catalog(), request_id, datetime.now(UTC))
     backend.check_absent(claim)
@@ -60,6 +69,7 @@ def accept_request(
     )
     if outbox is not None:
         message_id = outbox.send(message_id)
+    log.info("request accepted", extra={"request_id": record.id, "message_id": message_id, "key": requester})
     return record, message_id
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from engine.errors import Conflict, DbvendError
+from engine.errors import Conflict, DbvendError, IdempotencyMismatch
 
 CHANNELS: Final = ("api", "portal", "issue", "comment", "cli")
 STATUSES: Final = (
@@ -229,12 +229,6 @@ class NewRequest:
     database_name: str
     owner: str | None = None
     idempotency_key: str | None = None
-
-
-class IdempotencyMismatch(DbvendError):
-    """An idempotency key reused for a different request."""
-
-    exit_code = 2
 
 
 _READING: Final = "dbvend_reading"

@@ -8,15 +8,17 @@ twice. The claim is read from main, never from HCL; the rules live in engine.ttl
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from engine.claim import Claim, extended, marked_for_destroy, parse_claim
+from engine.cost import estimate_monthly_cost
 from engine.description import change_title, describe_destroy, describe_extension
-from engine.errors import CheckFailed, Conflict, DbvendError, FieldError, InvalidRequest
+from engine.errors import CheckFailed, Conflict, DatabaseNotFound, DbvendError, FieldError, InvalidRequest
 from engine.gitops import Change, GitOpsBackend
 from engine.hcl import run_checks
 from engine.ledger import Ledger
@@ -27,10 +29,6 @@ from engine.ttl import extend, lease_of
 
 log = logging.getLogger("dbvend.lifecycle")
 _ATTEMPTS: Final = 20
-
-
-class DatabaseNotFound(DbvendError):
-    """No claim for that database on main."""
 
 
 @dataclass(frozen=True)
@@ -201,3 +199,63 @@ def settle_change(
         return request_id, ledger.transition(request_id, "merged", detail)
     ledger.note(request_id, f"{kind.partition('-')[0]} change #{change_id} {status} {where}")
     return request_id, False
+
+
+def describe_database(
+    ledger: Ledger, backend: GitOpsBackend, environment: str, identifier: str
+) -> dict[str, Any]:
+    """One database as the API and the portal show it: its claim (from its open change while it
+    is asked for, else from main), status and errors, monthly cost estimate and expiry."""
+    identifier = identifier.lower()
+    record = ledger.holder(environment, identifier) or ledger.latest(environment, identifier)
+    root = Root(environment, identifier).file("request.json")
+    change = None
+    text = None
+    if record is not None and record.change_id is not None:
+        change = backend.change(record.change_id)
+        if change.status != "merged":  # still asked for: the claim on its change
+            text = backend.read_file(change.commit, root)
+    if text is None:  # merged: main holds the claim as extensions and destroy changes left it
+        text = backend.read_file(None, root)
+    if text is None and record is None:
+        raise DatabaseNotFound(f"no database {environment}/{identifier}")
+    answer: dict[str, Any] = {
+        "environment": environment,
+        "identifier": identifier,
+        "status": record.status if record is not None else "merged",
+        "request_id": record.id if record is not None else None,
+        "errors": record.errors if record is not None else [],  # why it was refused or failed
+        "change": None
+        if change is None
+        else {
+            "id": change.id,
+            "status": change.status,
+            "branch": change.branch,
+            "link": record.change_link if record else None,
+        },
+        "claim": None,
+        "cost": None,
+        "expires_at": None,
+        "extensions": 0,
+        "destroy_requested_at": None,
+    }
+    if text is not None:
+        try:
+            claim = parse_claim(text)
+        except DbvendError as exc:
+            raise DbvendError(f"the claim in {root} does not parse: {exc}") from None
+        cost = estimate_monthly_cost(claim)
+        answer |= {
+            "claim": json.loads(claim.to_json()),
+            "cost": {
+                "monthly_usd": cost.monthly_usd,
+                "lines": [asdict(line) for line in cost.lines],
+                "unpriced": list(cost.unpriced),
+                "ceiling": None if cost.ceiling is None else asdict(cost.ceiling),
+                "source": cost.source,
+            },
+            "expires_at": claim.expires_at,
+            "extensions": claim.extensions,
+            "destroy_requested_at": claim.destroy_requested_at,
+        }
+    return answer

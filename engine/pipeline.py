@@ -14,7 +14,7 @@ from engine.description import change_title, describe_change
 from engine.errors import CheckFailed
 from engine.gitops import Change, GitOpsBackend
 from engine.hcl import CheckResult, run_checks
-from engine.policy import PolicyDecision, PolicyFailed, PolicyGate, check_rendered
+from engine.policy import PolicyDecision, PolicyGate, check_rendered
 from engine.render import RenderedRoot, render_claim
 
 
@@ -43,7 +43,7 @@ def prepare(claim: Claim, catalog: Catalog, gate: PolicyGate, terraform: str | N
         gate, rendered, catalog, claim.environment, date.fromisoformat(claim.accepted_at[:10])
     )
     if decision.result == "fail":
-        raise PolicyFailed(decision)
+        raise decision.refusal()
     return Outcome(claim, rendered, checks, estimate_monthly_cost(claim), decision)
 
 

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from engine.catalog import Catalog, PolicyRules
-from engine.errors import CatalogError, CheckFailed, DbvendError
+from engine.errors import (
+    CatalogError,
+    CheckovMissing,
+    PolicyFailed,
+    PolicyScanError,
+)
 from engine.render import RenderedRoot
 
 log = logging.getLogger("dbvend.policy")
@@ -39,26 +44,6 @@ CONTEXT_VARIABLE: Final = "DBVEND_POLICY_CONTEXT"
 FIX: Final = (
     "run `make checkov` (installs it into .tools/checkov) or set DBVEND_CHECKOV to a checkov installation"
 )
-
-
-class CheckovMissing(DbvendError):
-    """No usable checkov: the gate cannot run, and never passes silently."""
-
-
-class PolicyScanError(DbvendError):
-    """A scan could not run (timed out, worker died twice, checkov failed)."""
-
-
-class PolicyFailed(CheckFailed):
-    """The gate's decision is fail: nothing is committed. Each failure is named."""
-
-    def __init__(self, decision: PolicyDecision) -> None:
-        self.decision = decision
-        named = [
-            f"policy {f.check_id} {f.name} ({f.resource}, {f.file} lines {f.lines[0]}-{f.lines[1]})"
-            for f in decision.failures
-        ]
-        super().__init__(named + [f"policy: {note}" for note in decision.notes])
 
 
 @dataclass(frozen=True)
@@ -125,6 +110,14 @@ class PolicyDecision:
             "skipped": [{**s.finding.as_dict(), "reason": s.reason} for s in self.skipped],
             "notes": list(self.notes),
         }
+
+    def refusal(self) -> PolicyFailed:
+        """What a failing decision raises: each failure named with its resource and lines."""
+        named = [
+            f"policy {f.check_id} {f.name} ({f.resource}, {f.file} lines {f.lines[0]}-{f.lines[1]})"
+            for f in self.failures
+        ]
+        return PolicyFailed(named + [f"policy: {note}" for note in self.notes], self)
 
 
 # -- deciding (pure) ---------------------------------------------------------------------

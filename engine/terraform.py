@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from engine.errors import DbvendError
+from engine.errors import TerraformError, TerraformMissing, TerraformTimeout
 
 DEFAULT_TIMEOUT: Final = 30 * 60.0
 OUTPUT_LIMIT: Final = 200_000  # characters of a step's output kept (the end, where errors are)
@@ -107,22 +107,6 @@ class StepResult:
     exit_code: int
     output: str
     seconds: float
-
-
-class TerraformError(DbvendError):
-    """A terraform step failed; the message is its scrubbed output's end."""
-
-    def __init__(self, step: str, root: Path, message: str, returncode: int | None = None) -> None:
-        self.step, self.root, self.returncode = step, root, returncode  # terraform's own exit code
-        super().__init__(f"terraform {step} failed in {root}: {message}")
-
-
-class TerraformTimeout(TerraformError):
-    pass
-
-
-class TerraformMissing(DbvendError):
-    pass
 
 
 @dataclass(frozen=True)

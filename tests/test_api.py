@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api import build_services, create_app
-from engine.api.deps import Services
+from engine.app import create_app
 from engine.gitops.local import LocalRepository
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
+from engine.services import Services, build_services
 from engine.settings import Settings
 from tests.conftest import repo_snapshot
 

@@ -22,8 +22,8 @@ import boto3
 import pytest
 
 from engine import aws
-from engine.api.auth import hash_key
 from engine.gitops.local import LocalRepository
+from engine.keys import hash_key
 from engine.ledger import Ledger
 from tests.test_sqs import REGION, SEED, Topology, lambda_event
 

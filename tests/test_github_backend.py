@@ -215,7 +215,7 @@ def test_github_mode_end_to_end_issue_to_pull_request_with_the_link_on_the_issue
     one reply comment on the issue ends with the pull request's link."""
     from fastapi.testclient import TestClient
 
-    from engine.api import create_app
+    from engine.app import create_app
     from engine.forms import render_issue_body
     from tests.test_webhook import deliver, issue_payload
 
@@ -246,7 +246,7 @@ def comment_payload(number: int, login: str, body: str, comment_id: int = 900) -
 
 def github_services(tmp_path: Path, github: GitHubServer) -> Any:
     """dbvend's services in GitHub mode against the fake GitHub (webhook secret as in test_webhook)."""
-    from engine.api import build_services
+    from engine.services import build_services
     from engine.settings import Settings
 
     settings = Settings(
@@ -267,7 +267,7 @@ def test_apply_comments_are_authorized_then_dispatched_once(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from engine.api import create_app
+    from engine.app import create_app
     from tests.test_webhook import deliver
 
     services = github_services(tmp_path, github)
@@ -315,7 +315,7 @@ def test_approver_teams_are_looked_up_for_the_approving_reviewers(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from engine.api import create_app
+    from engine.app import create_app
     from tests.test_webhook import deliver
 
     catalog = github.read_file("main", "dbvend.yaml")
@@ -375,7 +375,7 @@ def test_the_pacing_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatc
     """GitHub's secondary limits by default (80 a minute, 500 an hour); GitHub Enterprise Server
     sets its own, so they are settings (DBVEND_GITHUB_WRITES_PER_MINUTE / _PER_HOUR)."""
     import engine.gitops.github as github_module
-    from engine.api import build_backend
+    from engine.services import build_backend
     from engine.settings import Settings
 
     given: list[Pacer] = []

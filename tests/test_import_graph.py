@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Final
 
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
@@ -108,3 +109,51 @@ def test_deferred_and_type_checking_imports_count(tmp_path: Path) -> None:
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
     assert graph["engine.a"] == {"engine.b"} and graph["engine.b"] == {"engine.a"}
     assert circles(graph) == [["engine.a", "engine.b"]]
+
+
+EDGES: Final = ("engine.api", "engine.portal", "engine.cli", "engine.aws")
+"""The edges: HTTP (API + webhook), the portal, the command line, the Lambda handlers."""
+MAY_IMPORT_EDGES: Final = {
+    "engine.app": ("engine.api", "engine.portal"),  # joins the API, the webhook and the portal
+    "engine.cli": ("engine.app",),  # `dbvend serve`
+    "engine.aws": ("engine.app",),  # the API's Lambda handler
+}
+"""Besides its own modules, what each edge (or the composition root) may import of the others."""
+
+
+def edge_of(module: str) -> str | None:
+    for edge in (*EDGES, "engine.app"):
+        if module == edge or module.startswith(edge + ".") or module.startswith(edge + "_"):
+            return edge
+    return None
+
+
+def edge_breaches(graph: Mapping[str, set[str]]) -> list[str]:
+    found = []
+    for module, deps in sorted(graph.items()):
+        own = edge_of(module)
+        allowed = MAY_IMPORT_EDGES.get(own or "", ())
+        for dep in sorted(deps):
+            target = edge_of(dep)
+            if target is not None and target != own and target not in allowed:
+                found.append(f"{module} -> {dep}")
+    return found
+
+
+def test_the_edges_are_imported_only_by_the_composition_root() -> None:
+    graph = import_graph()
+    assert {"engine.app", "engine.services", "engine.api", "engine.portal", "engine.aws"} <= set(graph)
+    assert not edge_breaches(graph), "imports of an edge from outside it:\n" + "\n".join(edge_breaches(graph))
+
+
+def test_the_edge_rule_finds_a_breach() -> None:
+    graph = {
+        "engine.lifecycle": {"engine.api.deps"},
+        "engine.app": {"engine.api", "engine.portal"},
+        "engine.portal.pages": {"engine.api.databases"},
+        "engine.cli_ci": {"engine.cli_support", "engine.app"},
+    }
+    assert edge_breaches(graph) == [
+        "engine.lifecycle -> engine.api.deps",
+        "engine.portal.pages -> engine.api.databases",
+    ]

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 import engine.ledger as ledger_module
-from engine.errors import Conflict
+from engine.errors import Conflict, IdempotencyMismatch
 from engine.intake import record_and_queue
-from engine.ledger import IdempotencyMismatch, Ledger, NewRequest
+from engine.ledger import Ledger, NewRequest
 from engine.queue.local import InHand, LocalQueue
 
 PAYLOAD = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}

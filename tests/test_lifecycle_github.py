@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from engine.api import create_app
+from engine.app import create_app
 from engine.cli import main
 from engine.forms import render_issue_body
 from engine.policy import PolicyGate

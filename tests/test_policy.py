@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine.catalog import PolicyRules, PolicySkip, default_catalog_text, parse_catalog
-from engine.errors import CatalogError
+from engine.errors import CatalogError, CheckovMissing, PolicyScanError
 from engine.policy import (
-    CheckovMissing,
     PolicyFinding,
     PolicyGate,
-    PolicyScanError,
     ScanResult,
     check_rendered,
     decide,

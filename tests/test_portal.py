@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api import build_services, create_app
-from engine.api.deps import Services
+from engine.app import create_app
 from engine.claim import parse_claim
 from engine.policy import PolicyGate
 from engine.portal.session import COOKIE
+from engine.services import Services, build_services
 from tests.test_api import drain
 
 KEY = {"x-api-key": "k-one"}

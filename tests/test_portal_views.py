@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.api.auth import KeyStore
 from engine.catalog import default_catalog_text, parse_catalog
 from engine.claim import claim_from_raw
+from engine.keys import KeyStore
 from engine.ledger import Event, RequestRecord
 from engine.portal import views
 from engine.portal.session import LIFETIME, form_token, form_token_ok, session_key, sign_in

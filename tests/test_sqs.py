@@ -13,15 +13,16 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 from engine import aws
-from engine.api import build_services, create_app
-from engine.api.auth import hash_key
+from engine.app import create_app
 from engine.errors import QueueUnavailable
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
+from engine.keys import hash_key
 from engine.ledger import Ledger, queue_messages
 from engine.queue import Message
 from engine.queue.sqs import Outbox, SnsPublisher, SqsBatch, batch_messages, queue_url_of
 from engine.queue.worker import Worker
+from engine.services import build_services
 from engine.settings import Settings
 
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}

@@ -18,7 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from engine.terraform import LockHeld, Terraform, TerraformError, lock_in, scrub
+from engine.errors import TerraformError
+from engine.terraform import LockHeld, Terraform, lock_in, scrub
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
@@ -204,7 +205,7 @@ Lock Info:
 
 
 def test_a_step_past_its_timeout_is_stopped_and_named(tmp_path: Path, backend: dict[str, str]) -> None:
-    from engine.terraform import TerraformTimeout
+    from engine.errors import TerraformTimeout
 
     root = make_root(tmp_path)
     init(Terraform(), root, backend)

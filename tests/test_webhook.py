@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from githubkit.webhooks import parse_obj
 
-from engine.api import build_services, create_app
-from engine.api.deps import Services
 from engine.api.webhook import signature_matches
+from engine.app import create_app
 from engine.forms import render_issue_body
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
+from engine.services import Services, build_services
 from engine.settings import Settings
 from tests import github_payloads as payloads
 from tests.conftest import repo_snapshot

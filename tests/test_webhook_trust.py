@@ -18,14 +18,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from engine.api import create_app
-from engine.api.deps import Services
+from engine.app import create_app
 from engine.forms import render_issue_body
 from engine.ledger import Ledger, metadata
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.replies import ISSUE_REPLY_MARKER
 from engine.queue.worker import Worker
+from engine.services import Services
 from tests.deliveries import from_example, issue_delivery, moved, user
 from tests.github_server import GitHubServer
 from tests.octokit import example, require_octokit, webhook_examples

@@ -1,134 +1,14 @@
-"""The FastAPI app: one router per resource, joined here, with the services built once."""
+"""The REST API and the GitHub webhook: one router per resource; engine.app joins them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Final
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter
 
-from engine import portal
 from engine.api import changes, databases, health, provision, requests, webhook
-from engine.api.auth import KeyStore, RateLimiter
-from engine.api.deps import MAX_BODY, ApiError, Services
-from engine.api.middleware import AccessLog, LimitBody
-from engine.errors import DbvendError
-from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
-from engine.gitops.local import LocalRepository
-from engine.ledger import Ledger
-from engine.settings import Settings
 
-if TYPE_CHECKING:
-    from engine.queue.sqs import Outbox
-
-
-def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Services, str | None]:
-    """The ledger, the GitOps backend, the keys; also a newly generated key (shown once) or None."""
-    new_key = None
-    if keys is None:
-        if settings.api_key_hash_list:
-            keys = KeyStore(settings.api_key_hash_list)
-        elif settings.api_key_list:
-            keys = KeyStore.from_keys(settings.api_key_list)
-        else:
-            keys, new_key = KeyStore.load_or_generate(settings.data)
-    settings.data.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger.connect(settings.ledger_url)
-    backend, replies, pulls = build_backend(settings, ledger)
-    services = Services(
-        settings=settings,
-        ledger=ledger,
-        backend=backend,
-        keys=keys,
-        limiter=RateLimiter(settings.rate_limit),
-        replies=replies,
-        pulls=pulls,
-        outbox=build_outbox(settings, ledger),
-    )
-    return services, new_key
-
-
-def build_outbox(settings: Settings, ledger: Ledger) -> Outbox | None:
-    """DBVEND_QUEUE=local (the ledger's own queue: None) or sqs (SNS -> SQS, engine.queue.sqs)."""
-    if settings.queue == "local":
-        return None
-    if settings.queue != "sqs":
-        raise DbvendError(f"DBVEND_QUEUE must be local or sqs, not {settings.queue!r}")
-    if not settings.sns_topic_arn:
-        raise DbvendError("DBVEND_QUEUE=sqs needs DBVEND_SNS_TOPIC_ARN")
-    from engine.queue.sqs import Outbox, SnsPublisher
-
-    return Outbox(ledger, SnsPublisher(settings.sns_topic_arn))
-
-
-def build_backend(
-    settings: Settings, ledger: Ledger | None = None
-) -> tuple[GitOpsBackend, IssueReplies | None, PullRequests | None]:
-    """DBVEND_GITOPS=local (a git repository on this machine) or github (the App). With a ledger,
-    issue replies keep their comment ids there (one comment per issue, whatever the concurrency)."""
-    if settings.gitops == "local":
-        return LocalRepository.open_or_create(settings.repo_path), None, None
-    if settings.gitops != "github":
-        raise DbvendError(f"DBVEND_GITOPS must be local or github, not {settings.gitops!r}")
-    from engine.gitops.github import (
-        GitHubIssueReplies,
-        GitHubPullRequests,
-        GitHubRepository,
-        Pacer,
-        github_client,
-    )
-
-    if not settings.github_repository:
-        raise DbvendError("DBVEND_GITOPS=github needs DBVEND_GITHUB_REPOSITORY (owner/name)")
-    private_key = settings.github_private_key
-    if not private_key and settings.github_private_key_file is not None:
-        private_key = settings.github_private_key_file.read_text(encoding="utf-8")
-    client = github_client(
-        base_url=settings.github_api_url,
-        token=settings.github_token,
-        app_id=settings.github_app_id,
-        private_key=private_key,
-        installation_id=settings.github_installation_id,
-        repository=settings.github_repository,
-        pacer=Pacer(
-            limits=((settings.github_writes_per_minute, 60.0), (settings.github_writes_per_hour, 3600.0))
-        ),
-    )
-    repository = GitHubRepository(client, settings.github_repository)
-    full_name = settings.github_repository
-    replies = GitHubIssueReplies(client, full_name, ledger)
-    return repository, replies, GitHubPullRequests(client, full_name)
-
-
-def create_app(services: Services) -> FastAPI:
-    app = FastAPI(
-        title="dbvend",
-        summary="Self-service databases through GitOps",
-        version="0.1.0",
-    )
-    app.state.services = services
-    for module in (provision, databases, requests, changes, health, webhook):
-        app.include_router(module.router)
-    portal.install(app)
-
-    @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        if portal.is_page(request):
-            return portal.invalid_page(exc)
-        errors = [
-            {
-                "field": ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0]),
-                "rule": str(error["msg"]),
-            }
-            for error in exc.errors()
-        ]
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
-
-    app.add_middleware(LimitBody, limit=MAX_BODY, per_path={"/github/webhook": webhook.MAX_WEBHOOK_BODY})
-    app.add_middleware(AccessLog)
-    return app
+ROUTERS: Final[tuple[APIRouter, ...]] = tuple(
+    module.router for module in (provision, databases, requests, changes, health, webhook)
+)
+MAX_WEBHOOK_BODY: Final = webhook.MAX_WEBHOOK_BODY

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from engine.api.deps import ApiError, KeyDep, ServicesDep
-from engine.errors import ChangeNotFound, GitOpsError
+from engine.api.deps import KeyDep
+from engine.errors import FieldError, InvalidRequest
 from engine.gitops import CHANGE_STATUSES
 from engine.lifecycle import settle_change
+from engine.web import ServicesDep
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 log = logging.getLogger("dbvend.api")
@@ -23,10 +24,8 @@ def list_changes(
 ) -> dict[str, Any]:
     """Every change (a branch with one commit, to merge), optionally only open/merged/closed ones."""
     if status is not None and status not in CHANGE_STATUSES:
-        raise ApiError(
-            422,
-            "invalid query",
-            [{"field": "status", "rule": f"must be one of {', '.join(CHANGE_STATUSES)}"}],
+        raise InvalidRequest(
+            [FieldError("status", f"must be one of {', '.join(CHANGE_STATUSES)}")], "invalid query"
         )
     return {"items": [asdict(change) for change in services.backend.changes(status)]}
 
@@ -36,12 +35,7 @@ def merge_change(
     services: ServicesDep, key_id: KeyDep, change_id: Annotated[int, Path(ge=1, le=2**31)]
 ) -> dict[str, Any]:
     """Merge an open change into main; its request becomes `merged`."""
-    try:
-        change = services.backend.merge(change_id)
-    except ChangeNotFound as exc:
-        raise ApiError(404, str(exc)) from None
-    except GitOpsError as exc:
-        raise ApiError(409, str(exc)) from None
+    change = services.backend.merge(change_id)
     settled = settle_change(
         services.ledger, change.id, change.request_id, "merged", f"by {key_id}", change.merge_commit
     )

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from engine.api.deps import ApiError, BodyDep, KeyDep, ServicesDep, field_errors
-from engine.api.intake import accept_from_api
-from engine.claim import parse_claim
-from engine.cost import estimate_monthly_cost
-from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest
+from engine.api.deps import BodyDep, KeyDep
+from engine.errors import FieldError, InvalidRequest
 from engine.gitops import Change
+from engine.intake import accept_request
 from engine.ledger import STATUSES, RequestRecord
-from engine.lifecycle import DatabaseNotFound, extend_database, request_destroy
-from engine.roots import Root
+from engine.lifecycle import describe_database, extend_database, request_destroy
+from engine.web import Environment, Identifier, ServicesDep
 
 router = APIRouter(prefix="/v1/databases", tags=["databases"])
-Environment = Annotated[str, Path(max_length=20, pattern=r"^[a-z][a-z0-9-]*$")]
-Identifier = Annotated[str, Path(max_length=63, pattern=r"^[A-Za-z][A-Za-z0-9-]*$")]
 
 
 @router.post("", status_code=202)
@@ -37,7 +29,9 @@ def create_database(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """Ask for a database with every field of the request; 202 with its status's location."""
-    record, message_id = accept_from_api(services, body, key_id, idempotency_key)
+    record, message_id = accept_request(
+        body, "api", key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
+    )
     location = f"/v1/requests/{record.id}"
     response.headers["Location"] = location
     return {"request_id": record.id, "status": record.status, "message_id": message_id, "location": location}
@@ -55,9 +49,7 @@ def list_databases(
 ) -> dict[str, Any]:
     """Requested databases, newest first; pass `next_cursor` back as `cursor` for the next page."""
     if status is not None and status not in STATUSES:
-        raise ApiError(
-            422, "invalid query", [{"field": "status", "rule": f"must be one of {', '.join(STATUSES)}"}]
-        )
+        raise InvalidRequest([FieldError("status", f"must be one of {', '.join(STATUSES)}")], "invalid query")
     rows = services.ledger.list_requests(environment, owner, status, limit + 1, _decode_cursor(cursor))
     page = rows[:limit]
     more = len(rows) > limit
@@ -73,61 +65,7 @@ def get_database(
 ) -> dict[str, Any]:
     """One database: its claim, status (with its errors when refused or failed), monthly cost
     estimate and expiry; the request's history is at /v1/requests/{request_id}."""
-    identifier = identifier.lower()
-    record = services.ledger.holder(environment, identifier) or services.ledger.latest(
-        environment, identifier
-    )
-    root = Root(environment, identifier).file("request.json")
-    change = None
-    text = None
-    if record is not None and record.change_id is not None:
-        change = services.backend.change(record.change_id)
-        if change.status != "merged":  # still asked for: the claim on its change
-            text = services.backend.read_file(change.commit, root)
-    if text is None:  # merged: main holds the claim as extensions and destroy changes left it
-        text = services.backend.read_file(None, root)
-    if text is None and record is None:
-        raise ApiError(404, f"no database {environment}/{identifier}")
-    answer: dict[str, Any] = {
-        "environment": environment,
-        "identifier": identifier,
-        "status": record.status if record is not None else "merged",
-        "request_id": record.id if record is not None else None,
-        "errors": record.errors if record is not None else [],  # why it was refused or failed
-        "change": None
-        if change is None
-        else {
-            "id": change.id,
-            "status": change.status,
-            "branch": change.branch,
-            "link": record.change_link if record else None,
-        },
-        "claim": None,
-        "cost": None,
-        "expires_at": None,
-        "extensions": 0,
-        "destroy_requested_at": None,
-    }
-    if text is not None:
-        try:
-            claim = parse_claim(text)
-        except DbvendError as exc:
-            raise ApiError(500, f"the claim in {root} does not parse: {exc}") from None
-        cost = estimate_monthly_cost(claim)
-        answer |= {
-            "claim": json.loads(claim.to_json()),
-            "cost": {
-                "monthly_usd": cost.monthly_usd,
-                "lines": [asdict(line) for line in cost.lines],
-                "unpriced": list(cost.unpriced),
-                "ceiling": None if cost.ceiling is None else asdict(cost.ceiling),
-                "source": cost.source,
-            },
-            "expires_at": claim.expires_at,
-            "extensions": claim.extensions,
-            "destroy_requested_at": claim.destroy_requested_at,
-        }
-    return answer
+    return describe_database(services.ledger, services.backend, environment, identifier)
 
 
 @router.patch("/{environment}/{identifier}")
@@ -137,17 +75,16 @@ def extend_database_ttl(
     """Extend a database's time-to-live: `{"ttl": "3d"}` moves its expiry to now + 3 days (within
     the environment's maximum). The extension is a change to merge, like the request was."""
     ttl = _only_field(body, "ttl", "an extension", "is required: hours or days such as 12h or 3d", 20)
-    with lifecycle_errors():
-        done = extend_database(
-            services.backend,
-            environment,
-            identifier.lower(),
-            ttl,
-            datetime.now(UTC),
-            f"API key {key_id}",
-            services.ledger,
-            services.settings.terraform_path,
-        )
+    done = extend_database(
+        services.backend,
+        environment,
+        identifier.lower(),
+        ttl,
+        datetime.now(UTC),
+        f"API key {key_id}",
+        services.ledger,
+        services.settings.terraform_path,
+    )
     return {
         "environment": environment,
         "identifier": identifier.lower(),
@@ -165,16 +102,15 @@ def destroy_database(
     """Ask for a database's destruction: `{"reason": "..."}` opens its destroy change (the claim
     marked, plan -destroy); merged and applied, CI destroys it and removes its root."""
     reason = _only_field(body, "reason", "a destruction", "is required: say why")
-    with lifecycle_errors():
-        change = request_destroy(
-            services.backend,
-            environment,
-            identifier.lower(),
-            reason,
-            datetime.now(UTC),
-            f"API key {key_id}",
-            services.ledger,
-        )
+    change = request_destroy(
+        services.backend,
+        environment,
+        identifier.lower(),
+        reason,
+        datetime.now(UTC),
+        f"API key {key_id}",
+        services.ledger,
+    )
     return {"environment": environment, "identifier": identifier.lower(), "change": _change_answer(change)}
 
 
@@ -182,37 +118,18 @@ def _only_field(body: dict[str, Any], name: str, what: str, missing: str, longes
     """The one text field a body of `what` holds; 422 naming every other field, and this one when
     it is absent or not text (or, given `longest`, empty or longer): its own rules come after."""
     unknown = sorted(set(body) - {name})
-    errors = [{"field": other[:80], "rule": f"is not a field of {what} (only {name})"} for other in unknown]
+    errors = [FieldError(other[:80], f"is not a field of {what} (only {name})") for other in unknown]
     value = body.get(name)
     if not isinstance(value, str) or (longest is not None and not 1 <= len(value) <= longest):
-        errors.append({"field": name, "rule": missing})
+        errors.append(FieldError(name, missing))
     if errors:
-        raise ApiError(422, "invalid request", errors)
+        raise InvalidRequest(errors)
     assert isinstance(value, str)
     return value
 
 
 def _change_answer(change: Change) -> dict[str, Any]:
     return {"id": change.id, "status": change.status, "branch": change.branch, "link": change.link}
-
-
-@contextmanager
-def lifecycle_errors() -> Iterator[None]:
-    """What extending or destroying a database can raise, as HTTP answers."""
-    try:
-        yield
-    except DatabaseNotFound as exc:
-        raise ApiError(404, str(exc)) from None
-    except InvalidRequest as exc:
-        raise ApiError(422, "invalid request", field_errors(exc.errors)) from None
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
-    except CheckFailed as exc:
-        raise ApiError(422, str(exc)) from None
-    except GitOpsError as exc:
-        raise ApiError(
-            503, f"the GitOps store did not answer: {exc}", headers={"Retry-After": "30"}
-        ) from None
 
 
 def _summary(record: RequestRecord) -> dict[str, Any]:
@@ -242,7 +159,5 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         created, last_id = "", ""
     if not created or not last_id:
-        raise ApiError(
-            422, "invalid query", [{"field": "cursor", "rule": "must be a next_cursor from a listing"}]
-        )
+        raise InvalidRequest([FieldError("cursor", "must be a next_cursor from a listing")], "invalid query")
     return created, last_id

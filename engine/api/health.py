@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engine.api.deps import ApiError, ServicesDep
+from engine.errors import Unavailable
+from engine.web import ServicesDep
 from engine.webhooks.installation import STATE_KEY, installation_problem
 
 router = APIRouter(tags=["health"])
@@ -15,7 +16,7 @@ def get_health(services: ServicesDep) -> dict[str, str]:
     """`ok` when the ledger answers; 503 otherwise; `degraded` (still 200: the API and the
     portal work) when the GitHub App's installation was removed or suspended. No key needed."""
     if not services.ledger.ping():
-        raise ApiError(503, "the ledger does not answer")
+        raise Unavailable("the ledger does not answer")
     problem = installation_problem(services.ledger.app_state(STATE_KEY))
     if problem is not None:
         return {"status": "degraded", "detail": problem}

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
-from engine.api.deps import ApiError, KeyDep, ServicesDep
+from engine.api.deps import KeyDep
+from engine.errors import RequestNotFound
+from engine.web import RequestId, ServicesDep
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
-RequestId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
 
 
 @router.get("/{request_id}")
@@ -17,5 +18,5 @@ def get_request(services: ServicesDep, key_id: KeyDep, request_id: RequestId) ->
     """A request as the ledger knows it, from acceptance to its change."""
     record = services.ledger.get(request_id)
     if record is None:
-        raise ApiError(404, f"no request {request_id}")
+        raise RequestNotFound(f"no request {request_id}")
     return record.as_dict()

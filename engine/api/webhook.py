@@ -20,8 +20,10 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from engine.api.deps import ApiError, Services, ServicesDep
+from engine.errors import MalformedBody, Unauthenticated, Unavailable
 from engine.gitops import RepositoryIdentity
+from engine.services import Services
+from engine.web import ServicesDep
 from engine.webhooks import HANDLERS, WebhookContext
 from engine.webhooks.trust import foreign, foreign_name
 
@@ -53,23 +55,23 @@ async def github_webhook(
     secret = services.settings.github_webhook_secret
     if not secret:
         log.error("a webhook arrived but DBVEND_GITHUB_WEBHOOK_SECRET is not set")
-        raise ApiError(503, "the GitHub webhook is not configured")
+        raise Unavailable("the GitHub webhook is not configured")
     body = await request.body()
     if not signature_matches(secret, body, x_hub_signature_256):
-        raise ApiError(401, "the signature does not match")
+        raise Unauthenticated("the signature does not match")
     if not x_github_event or not _EVENT.fullmatch(x_github_event):
-        raise ApiError(400, "X-GitHub-Event is missing or malformed")
+        raise MalformedBody("X-GitHub-Event is missing or malformed")
     if not x_github_delivery or not _DELIVERY.fullmatch(x_github_delivery):
-        raise ApiError(400, "X-GitHub-Delivery is missing or malformed")
+        raise MalformedBody("X-GitHub-Delivery is missing or malformed")
     handler = HANDLERS.get(x_github_event)
     if handler is None:
         return Response(status_code=204)
     try:
         payload: Any = json.loads(body)
     except ValueError:
-        raise ApiError(400, "the body is not JSON") from None
+        raise MalformedBody("the body is not JSON") from None
     if not isinstance(payload, dict):
-        raise ApiError(400, "the body is not a JSON object")
+        raise MalformedBody("the body is not a JSON object")
     identity, reason = await _trusted(services, x_github_event, payload)
     if reason is not None:
         log.warning(
@@ -105,7 +107,7 @@ async def _trusted(
     expected = services.settings.github_repository
     if not expected:
         log.error("a webhook arrived but DBVEND_GITHUB_REPOSITORY is not set")
-        raise ApiError(503, "the GitHub webhook is not configured")
+        raise Unavailable("the GitHub webhook is not configured")
     reason = foreign_name(event, payload, expected)
     if reason is not None:
         return None, reason

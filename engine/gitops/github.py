@@ -35,7 +35,7 @@ from githubkit.throttling import BaseThrottler
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
 from engine.claim import Claim
 from engine.commands import CheckResult, PullRequestFacts, Review, standing_reviews
-from engine.errors import ChangeNotFound, Conflict, GitOpsError
+from engine.errors import ChangeNotFound, Conflict, GitOpsError, NotOpen
 from engine.gitops import (
     MARKER,
     Change,
@@ -596,7 +596,9 @@ def github_error(what: str, exc: RequestFailed) -> GitOpsError:
         message = str(response.json().get("message", ""))
     except (ValueError, AttributeError):
         message = response.text[:200]
-    return GitOpsError(f"GitHub could not {what}: {response.status_code} {message}".rstrip())
+    text = f"GitHub could not {what}: {response.status_code} {message}".rstrip()
+    # 405 not mergeable, 409 head moved, 422 not open: the change as it stands, not GitHub's health
+    return NotOpen(text) if response.status_code in (405, 409, 422) else GitOpsError(text)
 
 
 def policy_annotations(decision: PolicyDecision) -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Final
 
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
-from engine.ci import GitError, claims_at
+from engine.ci import claims_at
 from engine.claim import Claim, format_time
-from engine.errors import ChangeNotFound, Conflict, GitOpsError
+from engine.errors import ChangeNotFound, Conflict, GitError, GitOpsError, NotOpen
 from engine.gitops import Change, RepositoryIdentity, branch_name, change_key
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
@@ -233,16 +233,16 @@ class LocalRepository:
         with self._locked():
             change = self.change(change_id)
             if change.status != "open":
-                raise GitOpsError(f"change #{change_id} is {change.status}, not open")
+                raise NotOpen(f"change #{change_id} is {change.status}, not open")
             head = self._rev(f"refs/heads/{change.branch}")
             main = self._rev(f"refs/heads/{MAIN}")
             if head is None or main is None:
-                raise GitOpsError(f"branch {change.branch} of change #{change_id} is gone")
+                raise NotOpen(f"branch {change.branch} of change #{change_id} is gone")
             merged = _run(
                 ["git", "-C", str(self.path), "merge-tree", "--write-tree", main, head], check=False
             )
             if merged.returncode != 0:
-                raise GitOpsError(f"change #{change_id} conflicts with {MAIN}: {merged.stdout.strip()[:500]}")
+                raise NotOpen(f"change #{change_id} conflicts with {MAIN}: {merged.stdout.strip()[:500]}")
             tree = merged.stdout.split()[0]
             message = f"Merge change #{change.id}: {change.title}\n\nRequest-Id: {change.request_id}\n"
             commit = self._git(
@@ -272,7 +272,7 @@ class LocalRepository:
         with self._locked():
             change = self.change(change_id)
             if change.status != "open":
-                raise GitOpsError(f"change #{change_id} is {change.status}, not open")
+                raise NotOpen(f"change #{change_id} is {change.status}, not open")
             head = self._rev(f"refs/heads/{change.branch}")
             if head is not None:
                 self._git("update-ref", "-d", f"refs/heads/{change.branch}", head)

@@ -19,21 +19,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engine.api.databases import Environment, Identifier, get_database, lifecycle_errors
-from engine.api.deps import ApiError, Services, ServicesDep
-from engine.api.intake import accept_from_api
-from engine.api.requests import RequestId
 from engine.catalog import Catalog
 from engine.claim import Claim, claim_from_raw, parse_claim
-from engine.errors import DbvendError
+from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest, NotFound
 from engine.gitops import Change, branch_name
+from engine.intake import accept_request
 from engine.ledger import STATUSES, RequestRecord
-from engine.lifecycle import extend_database, request_destroy
+from engine.lifecycle import describe_database, extend_database, request_destroy
 from engine.portal import views
 from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, same_text, session_key, sign_in
 from engine.roots import Root
+from engine.services import Services
 from engine.spec import ENGINES, SIZES
 from engine.ttl import parse_time
+from engine.web import Environment, Identifier, RequestId, ServicesDep
 
 PORTAL_TAG: Final = "portal"
 router = APIRouter(include_in_schema=False, tags=[PORTAL_TAG])
@@ -277,17 +276,27 @@ def request_page(services: ServicesDep, me: VisitorDep) -> Response:
 
 @router.post("/request")
 def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Response:
-    """The form becomes the API's body and goes through the API's own door."""
+    """The form becomes the API's body and goes through the API's own door (engine.intake)."""
     fields = _checked(me, fields)
     idempotency_key = fields.pop("idempotency_key", None) or None
     try:
         raw = views.request_from_form(fields)
-        record, _ = accept_from_api(services, raw, me.key_id, idempotency_key, channel="portal")
-    except ApiError as exc:
-        errors = exc.errors if exc.errors is not None else [{"field": "", "rule": exc.detail}]
-        status = exc.status if exc.status in (409, 422, 503) else 422
-        kept = {**fields, "idempotency_key": idempotency_key or ""} if exc.status == 503 else fields
-        return _request_form(services, me, kept, errors, status)
+        record, _ = accept_request(
+            raw,
+            "portal",
+            me.key_id,
+            services.ledger,
+            services.backend,
+            idempotency_key,
+            outbox=services.outbox,
+        )
+    except DbvendError as exc:
+        if exc.http_status not in (409, 422, 503):
+            raise
+        answer = exc.answer()
+        errors = answer.get("errors") or [{"field": "", "rule": answer["detail"]}]
+        kept = {**fields, "idempotency_key": idempotency_key or ""} if exc.http_status == 503 else fields
+        return _request_form(services, me, kept, errors, exc.http_status)
     return RedirectResponse(f"/requests/{record.id}", status_code=303)
 
 
@@ -401,9 +410,9 @@ def _database_page(
     values: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     try:
-        found = get_database(services, me.key_id, environment, identifier)
-    except ApiError as exc:
-        raise PortalError(exc.status, exc.detail) from None
+        found = describe_database(services.ledger, services.backend, environment, identifier)
+    except NotFound as exc:
+        raise PortalError(404, str(exc)) from None
     record = services.ledger.get(found["request_id"]) if found["request_id"] else None
     history = list(reversed(record.history)) if record is not None else []
     return page(
@@ -496,9 +505,8 @@ def _button(
     """A database page's button: the change it opens, then back to the page (`?done=<kind>-<id>`,
     so a reload posts nothing again); a refusal shows the page with it next to `field`."""
     try:
-        with lifecycle_errors():
-            change = open_change()
-    except ApiError as exc:
+        change = open_change()
+    except (NotFound, InvalidRequest, Conflict, CheckFailed, GitOpsError) as exc:
         return _refused(services, me, environment, identifier, exc, field, values)
     return RedirectResponse(f"/databases/{environment}/{identifier}?done={kind}-{change.id}", status_code=303)
 
@@ -508,19 +516,20 @@ def _refused(
     me: Visitor,
     environment: str,
     identifier: str,
-    exc: ApiError,
+    exc: DbvendError,
     field: str,
     values: Mapping[str, str],
 ) -> HTMLResponse:
     """The database page again, the refusal next to the field it concerns."""
-    if exc.status == 404:
-        raise PortalError(404, exc.detail)
+    answer = exc.answer()
+    if exc.http_status == 404:
+        raise PortalError(404, answer["detail"])
     rules = [
         error["rule"] if error["field"] == field else f"{error['field']} {error['rule']}"
-        for error in exc.errors or [{"field": field, "rule": exc.detail}]
+        for error in answer.get("errors") or [{"field": field, "rule": answer["detail"]}]
     ]
     errors = {field: rules}
-    return _database_page(services, me, environment, identifier, exc.status, None, errors, values)
+    return _database_page(services, me, environment, identifier, exc.http_status, None, errors, values)
 
 
 # -- static files ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import hmac
 import re
 from typing import Final
 
-from engine.api.auth import KeyStore
+from engine.keys import KeyStore
 
 COOKIE: Final = "dbvend_session"
 LIFETIME: Final = 8 * 3600  # seconds: a working day

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from engine.gitops import RepositoryIdentity
 
 if TYPE_CHECKING:
-    from engine.api.deps import Services
+    from engine.services import Services
 
 
 @dataclass(frozen=True)

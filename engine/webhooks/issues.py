@@ -17,10 +17,17 @@ from typing import Any, Final
 from engine.catalog import GitHubRules
 from engine.commands import PERMISSIONS
 from engine.description import md_escape
-from engine.errors import Conflict, DbvendError, FieldError, InvalidRequest, QueueUnavailable
+from engine.errors import (
+    Conflict,
+    DbvendError,
+    FieldError,
+    IdempotencyMismatch,
+    InvalidRequest,
+    QueueUnavailable,
+)
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
-from engine.ledger import IdempotencyMismatch, RequestRecord, issue_key
+from engine.ledger import RequestRecord, issue_key
 from engine.queue.replies import ISSUE_REPLY_MARKER
 from engine.webhooks.context import WebhookContext
 

@@ -1,4 +1,5 @@
-"""API keys (stored hashed, compared in constant time) and the per-key rate limit."""
+"""API keys (stored hashed, compared in constant time) and the per-key rate limit: who may call
+the API and how often, decided by the composition root's services, used by the API and the portal."""
 
 from __future__ import annotations
 

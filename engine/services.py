@@ -1,0 +1,123 @@
+"""The composition root: what dbvend is made of at run time, built once per process from one
+`Settings` by the entry points (the CLI, `dbvend serve`, the Lambda handlers) and handed inward."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import DbvendError
+from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
+from engine.gitops.local import LocalRepository
+from engine.keys import KeyStore, RateLimiter
+from engine.ledger import Ledger
+from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.queue.sqs import Outbox
+
+
+@dataclass
+class Services:
+    """Built once at start-up (build_services) and handed to every route, page and handler."""
+
+    settings: Settings
+    ledger: Ledger
+    backend: GitOpsBackend
+    keys: KeyStore
+    limiter: RateLimiter
+    replies: IssueReplies | None = None  # GitHub mode: comments on the request's issue
+    pulls: PullRequests | None = None  # GitHub mode: pull-request comment commands
+    outbox: Outbox | None = None  # DBVEND_QUEUE=sqs: accepted requests go on through SNS
+
+
+def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Services, str | None]:
+    """The ledger, the GitOps backend, the keys; also a newly generated key (shown once) or None."""
+    new_key = None
+    if keys is None:
+        if settings.api_key_hash_list:
+            keys = KeyStore(settings.api_key_hash_list)
+        elif settings.api_key_list:
+            keys = KeyStore.from_keys(settings.api_key_list)
+        else:
+            keys, new_key = KeyStore.load_or_generate(settings.data)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.connect(settings.ledger_url)
+    backend, replies, pulls = build_backend(settings, ledger)
+    services = Services(
+        settings=settings,
+        ledger=ledger,
+        backend=backend,
+        keys=keys,
+        limiter=RateLimiter(settings.rate_limit),
+        replies=replies,
+        pulls=pulls,
+        outbox=build_outbox(settings, ledger),
+    )
+    return services, new_key
+
+
+def build_outbox(settings: Settings, ledger: Ledger) -> Outbox | None:
+    """DBVEND_QUEUE=local (the ledger's own queue: None) or sqs (SNS -> SQS, engine.queue.sqs)."""
+    if settings.queue == "local":
+        return None
+    if settings.queue != "sqs":
+        raise DbvendError(f"DBVEND_QUEUE must be local or sqs, not {settings.queue!r}")
+    if not settings.sns_topic_arn:
+        raise DbvendError("DBVEND_QUEUE=sqs needs DBVEND_SNS_TOPIC_ARN")
+    from engine.queue.sqs import Outbox, SnsPublisher
+
+    return Outbox(ledger, SnsPublisher(settings.sns_topic_arn))
+
+
+def build_backend(
+    settings: Settings, ledger: Ledger | None = None
+) -> tuple[GitOpsBackend, IssueReplies | None, PullRequests | None]:
+    """DBVEND_GITOPS=local (a git repository on this machine) or github (the App). With a ledger,
+    issue replies keep their comment ids there (one comment per issue, whatever the concurrency)."""
+    if settings.gitops == "local":
+        return LocalRepository.open_or_create(settings.repo_path), None, None
+    if settings.gitops != "github":
+        raise DbvendError(f"DBVEND_GITOPS must be local or github, not {settings.gitops!r}")
+    from engine.gitops.github import (
+        GitHubIssueReplies,
+        GitHubPullRequests,
+        GitHubRepository,
+        Pacer,
+        github_client,
+    )
+
+    if not settings.github_repository:
+        raise DbvendError("DBVEND_GITOPS=github needs DBVEND_GITHUB_REPOSITORY (owner/name)")
+    private_key = settings.github_private_key
+    if not private_key and settings.github_private_key_file is not None:
+        private_key = settings.github_private_key_file.read_text(encoding="utf-8")
+    client = github_client(
+        base_url=settings.github_api_url,
+        token=settings.github_token,
+        app_id=settings.github_app_id,
+        private_key=private_key,
+        installation_id=settings.github_installation_id,
+        repository=settings.github_repository,
+        pacer=Pacer(
+            limits=((settings.github_writes_per_minute, 60.0), (settings.github_writes_per_hour, 3600.0))
+        ),
+    )
+    repository = GitHubRepository(client, settings.github_repository)
+    full_name = settings.github_repository
+    replies = GitHubIssueReplies(client, full_name, ledger)
+    return repository, replies, GitHubPullRequests(client, full_name)
+
+
+def actions_github(settings: Settings) -> tuple[Any, str] | None:
+    """In a CI job: a GitHub client with the job's token (GITHUB_TOKEN, else DBVEND_GITHUB_TOKEN)
+    and the repository it runs for, or None when the job has no token or repository."""
+    from engine.gitops.github import github_client
+
+    token = os.environ.get("GITHUB_TOKEN") or settings.github_token
+    repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
+    if not token or not repository:
+        return None
+    api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
+    return github_client(base_url=api.rstrip("/") + "/" if api else None, token=token), repository
