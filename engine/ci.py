@@ -25,7 +25,7 @@ from engine.claim import parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.description import md_escape
 from engine.errors import GitError, InvalidRequest, TerraformError
-from engine.policy import PolicyDecision, PolicyGate, decide, policy_context
+from engine.policy import PolicyDecision, PolicyGate, policy_decision
 from engine.render import render_claim
 from engine.roots import Root
 from engine.summary import PlanSummary, RootReport, code_block, count_line, summarize_plan
@@ -199,9 +199,7 @@ def _plan_one(
         plan_json = directory / "dbvend.tfplan.json"
         plan_json.write_text(json.dumps(plan), encoding="utf-8")
         environment = Root.of(root).environment
-        decision = decide(
-            gate.scan_plan(plan_json, policy_context(catalog)), catalog.policy, environment, today
-        )
+        decision = policy_decision(gate, plan_json, catalog, environment, today, plan=True)
         policy = policy_line(decision)
     return RootReport(root, summary, monthly_cost=cost, policy=policy)
 

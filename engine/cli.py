@@ -17,7 +17,7 @@ from rich.table import Table
 from engine.catalog import CATALOG_FILE, load_catalog
 from engine.claim import claim_from_raw
 from engine.cli_support import F, out, reports_errors
-from engine.errors import CatalogError, DbvendError
+from engine.errors import DbvendError
 from engine.gitops import Change
 from engine.gitops.local import LocalRepository, init_layout
 from engine.pipeline import Outcome, new_request_id, prepare, process_request
@@ -201,7 +201,7 @@ def policy_check(
     """Check Terraform roots (DIRECTORIES) or plans (--plan) against the policy gate."""
     from datetime import UTC, datetime
 
-    from engine.policy import decide, policy_context, root_environment, unknown_check_ids
+    from engine.policy import policy_decision, root_environment
 
     if not directories and not plans:
         raise click.UsageError("give at least one directory or --plan PLAN.json")
@@ -209,16 +209,11 @@ def policy_check(
     today = datetime.now(UTC).date()
     decisions: dict[str, PolicyDecision] = {}
     with Settings().policy_gate() as gate:
-        unknown = unknown_check_ids(catalog.policy, gate.known())
-        if unknown:
-            raise CatalogError("policy", f"unknown check ids: {', '.join(unknown)}")
-        context = policy_context(catalog)
         for directory in directories:
             env = environment or root_environment(directory) or ""
-            decisions[str(directory)] = decide(gate.scan(directory, context), catalog.policy, env, today)
+            decisions[str(directory)] = policy_decision(gate, directory, catalog, env, today)
         for plan in plans:
-            scan = gate.scan_plan(plan, context)
-            decisions[str(plan)] = decide(scan, catalog.policy, environment or "", today)
+            decisions[str(plan)] = policy_decision(gate, plan, catalog, environment or "", today, plan=True)
     if as_json:
         click.echo(json.dumps({target: d.as_dict() for target, d in decisions.items()}, indent=2))
     else:

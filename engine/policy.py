@@ -170,25 +170,39 @@ def policy_context(catalog: Catalog) -> dict[str, Any]:
 def check_rendered(
     gate: PolicyGate, rendered: RenderedRoot, catalog: Catalog, environment: str, today: date
 ) -> PolicyDecision:
-    """The gate on one rendered root (written to a scratch directory for checkov to read).
-
-    CatalogError when dbvend.yaml names a check that neither checkov nor policies/ defines.
-    """
-    unknown = unknown_check_ids(catalog.policy, gate.known())
-    if unknown:
-        raise CatalogError("policy", f"unknown check ids: {', '.join(unknown)}")
+    """The gate on one rendered root (written to a scratch directory for checkov to read)."""
     with tempfile.TemporaryDirectory(prefix="dbvend-policy-") as scratch:
         root = Path(scratch) / rendered.root
         for name, text in rendered.files.items():
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        scan = gate.scan(root, policy_context(catalog))
-    scan = ScanResult(
-        tuple(replace(f, file=f"{rendered.root}/{f.file.lstrip('/')}") for f in scan.findings),
-        scan.passed,
-        scan.parsing_errors,
-    )
+        return policy_decision(gate, root, catalog, environment, today, shown_as=rendered.root)
+
+
+def policy_decision(
+    gate: PolicyGate,
+    target: Path,
+    catalog: Catalog,
+    environment: str,
+    today: date,
+    plan: bool = False,
+    shown_as: str | None = None,
+) -> PolicyDecision:
+    """The gate's decision on a root directory (or, with `plan`, a plan's JSON): the one way the
+    pipeline, `dbvend policy` and `dbvend ci plan` reach one. CatalogError when dbvend.yaml names a
+    check that neither checkov nor policies/ defines; findings' files under `shown_as` if given."""
+    unknown = unknown_check_ids(catalog.policy, gate.known())
+    if unknown:
+        raise CatalogError("policy", f"unknown check ids: {', '.join(unknown)}")
+    context = policy_context(catalog)
+    scan = gate.scan_plan(target, context) if plan else gate.scan(target, context)
+    if shown_as is not None:
+        scan = ScanResult(
+            tuple(replace(f, file=f"{shown_as}/{f.file.lstrip('/')}") for f in scan.findings),
+            scan.passed,
+            scan.parsing_errors,
+        )
     return decide(scan, catalog.policy, environment, today)
 
 

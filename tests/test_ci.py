@@ -215,6 +215,29 @@ def test_ci_plan_gates_the_plan_and_keeps_one_summary_comment_up_to_date(
     git(repo, "checkout", "-q", "main")
 
 
+def test_ci_plan_refuses_a_catalog_naming_an_unknown_check(
+    fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
+    """The CI's policy decision is the pipeline's (engine.policy.policy_decision): a dbvend.yaml
+    that names a check neither checkov nor policies/ defines stops the plan (issue 20)."""
+    repo, base, _ = fleet
+    git(repo, "checkout", "-q", "-b", "typo", base)
+    typo = default_catalog_text().replace("  warn: []\n", "  warn: [CKV_NOPE_1]\n", 1)
+    (repo / "dbvend.yaml").write_text(typo)
+    write_root(repo, "db045", ENVS[45 % 3], size="medium")
+    head = commit(repo, "db045 to medium, and a typo")
+    env = {
+        "DBVEND_TERRAFORM": str(FAKE_TERRAFORM),
+        "FAKE_TERRAFORM_PLAN": str(PLANS / "plan_prod_good.json"),
+        "TF_PLUGIN_CACHE_DIR": str(tmp_path / "plugin-cache"),
+    }
+    args = ["ci", "plan", "--repo", str(repo), "--base", base, "--head", head]
+    result = CliRunner().invoke(main, args, env=env)
+    git(repo, "checkout", "-q", "main")
+    assert result.exit_code == 2, result.output
+    assert "unknown check ids: CKV_NOPE_1" in result.output
+
+
 # -- pushing a removal: the job's token, given through git's environment ---------------------------
 
 

@@ -20,6 +20,7 @@ from engine.policy import (
     decide,
     find_checkov,
     policy_context,
+    policy_decision,
     scan_with_cli,
 )
 from engine.render import RenderedRoot
@@ -226,6 +227,13 @@ def test_unknown_check_ids_in_the_catalog_are_an_error(gate: PolicyGate) -> None
     rendered = RenderedRoot("terraform/dev/x", {"main.tf": TF_BAD})
     with pytest.raises(CatalogError, match="unknown check ids: CKV_NOPE_1"):
         check_rendered(gate, rendered, catalog, "dev", TODAY)
+
+
+def test_a_plan_is_refused_for_unknown_check_ids_as_a_root_is(gate: PolicyGate, tmp_path: Path) -> None:
+    """`dbvend ci plan` decided on its own and scanned on with a typo in dbvend.yaml (issue 20)."""
+    catalog = parse_catalog(catalog_with("policy:\n  fail: [CKV_NOPE_1]\n"))
+    with pytest.raises(CatalogError, match="unknown check ids: CKV_NOPE_1"):
+        policy_decision(gate, tmp_path / "plan.json", catalog, "dev", TODAY, plan=True)
 
 
 def test_check_rendered_names_files_by_their_path_in_the_repository(gate: PolicyGate) -> None:
