@@ -121,10 +121,10 @@ def consumer(records: int) -> None:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     from engine import aws
     from engine.intake import accept_request
-    from engine.ledger import Ledger
     from engine.queue.local import LocalQueue
     from engine.queue.worker import Worker
     from engine.settings import Settings
+    from engine.store.ledger import Ledger
     from tests.test_sqs import Topology, lambda_event
 
     def raw(n: int) -> dict[str, Any]:

@@ -25,9 +25,10 @@ from bench.repos import median_ms
 from engine.app import create_app
 from engine.ci import claims_at
 from engine.intake import record_and_queue
-from engine.ledger import Ledger, NewRequest
 from engine.services import build_services
 from engine.settings import Settings
+from engine.store.ledger import Ledger
+from engine.store.records import NewRequest
 
 
 def fill_ledger(ledger: Ledger, repo: Path) -> None:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from engine.ledger import Ledger
     from engine.policy import PolicyGate
     from engine.queue.sqs import Outbox
     from engine.queue.worker import Worker
     from engine.settings import Settings
+    from engine.store.ledger import Ledger
 
 log = logging.getLogger("dbvend.aws")
 
@@ -164,8 +164,8 @@ class Consumer:
     """What the consumer keeps per container: ledger, GitOps backend, policy gate, outbox."""
 
     def __init__(self, config: Settings) -> None:
-        from engine.ledger import Ledger
         from engine.services import build_backend, build_outbox
+        from engine.store.ledger import Ledger
 
         self.settings = config
         self.ledger: Ledger = Ledger.connect(config.ledger_url)

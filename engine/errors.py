@@ -3,7 +3,7 @@
 Each class carries the CLI's exit code and the API's HTTP status; the message is the text a user
 reads, so it names the field, the database or the change, never a server path or an internal
 detail. The API answers every DbvendError with one schema, {"detail", "errors": [{field, rule}]}
-(engine.app); the CLI prints the message and exits with `exit_code` (engine.cli_support).
+(engine.app); the CLI prints the message and exits with `exit_code` (engine.cli.support).
 
     exit  HTTP
      2    422   InvalidRequest, IdempotencyMismatch, CatalogError (the server's dbvend.yaml: 500)

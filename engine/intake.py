@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from engine.claim import claim_from_raw
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import GitOpsBackend
-from engine.ledger import Ledger, NewRequest, RequestRecord
 from engine.queue.local import InHand, enqueue, first_message
+from engine.store.ledger import Ledger
+from engine.store.records import NewRequest, RequestRecord
 
 if TYPE_CHECKING:
     from engine.queue.sqs import Outbox

@@ -21,10 +21,10 @@ from engine.description import change_title, describe_destroy, describe_extensio
 from engine.errors import CheckFailed, Conflict, DatabaseNotFound, DbvendError, FieldError, InvalidRequest
 from engine.gitops import Change, GitOpsBackend
 from engine.hcl import run_checks
-from engine.ledger import Ledger
 from engine.render import RenderedRoot, render_claim
 from engine.roots import Root
 from engine.spec import parse_ttl, reason_errors
+from engine.store.ledger import Ledger
 from engine.ttl import extend, lease_of
 
 log = logging.getLogger("dbvend.lifecycle")

@@ -61,9 +61,9 @@ def process_request(
     """
     catalog = backend.catalog()
     claim = claim_from_raw(raw, catalog, request_id or new_request_id(), accepted_at or datetime.now(UTC))
-    backend.check_absent(claim)  # cheap, before rendering; open_change checks again under its lock
+    seen = backend.check_absent(claim)  # cheap, before rendering; open_change starts from it
     outcome = prepare(claim, catalog, gate, terraform)
     description = describe_change(claim, outcome.cost, outcome.checks, outcome.policy)
-    change = backend.open_change(outcome.rendered, claim, change_title(claim), description)
+    change = backend.open_change(outcome.rendered, claim, change_title(claim), description, seen=seen)
     backend.report_checks(change, outcome.policy)
     return replace(outcome, change=change)

@@ -11,8 +11,8 @@ from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.gitops.local import LocalRepository
 from engine.keys import KeyStore, RateLimiter
-from engine.ledger import Ledger
 from engine.settings import Settings
+from engine.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from engine.queue.sqs import Outbox
@@ -80,13 +80,10 @@ def build_backend(
         return LocalRepository.open_or_create(settings.repo_path), None, None
     if settings.gitops != "github":
         raise DbvendError(f"DBVEND_GITOPS must be local or github, not {settings.gitops!r}")
-    from engine.gitops.github import (
-        GitHubIssueReplies,
-        GitHubPullRequests,
-        GitHubRepository,
-        Pacer,
-        github_client,
-    )
+    from engine.github.client import Pacer, github_client
+    from engine.github.pulls import GitHubPullRequests
+    from engine.github.replies import GitHubIssueReplies
+    from engine.github.repository import GitHubRepository
 
     if not settings.github_repository:
         raise DbvendError("DBVEND_GITOPS=github needs DBVEND_GITHUB_REPOSITORY (owner/name)")
@@ -113,7 +110,7 @@ def build_backend(
 def actions_github(settings: Settings) -> tuple[Any, str] | None:
     """In a CI job: a GitHub client with the job's token (GITHUB_TOKEN, else DBVEND_GITHUB_TOKEN)
     and the repository it runs for, or None when the job has no token or repository."""
-    from engine.gitops.github import github_client
+    from engine.github.client import github_client
 
     token = os.environ.get("GITHUB_TOKEN") or settings.github_token
     repository = os.environ.get("GITHUB_REPOSITORY") or settings.github_repository
@@ -121,3 +118,19 @@ def actions_github(settings: Settings) -> tuple[Any, str] | None:
         return None
     api = os.environ.get("GITHUB_API_URL") or settings.github_api_url
     return github_client(base_url=api.rstrip("/") + "/" if api else None, token=token), repository
+
+
+def job_backend(settings: Settings) -> tuple[GitOpsBackend, IssueReplies | None] | None:
+    """In a CI job: the GitOps store and issue replies on GitHub (the App when DBVEND_GITOPS=github,
+    else the job's own token), or None without either."""
+    if settings.gitops == "github":
+        backend, replies, _ = build_backend(settings)
+        return backend, replies
+    found = actions_github(settings)
+    if found is None:
+        return None
+    from engine.github.replies import GitHubIssueReplies
+    from engine.github.repository import GitHubRepository
+
+    client, repository = found
+    return GitHubRepository(client, repository), GitHubIssueReplies(client, repository)

@@ -22,9 +22,9 @@ from engine.catalog import Catalog
 from engine.description import md_escape
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies
-from engine.ledger import Ledger
 from engine.lifecycle import current_claim, propose_destroy
 from engine.queue.local import origin_of
+from engine.store.ledger import Ledger
 from engine.ttl import Due, Lease, Reminder, describe_left, reminder_key
 
 # Destroys one root (plan -destroy, apply, then the root's removal): (succeeded, what happened).

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from engine.api.deps import KEY_REFUSED
-from engine.ledger import Ledger
+from engine.store.ledger import Ledger
 from tests.server import API_KEY, ServeProcess
 
 PROVISION = "/provision-rds"

@@ -24,7 +24,7 @@ import pytest
 from engine import aws
 from engine.gitops.local import LocalRepository
 from engine.keys import hash_key
-from engine.ledger import Ledger
+from engine.store.ledger import Ledger
 from tests.test_sqs import REGION, SEED, Topology, lambda_event
 
 API_KEY = "dbv_e2e-key"

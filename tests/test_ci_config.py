@@ -44,14 +44,14 @@ ACTION_REPOSITORY = "dbvend/dbvend"
 ACTION_REF = "v1"
 ACTION = f"{ACTION_REPOSITORY}@{ACTION_REF}"
 
-# The flags of `dbvend ci` (engine/cli.py), per subcommand.
+# The flags of `dbvend ci` (engine/cli/), per subcommand.
 CLI_FLAGS = {
     "plan": {"--base", "--head", "--pr", "--parallel"},
     "apply": {"--base", "--head", "--pr", "--directory"},
     "destroy": {"--directory", "--pr"},
     "check-generated": {"--base", "--head"},
     "ttl": set(),
-    "drift": set(),  # `dbvend drift` (engine/cli_drift.py): the Action runs it outside `dbvend ci`
+    "drift": set(),  # `dbvend drift` (engine/cli/drift.py): the Action runs it outside `dbvend ci`
 }
 # Which reusable workflow runs which commands, and the CircleCI job that must run the same ones.
 PARITY = {

@@ -14,8 +14,8 @@ import pytest
 from engine.gitops.local import LocalRepository
 from engine.hcl import check_schema, parse_hcl, resources_of
 from engine.intake import accept_request
-from engine.ledger import Ledger
 from engine.queue.local import LocalQueue
+from engine.store.ledger import Ledger
 
 DBVEND = str(Path(sys.executable).with_name("dbvend"))
 

@@ -27,7 +27,8 @@ from engine.claim import claim_from_raw, marked_for_destroy
 from engine.cli import main
 from engine.gitops.local import GITIGNORE
 from engine.intake import record_and_queue
-from engine.ledger import Ledger, NewRequest
+from engine.store.ledger import Ledger
+from engine.store.records import NewRequest
 from tests.github_server import GitHubServer
 from tests.test_terraform import ROOT_TF
 from tests.test_workflow_permissions import ROOT as SOURCE

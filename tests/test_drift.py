@@ -17,7 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from engine.cli_drift import drift
+from engine.cli.drift import drift
 from engine.drift import (
     DRIFT_LABEL,
     ISSUE_BODY_LIMIT,
@@ -29,8 +29,8 @@ from engine.drift import (
     marker,
 )
 from engine.errors import GitOpsError
-from engine.gitops.github import github_client
-from engine.gitops.github_issues import GitHubDriftIssues
+from engine.github.client import github_client
+from engine.github.drift_issues import GitHubDriftIssues
 from engine.summary import PlanSummary, ResourceChange, RootReport, summarize_plan
 from tests.github_server import GitHubServer
 from tests.test_ci import commit, git, write_root

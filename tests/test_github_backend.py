@@ -11,13 +11,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from engine.errors import Conflict, GitOpsError
-from engine.gitops.github import GitHubIssueReplies, GitHubRepository, Pacer, RetryPolicy, github_client
+from engine.github.client import Pacer, RetryPolicy, github_client
+from engine.github.replies import GitHubIssueReplies
+from engine.github.repository import GitHubRepository
 from engine.intake import accept_request
-from engine.ledger import Ledger
 from engine.pipeline import process_request
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
+from engine.store.ledger import Ledger
 from tests.github_server import GitHubServer
 
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}
@@ -353,7 +355,7 @@ def test_approver_teams_are_looked_up_for_the_approving_reviewers(
 
 
 def test_a_summary_in_parts_is_rewritten_in_place_and_shrinks(github: GitHubServer) -> None:
-    from engine.gitops.github import GitHubPullRequests
+    from engine.github.pulls import GitHubPullRequests
     from engine.summary import split_comment
 
     number = github.create_issue("a pull request stands in", "")
@@ -374,7 +376,7 @@ def test_a_summary_in_parts_is_rewritten_in_place_and_shrinks(github: GitHubServ
 def test_the_pacing_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """GitHub's secondary limits by default (80 a minute, 500 an hour); GitHub Enterprise Server
     sets its own, so they are settings (DBVEND_GITHUB_WRITES_PER_MINUTE / _PER_HOUR)."""
-    import engine.gitops.github as github_module
+    import engine.github.client as github_module
     from engine.services import build_backend
     from engine.settings import Settings
 

@@ -13,8 +13,8 @@ import pytest
 from engine.ci import claims_at
 from engine.claim import Claim, claim_from_raw
 from engine.errors import GitOpsError
+from engine.github.repository import GitHubRepository
 from engine.gitops import Change
-from engine.gitops.github import GitHubRepository
 from engine.render import render_claim
 from tests.github_server import BLOB_TEXT_LIMIT, GitHubServer
 from tests.test_github_backend import SEED, client_for

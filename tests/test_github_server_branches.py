@@ -12,7 +12,7 @@ from githubkit import GitHub
 from githubkit.exception import GraphQLFailed, RequestFailed
 from githubkit_schemas.latest.models import PullRequestReview
 
-from engine.gitops.github import CLAIMS_QUERY
+from engine.github.repository import CLAIMS_QUERY
 from tests import github_payloads
 from tests.github_server import GitHubServer
 from tests.test_github_server import OWNER, REPO, client, git

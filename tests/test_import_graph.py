@@ -123,7 +123,7 @@ MAY_IMPORT_EDGES: Final = {
 
 def edge_of(module: str) -> str | None:
     for edge in (*EDGES, "engine.app"):
-        if module == edge or module.startswith(edge + ".") or module.startswith(edge + "_"):
+        if module == edge or module.startswith(edge + "."):
             return edge
     return None
 
@@ -151,7 +151,7 @@ def test_the_edge_rule_finds_a_breach() -> None:
         "engine.lifecycle": {"engine.api.deps"},
         "engine.app": {"engine.api", "engine.portal"},
         "engine.portal.pages": {"engine.api.databases"},
-        "engine.cli_ci": {"engine.cli_support", "engine.app"},
+        "engine.cli.ci": {"engine.cli.support", "engine.app"},
     }
     assert edge_breaches(graph) == [
         "engine.lifecycle -> engine.api.deps",

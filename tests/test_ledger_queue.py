@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import engine.ledger as ledger_module
+import engine.store.database as store_database
 from engine.errors import Conflict, IdempotencyMismatch
 from engine.intake import record_and_queue
-from engine.ledger import Ledger, NewRequest
 from engine.queue.local import InHand, LocalQueue
+from engine.store.ledger import Ledger
+from engine.store.records import NewRequest
 
 PAYLOAD = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}
 
@@ -224,12 +225,12 @@ def test_a_ledger_at_the_first_schema_is_upgraded_with_its_rows(tmp_path: Path) 
     from alembic import command
     from alembic.config import Config
 
-    from engine.ledger import create_ledger_engine
+    from engine.store.database import create_ledger_engine
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     engine = create_ledger_engine(url)
     config = Config()
-    config.set_main_option("script_location", str(Path(ledger_module.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(store_database.__file__).parent / "migrations"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
@@ -289,8 +290,8 @@ def test_schema_head_is_the_newest_migration(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
     config = Config()
-    config.set_main_option("script_location", str(Path(ledger_module.__file__).parent / "migrations"))
-    assert ScriptDirectory.from_config(config).get_current_head() == ledger_module.SCHEMA_HEAD
+    config.set_main_option("script_location", str(Path(store_database.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == store_database.SCHEMA_HEAD
     fresh = Ledger.connect(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
-    assert ledger_module.schema_version(fresh.engine) == ledger_module.SCHEMA_HEAD
+    assert store_database.schema_version(fresh.engine) == store_database.SCHEMA_HEAD
     fresh.engine.dispose()

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from engine.cli import main
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
-from engine.ledger import Ledger
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
+from engine.store.ledger import Ledger
 from engine.ttl import parse_time
 
 

@@ -48,9 +48,11 @@ from engine.claim import claim_from_raw
 from engine.errors import Conflict, InvalidRequest
 from engine.gitops.local import LocalRepository
 from engine.intake import record_and_queue
-from engine.ledger import Ledger, NewRequest, request_events
 from engine.portal import views
 from engine.spec import reason_errors
+from engine.store.ledger import Ledger
+from engine.store.records import NewRequest
+from engine.store.schema import request_events
 from tests.server import API_KEY, ServeProcess
 from tests.test_api_hostile import (
     CASES,

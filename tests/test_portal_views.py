@@ -10,9 +10,9 @@ import pytest
 from engine.catalog import default_catalog_text, parse_catalog
 from engine.claim import claim_from_raw
 from engine.keys import KeyStore
-from engine.ledger import Event, RequestRecord
 from engine.portal import views
 from engine.portal.session import LIFETIME, form_token, form_token_ok, session_key, sign_in
+from engine.store.records import Event, RequestRecord
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

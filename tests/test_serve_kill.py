@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.ledger import Ledger
+from engine.store.ledger import Ledger
 from tests.server import API_KEY, ServeProcess
 
 ENGINES = ("postgres", "mysql", "aurora-postgresql", "aurora-mysql")

@@ -18,12 +18,13 @@ from engine.errors import QueueUnavailable
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
 from engine.keys import hash_key
-from engine.ledger import Ledger, queue_messages
 from engine.queue import Message
 from engine.queue.sqs import Outbox, SnsPublisher, SqsBatch, batch_messages, queue_url_of
+from engine.queue.tables import queue_messages
 from engine.queue.worker import Worker
 from engine.services import build_services
 from engine.settings import Settings
+from engine.store.ledger import Ledger
 
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}
 REGION = "us-east-1"

@@ -14,13 +14,14 @@ from fastapi.testclient import TestClient
 from engine import aws
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request, record_and_queue
-from engine.ledger import Ledger, queue_messages
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.sqs import Outbox
 from engine.queue.stuck import StuckMessage, StuckPass, StuckSummary, decide_stuck, stuck_interval
+from engine.queue.tables import queue_messages
 from engine.queue.worker import Worker
 from engine.services import Services
+from engine.store.ledger import Ledger
 from tests import test_aws_e2e, test_ledger_queue, test_portal
 from tests.test_aws_e2e import World, http_api_event, provision
 from tests.test_ledger_queue import Clock, new

@@ -13,10 +13,10 @@ from engine.ci import claims_at
 from engine.cli import main
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
-from engine.ledger import Ledger
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
+from engine.store.ledger import Ledger
 from engine.sweep import remind
 from engine.ttl import due, lease_of
 

@@ -20,12 +20,13 @@ from fastapi.testclient import TestClient
 
 from engine.app import create_app
 from engine.forms import render_issue_body
-from engine.ledger import Ledger, metadata
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.replies import ISSUE_REPLY_MARKER
 from engine.queue.worker import Worker
 from engine.services import Services
+from engine.store.ledger import Ledger
+from engine.store.schema import metadata
 from tests.deliveries import from_example, issue_delivery, moved, user
 from tests.github_server import GitHubServer
 from tests.octokit import example, require_octokit, webhook_examples

@@ -10,10 +10,11 @@ import pytest
 from engine.errors import GitOpsError
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request, record_and_queue
-from engine.ledger import Ledger, NewRequest
 from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
+from engine.store.ledger import Ledger
+from engine.store.records import NewRequest
 
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}
 

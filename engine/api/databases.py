@@ -13,8 +13,8 @@ from engine.api.deps import BodyDep, KeyDep
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import Change
 from engine.intake import accept_request
-from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import describe_database, extend_database, request_destroy
+from engine.store.records import STATUSES, RequestRecord
 from engine.web import Environment, Identifier, ServicesDep
 
 router = APIRouter(prefix="/v1/databases", tags=["databases"])

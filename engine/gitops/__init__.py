@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, Protocol
 from engine.catalog import Catalog
 from engine.claim import Claim
 from engine.commands import PullRequestFacts
+from engine.errors import Conflict
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 from engine.roots import Root
@@ -146,6 +147,46 @@ class Change:
         return replace(self, status="merged", merged_at=at, merge_commit=merge_commit)
 
 
+@dataclass(frozen=True)
+class BranchFound:
+    """A change's branch as a backend found it."""
+
+    commit: str
+    key: str | None  # the change key its commit carries (the Request-Id trailer), None without one
+    held_in: str  # where a conflict says it is held: "in open change #3", "on its branch"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What a backend found about one change's database, read at one moment: what the conflict
+    rule decides on, and what the write that follows starts from."""
+
+    key: str  # the change key it was read for (change_key)
+    main: str  # the default branch
+    main_commit: str
+    on_main: bool  # the database's request.json is on the default branch
+    branch: BranchFound | None  # the change's branch; None when there is none
+    mine: int | None = None  # the change this very key made already (a redelivery)
+    repository: str = ""  # the store's own id of the repository where a write needs it (GitHub's node id)
+
+
+def conflict(claim: Claim, kind: str | None, seen: Sighting) -> Conflict | None:
+    """The Conflict a change of `claim` meets (with `kind`: a later change to a database on main),
+    or None when the database is free or held by this very change (a redelivery, or its branch
+    made before a crash)."""
+    where = f"{claim.environment}/{claim.identifier}"
+    if seen.mine is not None or (seen.branch is not None and seen.branch.key == seen.key):
+        return None
+    if kind is None and seen.on_main:
+        return Conflict(f"database {where} already exists on {seen.main} ({claim.root})")
+    if seen.branch is not None:
+        what = f"a {kind.partition('-')[0]} of database {where}" if kind else f"database {where}"
+        return Conflict(f"{what} is already requested {seen.branch.held_in}")
+    if kind is not None and not seen.on_main:
+        return Conflict(f"database {where} is not on {seen.main}: its request must be merged first")
+    return None
+
+
 class GitOpsBackend(Protocol):
     """What the pipeline needs from a GitOps store."""
 
@@ -161,18 +202,29 @@ class GitOpsBackend(Protocol):
         """The branch changes are merged into (GitHub: the repository's own; locally: main)."""
         ...
 
-    def check_absent(self, claim: Claim) -> None:
-        """Raise Conflict when the database exists on main or in an open change of another request."""
+    def check_absent(self, claim: Claim) -> Sighting:
+        """Raise Conflict when the database exists on main or in an open change of another request;
+        else what was read, for open_change to start from."""
         ...
 
     def open_change(
-        self, rendered: RenderedRoot, claim: Claim, title: str, description: str, kind: str | None = None
+        self,
+        rendered: RenderedRoot,
+        claim: Claim,
+        title: str,
+        description: str,
+        kind: str | None = None,
+        seen: Sighting | None = None,
     ) -> Change:
         """One branch, one commit, one change; the existing one when this request made it already.
 
         With `kind` (`extend-2`, `destroy`) the change updates a database already on main: branch
         dbvend/<env>/<id>.<kind>, found again by change_key(request id, kind); Conflict when the
         database is not on main or another change holds that branch.
+
+        `seen` is check_absent's reading of this claim moments before: a backend may start from it
+        instead of reading again (GitHub: one call fewer; a stale reading only loses a race, and
+        the write is tried again from a fresh one).
         """
         ...
 

@@ -18,8 +18,16 @@ from typing import Final
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
 from engine.ci import claims_at
 from engine.claim import Claim, format_time
-from engine.errors import ChangeNotFound, Conflict, GitError, GitOpsError, NotOpen
-from engine.gitops import Change, RepositoryIdentity, branch_name, change_key
+from engine.errors import ChangeNotFound, GitError, GitOpsError, NotOpen
+from engine.gitops import (
+    BranchFound,
+    Change,
+    RepositoryIdentity,
+    Sighting,
+    branch_name,
+    change_key,
+    conflict,
+)
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
@@ -172,33 +180,39 @@ class LocalRepository:
             raise ChangeNotFound(f"no change #{change_id}")  # not the server's repository path
         return Change.from_json(item.read_text(encoding="utf-8"))
 
-    def check_absent(self, claim: Claim) -> None:
-        _, branch, on_main = self._batch_check(claim, branch_name(claim.environment, claim.identifier))
-        self._refuse_conflict(claim, branch, on_main)
+    def check_absent(self, claim: Claim) -> Sighting:
+        return self._sight(claim, None)
 
     # -- writing -------------------------------------------------------------------------
 
     def open_change(
-        self, rendered: RenderedRoot, claim: Claim, title: str, description: str, kind: str | None = None
+        self,
+        rendered: RenderedRoot,
+        claim: Claim,
+        title: str,
+        description: str,
+        kind: str | None = None,
+        seen: Sighting | None = None,
     ) -> Change:
         """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change.
 
         Idempotent on the request id (with `kind`, on the request id and kind): a redelivered
         request gets the change it made before, also when a crash came between making the
         branch and recording the change. With `kind`, the database must be on main already.
+        `seen` is not used: the repository is read again under the lock, which is cheap here.
         """
         key = change_key(claim.request_id, kind)
         branch = branch_name(claim.environment, claim.identifier, kind)
         with self._locked():
-            main, branch_sha, on_main = self._batch_check(claim, branch)
-            existing = self._refuse_conflict(claim, branch_sha, on_main, kind)
-            if existing is not None:
-                return existing
-            assert main is not None
-            if branch_sha is not None:  # made by this request before a crash: record it now
+            now = self._sight(claim, kind)
+            if now.mine is not None:  # a redelivery: whatever became of its change, it is not made twice
+                return self.change(now.mine)
+            main = now.main_commit
+            if now.branch is not None:  # made by this request before a crash: record it now
                 recorded = [c for c in self.changes("open") if c.request_id == key]
                 if recorded:  # recorded before requests/ pointers existed
                     return recorded[0]
+                branch_sha = now.branch.commit
                 commit, base = branch_sha, self._git("rev-parse", f"{branch_sha}^").strip()
             else:
                 tree = self._tree_with(main, rendered)
@@ -225,8 +239,8 @@ class LocalRepository:
 
     def change_of_request(self, request_id: str) -> Change | None:
         """The change a request made, whatever its status."""
-        pointer = self.state / "requests" / _request_key(request_id)
-        return self.change(int(pointer.read_text())) if pointer.exists() else None
+        change_id = self._change_id_of(request_id)
+        return self.change(change_id) if change_id is not None else None
 
     def merge(self, change_id: int) -> Change:
         """Merge an open change into main (a merge commit), then delete its branch."""
@@ -293,32 +307,29 @@ class LocalRepository:
         shas = [None if line.endswith(" missing") else line.split()[0] for line in out]
         return shas[0], shas[1], shas[2] is not None
 
-    def _refuse_conflict(
-        self, claim: Claim, branch_sha: str | None, on_main: bool, kind: str | None = None
-    ) -> Change | None:
-        """Conflict unless the database is free (with `kind`: on main) or held by this very request.
-
-        Returns this request's change when it has one; None when the database is free, or
-        when the branch is this request's own with no change recorded yet (a crash between).
-        """
-        where = f"{claim.environment}/{claim.identifier}"
+    def _sight(self, claim: Claim, kind: str | None) -> Sighting:
+        """What the repository holds for this change's database now; Conflict (engine.gitops.conflict)
+        unless it is free or this very change's."""
         key = change_key(claim.request_id, kind)
-        mine = self.change_of_request(key)
-        if mine is not None:  # a redelivery: whatever became of its change, it is not made twice
-            return mine
         branch = branch_name(claim.environment, claim.identifier, kind)
+        main, branch_sha, on_main = self._batch_check(claim, branch)
+        if main is None:
+            raise GitOpsError(f"the repository has no '{MAIN}' branch")
+        found = None
         if branch_sha is not None:
-            if self._request_of(branch_sha) == key:
-                return None
             change = next((c for c in self.changes("open") if c.branch == branch), None)
             which = f"change #{change.id}" if change else f"branch {branch}"
-            what = f"a {kind.partition('-')[0]} of database {where}" if kind else f"database {where}"
-            raise Conflict(f"{what} is already requested in open {which}")
-        if kind is None and on_main:
-            raise Conflict(f"database {where} already exists on {MAIN} ({claim.root})")
-        if kind is not None and not on_main:
-            raise Conflict(f"database {where} is not on {MAIN}: its request must be merged first")
-        return None
+            found = BranchFound(branch_sha, self._request_of(branch_sha), f"in open {which}")
+        seen = Sighting(key, MAIN, main, on_main, found, mine=self._change_id_of(key))
+        refused = conflict(claim, kind, seen)
+        if refused is not None:
+            raise refused
+        return seen
+
+    def _change_id_of(self, key: str) -> int | None:
+        """The id of the change a change key made, whatever its status."""
+        pointer = self.state / "requests" / _request_key(key)
+        return int(pointer.read_text()) if pointer.exists() else None
 
     def _request_of(self, commit: str) -> str | None:
         """The Request-Id trailer of a commit dbvend made."""

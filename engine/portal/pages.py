@@ -24,13 +24,13 @@ from engine.claim import Claim, claim_from_raw, parse_claim
 from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest, NotFound
 from engine.gitops import Change, branch_name
 from engine.intake import accept_request
-from engine.ledger import STATUSES, RequestRecord
 from engine.lifecycle import describe_database, extend_database, request_destroy
 from engine.portal import views
 from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, same_text, session_key, sign_in
 from engine.roots import Root
 from engine.services import Services
 from engine.spec import ENGINES, SIZES
+from engine.store.records import STATUSES, RequestRecord
 from engine.ttl import parse_time
 from engine.web import Environment, Identifier, RequestId, ServicesDep
 

@@ -14,9 +14,9 @@ from markupsafe import Markup
 from engine.claim import Claim
 from engine.cost import estimate_monthly_cost
 from engine.forms import LABELS as ISSUE_FORM_LABELS
-from engine.ledger import RELEASING, Event, RequestRecord
 from engine.roots import Root
 from engine.spec import FIELDS
+from engine.store.records import RELEASING, Event, RequestRecord
 from engine.ttl import describe_left, parse_time
 
 # The web form's fields, in the order of the page: the issue form's (engine.forms), then more.

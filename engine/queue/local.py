@@ -12,8 +12,9 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine.ledger import Ledger, queue_messages
 from engine.queue import Message
+from engine.queue.tables import queue_messages
+from engine.store.ledger import Ledger
 
 MAX_RECEIVES: Final = 5
 VISIBILITY_TIMEOUT: Final = 30.0

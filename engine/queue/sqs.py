@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Final
 import sqlalchemy as sa
 
 from engine.errors import QueueUnavailable
-from engine.ledger import Ledger, queue_messages
 from engine.queue import Message
+from engine.queue.tables import queue_messages
+from engine.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -25,8 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.description import md_escape
-from engine.ledger import Ledger, queue_messages, requests
 from engine.queue.replies import tell_issue
+from engine.queue.tables import queue_messages
+from engine.store.ledger import Ledger
+from engine.store.schema import requests
 
 if TYPE_CHECKING:
     from engine.gitops import IssueReplies

@@ -13,12 +13,12 @@ from sqlalchemy.engine import Connection
 from engine.description import md_escape
 from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest, PolicyFailed
 from engine.gitops import Change, GitOpsBackend, IssueReplies
-from engine.ledger import Ledger
 from engine.pipeline import Outcome, process_request
 from engine.policy import PolicyGate
 from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
 from engine.queue.replies import tell_issue
+from engine.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from engine.queue.stuck import StuckPass

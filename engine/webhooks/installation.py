@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any, Final
 
-from engine.ledger import now_text
+from engine.store.records import now_text
 from engine.webhooks.context import WebhookContext
 
 log = logging.getLogger("dbvend.webhook")

@@ -27,8 +27,8 @@ from engine.errors import (
 )
 from engine.forms import LABELS, parse_issue_form
 from engine.intake import accept_request
-from engine.ledger import RequestRecord, issue_key
 from engine.queue.replies import ISSUE_REPLY_MARKER
+from engine.store.records import RequestRecord, issue_key
 from engine.webhooks.context import WebhookContext
 
 REPLY_MARKER: Final = ISSUE_REPLY_MARKER

@@ -24,11 +24,11 @@ import re
 from typing import Any, Final
 
 from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
-from engine.ledger import RequestRecord
 from engine.lifecycle import settle_change
 from engine.queue.local import origin_of
 from engine.queue.replies import ISSUE_REPLY_MARKER
 from engine.roots import Root
+from engine.store.records import RequestRecord
 from engine.webhooks.context import WebhookContext
 
 RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})")

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from engine.cli_support import out, reports_errors
+from engine.cli.support import current_settings, out, reports_errors, step_summary
 from engine.errors import GitOpsError
+from engine.services import actions_github
 
 if TYPE_CHECKING:  # imported when the command runs: `dbvend --help` stays quick
     from engine.drift import DriftAction
-    from engine.gitops.github_issues import GitHubDriftIssues
+    from engine.github.drift_issues import GitHubDriftIssues
 
 
 @click.command(
@@ -43,16 +44,15 @@ def drift(repo: Path, parallel: int, backend_file: str | None, dry_run: bool) ->
     """
     from engine.catalog import default_catalog_text, parse_catalog
     from engine.ci import claims_at, plan_roots
-    from engine.cli_ci import plugin_cache, step_summary
+    from engine.cli.ci import plugin_cache
     from engine.drift import decide, describe, drift_roots, exit_code, render_run
-    from engine.settings import Settings
     from engine.terraform import Terraform
 
     now = datetime.now(UTC).replace(microsecond=0)
     roots, skipped = drift_roots(claims_at(repo, "HEAD"))
     reports = []
     if roots:
-        terraform = Terraform(Settings().terraform, plugin_cache=plugin_cache())
+        terraform = Terraform(current_settings().terraform, plugin_cache=plugin_cache())
         catalog = parse_catalog(default_catalog_text())  # only the policy gate reads it: none here
         reports = plan_roots(repo, roots, terraform, None, catalog, parallel, backend_file)
     issues = drift_issues()
@@ -98,9 +98,7 @@ def write_issues(issues: GitHubDriftIssues, actions: Sequence[DriftAction]) -> t
 
 def drift_issues() -> GitHubDriftIssues | None:
     """The repository's drift issues when this CI has a token and knows the repository, else None."""
-    from engine.gitops.github_issues import GitHubDriftIssues
-    from engine.services import actions_github
-    from engine.settings import Settings
+    from engine.github.drift_issues import GitHubDriftIssues
 
-    found = actions_github(Settings())
+    found = actions_github(current_settings())
     return GitHubDriftIssues(*found) if found is not None else None

@@ -9,18 +9,16 @@ from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
 from engine.drift import DRIFT_LABEL, DriftIssue
-from engine.errors import GitOpsError
-from engine.gitops.github import github_error
+from engine.github.client import github_error, owner_and_name
+from engine.github.decode import drift_issues
 
 
 class GitHubDriftIssues:
     """The repository's drift issues: one per drifted database, found again by the marker in its body."""
 
     def __init__(self, client: GitHub[Any], full_name: str, label: str = DRIFT_LABEL) -> None:
-        owner, _, name = full_name.partition("/")
-        if not owner or not name or "/" in name:
-            raise GitOpsError(f"repository must be owner/name, not {full_name!r}")
-        self.client, self.owner, self.name, self.label = client, owner, name, label
+        self.owner, self.name = owner_and_name(full_name)
+        self.client, self.label = client, label
 
     def open_issues(self) -> list[DriftIssue]:
         """Every open issue with the label (all pages). GitHub lists pull requests as issues: not those."""
@@ -34,7 +32,7 @@ class GitHubDriftIssues:
                 state="open",
                 per_page=100,
             )
-            return [DriftIssue(issue.number, issue.body or "") for issue in found if not issue.pull_request]
+            return drift_issues(issue.model_dump() for issue in found)
         except RequestFailed as exc:
             raise github_error(f"list the open {self.label} issues", exc) from None
 

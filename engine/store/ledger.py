@@ -8,298 +8,36 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from engine.errors import Conflict, DbvendError, IdempotencyMismatch
-
-CHANNELS: Final = ("api", "portal", "issue", "comment", "cli")
-STATUSES: Final = (
-    "accepted",
-    "processing",
-    "change_open",
-    "planned",
-    "applied",
-    "merged",
-    "closed",
-    "rejected",
-    "failed",
-    "destroy_open",
-    "destroyed",
+from engine.store.database import READING, create_ledger_engine, migrate
+from engine.store.records import (
+    NEXT,
+    RELEASING,
+    STATUSES,
+    CommentSlot,
+    Event,
+    NewRequest,
+    RequestRecord,
+    issue_key,
+    now_text,
 )
-# A request holds its database's name from acceptance until it is refused, fails, is closed or
-# its database is destroyed.
-RELEASING: Final = frozenset({"rejected", "failed", "closed", "destroyed"})
-# Where a status may go; a redelivered message never moves a request backwards.
-NEXT: Final[Mapping[str, frozenset[str]]] = {
-    "accepted": frozenset({"processing", "change_open", "rejected", "failed"}),
-    "processing": frozenset({"processing", "change_open", "rejected", "failed"}),
-    "change_open": frozenset({"planned", "applied", "merged", "closed"}),
-    "planned": frozenset({"planned", "applied", "merged", "closed"}),
-    "applied": frozenset({"merged", "closed", "destroy_open", "destroyed"}),  # from the PR, or on merge
-    "merged": frozenset({"applied", "destroy_open", "destroyed"}),  # applied on merge
-    # A destroy change (the time-to-live ran out, or someone asked): destroyed once applied; back
-    # to merged when the destroy change is closed without being applied.
-    "destroy_open": frozenset({"destroyed", "merged"}),
-    "destroyed": frozenset(),
-    "closed": frozenset(),
-    "rejected": frozenset(),
-    "failed": frozenset(),
-}
-
-metadata = sa.MetaData()
-
-requests = sa.Table(
-    "requests",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("requester", sa.String(200), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("environment", sa.String(32), nullable=False),
-    sa.Column("identifier", sa.String(64), nullable=False),
-    sa.Column("database_name", sa.String(64), nullable=False),
-    sa.Column("owner", sa.String(200)),
-    sa.Column("holds", sa.String(100), unique=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("change_id", sa.Integer),
-    sa.Column("change_link", sa.String(500)),
-    sa.Column("errors", sa.Text),
-    sa.Column("policy", sa.Text),  # the policy gate's decision, JSON (revision 0002)
-    sa.Column("idempotency_key", sa.String(200)),
-    sa.Column("change_head", sa.String(64)),  # the change's head commit when it was opened (0005)
-    sa.Column("merge_commit", sa.String(64)),  # and its merge commit once merged (0005)
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("updated_at", sa.String(32), nullable=False),
-    sa.UniqueConstraint("requester", "idempotency_key", name="uq_requests_idempotency"),
-    sa.Index("ix_requests_listing", "environment", "created_at"),
+from engine.store.schema import (
+    app_state,
+    dispatches,
+    issue_comments,
+    request_events,
+    requests,
+    webhook_deliveries,
 )
-
-request_events = sa.Table(
-    "request_events",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id"), nullable=False, index=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("detail", sa.Text),
-)
-
-webhook_deliveries = sa.Table(
-    "webhook_deliveries",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("received_at", sa.String(32), nullable=False),
-)
-
-queue_messages = sa.Table(
-    "queue_messages",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("request_id", sa.String(64), index=True),
-    sa.Column("body", sa.Text, nullable=False),
-    # ready, done, dead (the local queue); outbox, sent (sent on through SNS, engine.queue.sqs)
-    sa.Column("state", sa.String(8), nullable=False),
-    sa.Column("visible_at", sa.Float, nullable=False),
-    sa.Column("receive_count", sa.Integer, nullable=False, default=0),
-    sa.Column("receipt", sa.String(64)),
-    sa.Column("last_error", sa.Text),
-    sa.Column("enqueued_at", sa.Float, nullable=False),
-    sa.Column("transport_id", sa.String(100)),  # SNS's MessageId once sent
-    # When it left the outbox (sent to SNS; a local message: when queued), and when the stuck pass
-    # sent it again because no consumer had taken it (engine.queue.stuck; both revision 0006).
-    sa.Column("sent_at", sa.Float),
-    sa.Column("resent_at", sa.Float),
-    sa.Index("ix_queue_ready", "state", "visible_at"),
-)
-
-
-# dbvend's one comment per issue and marker: the first writer claims the key, then records the
-# comment it made; everyone else edits that comment (engine.gitops.github.GitHubIssueReplies).
-issue_comments = sa.Table(
-    "issue_comments",
-    metadata,
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("comment_id", sa.BigInteger),
-    sa.Column("claimed_by", sa.String(64), nullable=False),
-    sa.Column("claimed_at", sa.Float, nullable=False),
-    sa.Column("pending_body", sa.Text),  # a later writer's text, left for the holder to write
-)
-
-# The workflow runs the App started (/plan, /apply, /destroy): a completed run counts only when it
-# answers one of these (engine.webhooks.pulls).
-dispatches = sa.Table(
-    "dispatches",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("change_id", sa.Integer, nullable=False),
-    sa.Column("command", sa.String(16), nullable=False),
-    sa.Column("ref", sa.String(200), nullable=False),
-    sa.Column("ref_oid", sa.String(64)),  # the ref's commit when dispatched: the run's head_sha
-    sa.Column("dispatched_at", sa.String(32), nullable=False),
-    sa.Column("run_id", sa.BigInteger, unique=True),  # the run that answered it
-    sa.Index("ix_dispatches_change", "change_id", "command"),
-)
-
-# Small facts about the App itself (its installation's state), by key.
-app_state = sa.Table(
-    "app_state",
-    metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.String(32), nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class Event:
-    status: str
-    at: str
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """A request as the ledger knows it."""
-
-    id: str
-    channel: str
-    requester: str
-    payload: dict[str, Any]
-    environment: str
-    identifier: str
-    database_name: str
-    owner: str | None
-    status: str
-    change_id: int | None
-    change_link: str | None
-    errors: list[Any]
-    created_at: str
-    updated_at: str
-    history: list[Event] = field(default_factory=list)
-    policy: dict[str, Any] | None = None
-    change_head: str | None = None
-    merge_commit: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.id,
-            "channel": self.channel,
-            "requester": self.requester,
-            "request": self.payload,
-            "environment": self.environment,
-            "identifier": self.identifier,
-            "database_name": self.database_name,
-            "owner": self.owner,
-            "status": self.status,
-            "change_id": self.change_id,
-            "change_link": self.change_link,
-            "errors": self.errors,
-            "policy": self.policy,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "history": [{"status": e.status, "at": e.at, "detail": e.detail} for e in self.history],
-        }
-
-
-@dataclass(frozen=True)
-class CommentSlot:
-    """Ledger.claim_comment's answer: the comment to edit, or whether this caller makes it."""
-
-    comment_id: int | None
-    mine: bool
-
-
-@dataclass(frozen=True)
-class NewRequest:
-    """What the front door knows when it accepts a request."""
-
-    id: str
-    channel: str
-    requester: str
-    payload: Mapping[str, Any]
-    environment: str
-    identifier: str
-    database_name: str
-    owner: str | None = None
-    idempotency_key: str | None = None
-
-
-_READING: Final = "dbvend_reading"
-
-
-def issue_key(repository: str, number: int) -> str:
-    """The idempotency key of the request an issue makes: one request per issue."""
-    return f"issue:{repository}#{number}"
-
-
-def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def create_ledger_engine(url: str) -> Engine:
-    """An engine for the ledger URL; SQLite gets WAL and transactions that take the write lock first."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # IMMEDIATE: a writer waits for the lock up front instead of failing half-way. Readers
-        # (Ledger.reading) begin deferred: under WAL they never wait for a writer.
-        reading = connection.get_execution_options().get(_READING, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-    return engine
-
-
-# The newest revision in engine/migrations/versions (a test keeps the two in step). A ledger
-# already there is opened without importing Alembic: ~90 ms of every Lambda cold start.
-SCHEMA_HEAD: Final = "0006"
-
-
-def schema_version(engine: Engine) -> str | None:
-    """The ledger's Alembic revision; None for a new database."""
-    with engine.connect() as connection:
-        if not sa.inspect(connection).has_table("alembic_version"):
-            return None
-        value = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    return None if value is None else str(value)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creates it on a new database)."""
-    if schema_version(engine) == SCHEMA_HEAD:
-        return
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
 
 
 class Ledger:
-    """Requests, their history, and (in the same database) the local queue's messages."""
+    """Requests, their history, webhook deliveries and the GitHub App's replies, runs and state."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -326,7 +64,7 @@ class Ledger:
     def reading(self) -> Iterator[Connection]:
         """A connection for reads only; it never waits for a writer."""
         with self.engine.connect() as connection:
-            yield connection.execution_options(**{_READING: True})
+            yield connection.execution_options(**{READING: True})
 
     # -- writing -------------------------------------------------------------------------
 

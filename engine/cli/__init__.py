@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 from rich.table import Table
 
 from engine.catalog import CATALOG_FILE, load_catalog
 from engine.claim import claim_from_raw
-from engine.cli_support import F, out, reports_errors
+from engine.cli.support import F, current_settings, out, reports_errors
 from engine.errors import DbvendError
 from engine.gitops import Change
 from engine.gitops.local import LocalRepository, init_layout
@@ -123,7 +119,7 @@ def render(out_dir: Path, catalog_path: Path | None, **params: Any) -> None:
     """Render and check a request's Terraform into a directory, without committing anything."""
     from datetime import UTC, datetime
 
-    settings = Settings()
+    settings = current_settings()
     catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
     claim = claim_from_raw(request_fields(params), catalog, new_request_id(), datetime.now(UTC))
     with settings.policy_gate() as gate:
@@ -147,7 +143,7 @@ def request(as_json: bool, **params: Any) -> None:
     When there is a ledger (DATABASE_URL, or one `dbvend serve` made in the data dir) the request
     is recorded there too, with channel "cli", as the API would record it.
     """
-    settings = Settings()
+    settings = current_settings()
     repo = LocalRepository.open_or_create(settings.repo_path)
     with settings.policy_gate() as gate:
         if settings.has_ledger:
@@ -208,7 +204,7 @@ def policy_check(
     catalog = load_catalog(catalog_path or Path(CATALOG_FILE))
     today = datetime.now(UTC).date()
     decisions: dict[str, PolicyDecision] = {}
-    with Settings().policy_gate() as gate:
+    with current_settings().policy_gate() as gate:
         for directory in directories:
             env = environment or root_environment(directory) or ""
             decisions[str(directory)] = policy_decision(gate, directory, catalog, env, today)
@@ -239,7 +235,7 @@ def policy_check(
 @reports_errors
 def changes(status: str | None, as_json: bool) -> None:
     """List the changes dbvend has proposed in the local repository."""
-    found = LocalRepository.open_or_create(Settings().repo_path).changes(status)
+    found = LocalRepository.open_or_create(current_settings().repo_path).changes(status)
     if as_json:
         click.echo(json.dumps([json.loads(c.to_json()) for c in found], indent=2))
         return
@@ -254,7 +250,7 @@ def changes(status: str | None, as_json: bool) -> None:
 @reports_errors
 def merge(change_id: int) -> None:
     """Merge an open change into main (what merging its pull request does on GitHub)."""
-    settings = Settings()
+    settings = current_settings()
     change = LocalRepository.open_or_create(settings.repo_path).merge(change_id)
     _record_in_ledger(settings, change, "merged")
     out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
@@ -265,7 +261,7 @@ def merge(change_id: int) -> None:
 @reports_errors
 def close(change_id: int) -> None:
     """Close an open change without merging it (its branch is deleted)."""
-    settings = Settings()
+    settings = current_settings()
     change = LocalRepository.open_or_create(settings.repo_path).close(change_id)
     _record_in_ledger(settings, change, "closed")
     out.print(f"closed change #{change.id}; {change.branch} deleted")
@@ -293,11 +289,11 @@ def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -
         now = parse_time(now_text) if now_text else datetime.now(UTC)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from None
-    settings = Settings()
+    settings = current_settings()
     backend = build_backend(settings)[0]
     ledger = None
     if settings.has_ledger:
-        from engine.ledger import Ledger
+        from engine.store.ledger import Ledger
 
         ledger = Ledger.connect(settings.ledger_url)
     try:
@@ -323,86 +319,14 @@ def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -
 
 
 @main.command()
-@click.option("--host", help="Address to listen on (default 127.0.0.1; DBVEND_HOST).")
-@click.option("--port", type=int, help="Port to listen on (default 8080; DBVEND_PORT).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data dir (DBVEND_DATA).")
-@click.option(
-    "--repo", type=click.Path(file_okay=False, path_type=Path), help="GitOps repository (DBVEND_REPO)."
-)
-@reports_errors
-def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path | None) -> None:
-    """Run the REST API and the queue worker on the embedded default, until stopped.
-
-    SIGINT or SIGTERM stops taking calls and lets the worker finish the message in hand.
-    """
-    import threading
-
-    from engine.app import create_app
-    from engine.logs import configure_logging
-    from engine.queue.local import LocalQueue
-    from engine.queue.stuck import StuckPass, stuck_interval
-    from engine.queue.worker import Worker
-    from engine.services import build_services
-
-    overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    configure_logging()
-    services, new_key = build_services(settings)
-    if new_key is not None:
-        click.echo(
-            f"API key (shown once; only its hash is kept in {settings.data / 'api-keys.json'}):\n  {new_key}",
-            err=True,
-        )
-    queue = LocalQueue(services.ledger, settings.visibility_timeout, settings.max_receives)
-    gate = settings.policy_gate()
-    gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
-    worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
-    worker.replies = services.replies
-    if services.outbox is None:  # the local queue; with SNS the consumer Lambda runs the pass
-        worker.stuck = StuckPass(services.ledger, settings.stuck_after, replies=services.replies)
-        worker.stuck_interval = stuck_interval(settings.stuck_after)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
-    thread.start()
-    config = uvicorn.Config(
-        create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
-
-    def stop_worker() -> None:
-        stop.set()
-        thread.join()
-        gate.close()
-
-    try:
-        _Server(config, stop_worker).run()
-    finally:
-        stop_worker()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, stopping the worker (after the message in hand) once the HTTP side has stopped.
-
-    uvicorn re-raises SIGTERM/SIGINT when it returns, so that must happen inside its shutdown.
-    """
-
-    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
-        super().__init__(config)
-        self.on_stop = on_stop
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().shutdown(sockets)
-        await asyncio.to_thread(self.on_stop)
-
-
-@main.command()
 @click.argument("request_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the request as JSON.")
 @reports_errors
 def status(request_id: str, as_json: bool) -> None:
     """A request's status and history from the ledger."""
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
-    record = Ledger.connect(Settings().ledger_url).get(request_id)
+    record = Ledger.connect(current_settings().ledger_url).get(request_id)
     if record is None:
         raise DbvendError(f"no request {request_id} in the ledger")
     if as_json:
@@ -434,9 +358,9 @@ def _request_through_ledger(
     import getpass
 
     from engine.intake import accept_request
-    from engine.ledger import Ledger
     from engine.queue.local import InHand, LocalQueue
     from engine.queue.worker import REFUSALS, Worker
+    from engine.store.ledger import Ledger
 
     try:
         requester = f"cli:{getpass.getuser()}"
@@ -463,8 +387,8 @@ def _request_through_ledger(
 
 def _record_in_ledger(settings: Settings, change: Change, status: str) -> None:
     """Tell the ledger, when there is one, that a change was merged or closed."""
-    from engine.ledger import Ledger
     from engine.lifecycle import settle_change
+    from engine.store.ledger import Ledger
 
     if not settings.has_ledger:
         return
@@ -496,15 +420,15 @@ def _print_checks(checks: list[Any]) -> None:
 
 
 def _register() -> None:
-    from engine.cli_ci import ci, ttl
-    from engine.cli_drift import drift
+    from engine.cli.ci import ci
+    from engine.cli.drift import drift
+    from engine.cli.serve import serve
+    from engine.cli.ttl import ttl
 
     main.add_command(ci)
     main.add_command(ttl)
     main.add_command(drift)
+    main.add_command(serve)
 
 
 _register()
-
-if __name__ == "__main__":
-    main()

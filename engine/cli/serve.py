@@ -1,0 +1,86 @@
+"""`dbvend serve`: the REST API, the portal and the queue worker on one machine, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from engine.cli.support import current_settings, reports_errors
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1; DBVEND_HOST).")
+@click.option("--port", type=int, help="Port to listen on (default 8080; DBVEND_PORT).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data dir (DBVEND_DATA).")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), help="GitOps repository (DBVEND_REPO)."
+)
+@reports_errors
+def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path | None) -> None:
+    """Run the REST API and the queue worker on the embedded default, until stopped.
+
+    SIGINT or SIGTERM stops taking calls and lets the worker finish the message in hand.
+    """
+    import threading
+
+    from engine.app import create_app
+    from engine.logs import configure_logging
+    from engine.queue.local import LocalQueue
+    from engine.queue.stuck import StuckPass, stuck_interval
+    from engine.queue.worker import Worker
+    from engine.services import build_services
+
+    overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
+    settings = current_settings(**overrides)
+    configure_logging()
+    services, new_key = build_services(settings)
+    if new_key is not None:
+        click.echo(
+            f"API key (shown once; only its hash is kept in {settings.data / 'api-keys.json'}):\n  {new_key}",
+            err=True,
+        )
+    queue = LocalQueue(services.ledger, settings.visibility_timeout, settings.max_receives)
+    gate = settings.policy_gate()
+    gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
+    worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
+    worker.replies = services.replies
+    if services.outbox is None:  # the local queue; with SNS the consumer Lambda runs the pass
+        worker.stuck = StuckPass(services.ledger, settings.stuck_after, replies=services.replies)
+        worker.stuck_interval = stuck_interval(settings.stuck_after)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
+    thread.start()
+    config = uvicorn.Config(
+        create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join()
+        gate.close()
+
+    try:
+        _Server(config, stop_worker).run()
+    finally:
+        stop_worker()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, stopping the worker (after the message in hand) once the HTTP side has stopped.
+
+    uvicorn re-raises SIGTERM/SIGINT when it returns, so that must happen inside its shutdown.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        await asyncio.to_thread(self.on_stop)

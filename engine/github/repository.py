@@ -1,0 +1,344 @@
+"""The GitHub GitOps backend: a GitHub App (githubkit) making a branch, one commit and a pull request.
+
+A new request costs at most five API calls: dbvend.yaml on main (GraphQL), the state of the
+database's branch and path (GraphQL), the branch with its one commit (one GraphQL document:
+createRef, then createCommitOnBranch), the pull request, its labels. Everything is found again
+by the request id (a `Request-Id:` trailer in the commit, a hidden marker in the pull request),
+so a redelivered request finishes what an earlier delivery started instead of doing it twice.
+GitHub's answers are decoded by engine.github.decode (pure); this module only asks.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from typing import Any, Final, cast
+
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+
+from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
+from engine.claim import Claim
+from engine.errors import ChangeNotFound, GitOpsError
+from engine.github import decode
+from engine.github.client import github_error, graphql, owner_and_name, rest_json
+from engine.github.decode import RefRace, RepositoryState
+from engine.gitops import MARKER, Change, RepositoryIdentity, Sighting, branch_name, change_key, conflict
+from engine.policy import PolicyDecision
+from engine.render import RenderedRoot
+
+log = logging.getLogger("dbvend.github")
+
+POLICY_CHECK: Final = "dbvend/policy"
+ANNOTATIONS_PER_REQUEST: Final = 50
+
+REPOSITORY_QUERY: Final = """
+query DbvendRepository($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) {
+    databaseId
+    nameWithOwner
+    defaultBranchRef { name target { oid } }
+  }
+}
+"""
+
+STATE_QUERY: Final = """
+query DbvendState(
+  $owner: String!, $name: String!, $branch: String!, $head: String!, $catalog: String!, $claim: String!
+) {
+  repository(owner: $owner, name: $name) {
+    id
+    defaultBranchRef { name target { oid } }
+    catalog: object(expression: $catalog) { ... on Blob { text } }
+    claim: object(expression: $claim) { ... on Blob { oid } }
+    branch: ref(qualifiedName: $branch) { name target { oid ... on Commit { message } } }
+    pulls: pullRequests(
+      headRefName: $head, first: 10, states: [OPEN, CLOSED, MERGED],
+      orderBy: {field: CREATED_AT, direction: DESC}
+    ) { nodes { number url state body headRepository { nameWithOwner } } }
+  }
+}
+"""
+
+BRANCH_MUTATION: Final = """
+mutation DbvendBranch($ref: CreateRefInput!, $commit: CreateCommitOnBranchInput!) {
+  createRef(input: $ref) { ref { name target { oid } } }
+  createCommitOnBranch(input: $commit) { commit { oid url } }
+}
+"""
+
+COMMIT_MUTATION: Final = """
+mutation DbvendCommit($input: CreateCommitOnBranchInput!) {
+  createCommitOnBranch(input: $input) { commit { oid url } }
+}
+"""
+
+# The terraform tree three levels deep (environment, database, file): every file's text comes along,
+# as GraphQL cannot select entries by name; only request.json is kept. refObject tells an unknown
+# ref (null) from a ref without a terraform tree (object null, refObject not).
+CLAIMS_QUERY: Final = """
+query DbvendClaims($owner: String!, $name: String!, $ref: String!, $tree: String!) {
+  repository(owner: $owner, name: $name) {
+    refObject: object(expression: $ref) { oid }
+    object(expression: $tree) {
+      ... on Tree { entries { name type object {
+        ... on Tree { entries { name type object {
+          ... on Tree { entries { name type object { ... on Blob { byteSize text isTruncated } } } }
+        } } }
+      } } }
+    }
+  }
+}
+"""
+
+
+class GitHubRepository:
+    """One repository on GitHub as the GitOps store (implements engine.gitops.GitOpsBackend)."""
+
+    def __init__(self, client: GitHub[Any], full_name: str, labels: tuple[str, ...] = ("dbvend",)) -> None:
+        self.owner, self.name = owner_and_name(full_name)
+        self.client, self.labels = client, labels
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    # -- reading
+
+    def catalog(self) -> Catalog:
+        state = self._state(CATALOG_FILE, None)  # no branch of that name: only HEAD is read
+        if state.catalog_text is None:
+            return parse_catalog(default_catalog_text(), "dbvend.yaml (built-in defaults)")
+        return parse_catalog(state.catalog_text, f"{CATALOG_FILE} on {state.main} ({self.full_name})")
+
+    def identity(self) -> RepositoryIdentity:
+        """Name, id and default branch as GitHub has them now (one GraphQL call), with the
+        installation the App's client acts as (None for a token)."""
+        data = graphql(self.client, REPOSITORY_QUERY, {"owner": self.owner, "name": self.name})
+        return decode.identity(data, self.full_name, getattr(self.client.auth, "installation_id", None))
+
+    def default_branch(self) -> str:
+        return self.identity().default_branch
+
+    def check_absent(self, claim: Claim) -> Sighting:
+        return self._sight(claim, None)
+
+    def read_file(self, ref: str | None, path: str) -> str | None:
+        """The file at `ref`; with None, at the default branch (GitHub's own default for `ref`)."""
+        rest = self.client.rest
+        try:
+            answer = (
+                rest.repos.get_content(self.owner, self.name, path, ref=ref)
+                if ref is not None
+                else rest.repos.get_content(self.owner, self.name, path)
+            )
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise github_error("read " + path, exc) from None
+        return decode.file_text(rest_json(answer), path)
+
+    def claims(self, ref: str | None = None) -> dict[str, str]:
+        """Every database root's request.json at `ref` (None: HEAD, the default branch), by root
+        (terraform/<env>/<id>), as engine.ci.claims_at reads them from a clone: one GraphQL call
+        (CLAIMS_QUERY)."""
+        ref = "HEAD" if ref is None else ref
+        if not ref or ":" in ref:
+            raise GitOpsError(f"not a ref: {ref!r}")
+        variables = {"owner": self.owner, "name": self.name, "ref": ref, "tree": f"{ref}:terraform"}
+        return decode.claims(graphql(self.client, CLAIMS_QUERY, variables), self.full_name, ref)
+
+    def changes(self, status: str | None = None) -> list[Change]:
+        rest = self.client.rest
+        pulls = rest.paginate(rest.pulls.list, owner=self.owner, repo=self.name, state="all", per_page=100)
+        found = decode.own_changes((pull.model_dump() for pull in pulls), self.full_name)
+        return [c for c in found if status is None or c.status == status]
+
+    def change(self, change_id: int) -> Change:
+        try:
+            answer = self.client.rest.pulls.get(self.owner, self.name, change_id)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                raise ChangeNotFound(f"no pull request #{change_id}") from None
+            raise github_error(f"read pull request #{change_id}", exc) from None
+        return decode.change(rest_json(answer))
+
+    # -- writing
+
+    def open_change(
+        self,
+        rendered: RenderedRoot,
+        claim: Claim,
+        title: str,
+        description: str,
+        kind: str | None = None,
+        seen: Sighting | None = None,
+    ) -> Change:
+        """Branch dbvend/<env>/<id> (with `kind`: ...<id>.<kind>), one commit, one pull request
+        with labels; idempotent on the request id (and kind)."""
+        key = change_key(claim.request_id, kind)
+        branch = branch_name(claim.environment, claim.identifier, kind)
+        body = f"{description}\n{MARKER.format(key)}\n"
+        if seen is not None and seen.key != key:
+            seen = None  # read for another change: not a reading of this one
+        for attempt in range(3):
+            now = seen or self._sight(claim, kind)
+            seen = None  # a retry after a race reads again
+            if now.mine is not None:
+                return self.change(now.mine)  # a redelivery: this request's pull request
+            try:
+                mine = now.branch is not None and now.branch.key == key
+                commit = (
+                    now.branch.commit if mine and now.branch else self._commit(now, branch, rendered, title)
+                )
+                return self._pull_request(now, branch, commit, claim, title, body)
+            except RefRace as race:
+                log.info("ref race on %s (attempt %d): %s", branch, attempt + 1, race)
+                time.sleep(0.2 * (attempt + 1))
+        raise GitOpsError(f"{branch} kept changing under dbvend; try the request again")
+
+    def report_checks(self, change: Change, decision: PolicyDecision) -> None:
+        """A `dbvend/policy` check run on the head commit, every finding an annotation on its file
+        (GitHub takes 50 annotations per request: the first 50 with the run, the rest by updates)."""
+        annotations = policy_annotations(decision)
+        conclusion = {"pass": "success", "warn": "neutral", "fail": "failure"}[decision.result]
+        summary = (
+            f"{len(decision.failures)} failed, {len(decision.warnings)} warnings, "
+            f"{len(decision.skipped)} skipped by dbvend.yaml"
+        )
+        title = f"Policy gate: {decision.result}"
+        step = ANNOTATIONS_PER_REQUEST
+        batches = [annotations[i : i + step] for i in range(0, len(annotations), step)] or [[]]
+        checks = self.client.rest.checks
+        try:
+            run = checks.create(
+                self.owner,
+                self.name,
+                data=cast(
+                    Any,
+                    {
+                        "name": POLICY_CHECK,
+                        "head_sha": change.commit,
+                        "status": "completed",
+                        "conclusion": conclusion,
+                        "output": {"title": title, "summary": summary, "annotations": batches[0]},
+                    },
+                ),
+            ).parsed_data
+            for batch in batches[1:]:
+                output = {"title": title, "summary": summary, "annotations": batch}
+                checks.update(self.owner, self.name, run.id, data=cast(Any, {"output": output}))
+        except RequestFailed as exc:
+            raise github_error(f"report the policy check on {change.commit[:12]}", exc) from None
+
+    def merge(self, change_id: int) -> Change:
+        try:
+            self.client.rest.pulls.merge(self.owner, self.name, change_id, merge_method="merge")
+        except RequestFailed as exc:
+            raise github_error(f"merge pull request #{change_id}", exc) from None
+        return self.change(change_id)
+
+    def close(self, change_id: int) -> Change:
+        try:
+            self.client.rest.pulls.update(self.owner, self.name, change_id, state="closed")
+        except RequestFailed as exc:
+            raise github_error(f"close pull request #{change_id}", exc) from None
+        return self.change(change_id)
+
+    # -- inside
+
+    def _sight(self, claim: Claim, kind: str | None) -> Sighting:
+        """The repository's state for this change (one GraphQL call); Conflict (engine.gitops.conflict)
+        unless the database is free or this very change's."""
+        branch = branch_name(claim.environment, claim.identifier, kind)
+        seen = self._state(branch, f"{claim.root}/request.json").sighting(change_key(claim.request_id, kind))
+        refused = conflict(claim, kind, seen)
+        if refused is not None:
+            raise refused
+        return seen
+
+    def _state(self, branch: str, claim_path: str | None) -> RepositoryState:
+        variables = {
+            "owner": self.owner,
+            "name": self.name,
+            "branch": f"refs/heads/{branch}",
+            "head": branch,
+            "catalog": f"HEAD:{CATALOG_FILE}",
+            "claim": f"HEAD:{claim_path or CATALOG_FILE}",
+        }
+        data = graphql(self.client, STATE_QUERY, variables)
+        return decode.repository_state(data, self.full_name, claim_wanted=claim_path is not None)
+
+    def _commit(self, seen: Sighting, branch: str, rendered: RenderedRoot, title: str) -> str:
+        """The branch at main's head and the claim's files in one commit on it: one GraphQL call."""
+        additions = [
+            {
+                "path": rendered.relative(name),
+                "contents": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+            }
+            for name, text in sorted(rendered.files.items())
+        ]
+        commit_input = {
+            "branch": {"repositoryNameWithOwner": self.full_name, "branchName": branch},
+            "expectedHeadOid": seen.main_commit,
+            "message": {"headline": title, "body": f"Request-Id: {seen.key}"},
+            "fileChanges": {"additions": additions},
+        }
+        if seen.branch is not None:  # our branch without our commit: a crash came between
+            variables = {"input": {**commit_input, "expectedHeadOid": seen.branch.commit}}
+            data = graphql(self.client, COMMIT_MUTATION, variables, races=True)
+        else:
+            ref = {"repositoryId": seen.repository, "name": f"refs/heads/{branch}", "oid": seen.main_commit}
+            data = graphql(self.client, BRANCH_MUTATION, {"ref": ref, "commit": commit_input}, races=True)
+        return decode.made_commit(data, branch)
+
+    def _pull_request(
+        self, seen: Sighting, branch: str, commit: str, claim: Claim, title: str, body: str
+    ) -> Change:
+        rest = self.client.rest
+        try:
+            pull = rest_json(
+                rest.pulls.create(self.owner, self.name, title=title, head=branch, base=seen.main, body=body)
+            )
+        except RequestFailed as exc:
+            if exc.response.status_code == 422 and "already exists" in exc.response.text:
+                found = self._pull_of_request(branch, seen.key)
+                if found is not None:
+                    return found
+                raise RefRace(f"a pull request for {branch} exists but is not this request's") from None
+            raise github_error(f"open a pull request for {branch}", exc) from None
+        made = decode.change(pull, commit=commit)
+        try:
+            rest.issues.add_labels(self.owner, self.name, made.id, labels=[*self.labels, claim.environment])
+        except RequestFailed as exc:
+            raise github_error(f"label pull request #{made.id}", exc) from None
+        return made
+
+    def _pull_of_request(self, branch: str, key: str) -> Change | None:
+        """This request's pull request, when one exists already (found by its branch and marker)."""
+        try:
+            answer = self.client.rest.pulls.list(
+                self.owner, self.name, state="all", head=f"{self.owner}:{branch}", per_page=100
+            )
+        except RequestFailed as exc:
+            raise github_error(f"list pull requests of {branch}", exc) from None
+        return decode.pull_of_request(rest_json(answer), key, self.full_name)
+
+
+def policy_annotations(decision: PolicyDecision) -> list[dict[str, Any]]:
+    """Check-run annotations for the gate's findings: failures, warnings, and skips with their reason."""
+    rows = [(f, "failure", "") for f in decision.failures] + [(f, "warning", "") for f in decision.warnings]
+    rows += [(s.finding, "notice", f"Skipped by dbvend.yaml: {s.reason}") for s in decision.skipped]
+    return [
+        {
+            "path": finding.file,
+            "start_line": max(1, finding.lines[0]),
+            "end_line": max(1, finding.lines[0], finding.lines[1]),
+            "annotation_level": level,
+            "title": f"{finding.check_id} {finding.name}"[:255],
+            "message": (note or finding.guideline or finding.name or finding.check_id)[:64000],
+            "raw_details": f"resource: {finding.resource}",
+        }
+        for finding, level, note in rows
+    ]

@@ -1,0 +1,1 @@
+"""The store: the request ledger, its tables and their migrations (SQLite or PostgreSQL)."""

@@ -1,0 +1,89 @@
+"""The store's tables (SQLAlchemy): requests, their events, webhook deliveries, the GitHub App's state."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# One MetaData for the whole database: the queue adds its table to it (engine.queue.tables), and
+# engine/store/migrations creates them all.
+metadata = sa.MetaData()
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("requester", sa.String(200), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("environment", sa.String(32), nullable=False),
+    sa.Column("identifier", sa.String(64), nullable=False),
+    sa.Column("database_name", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("holds", sa.String(100), unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("change_id", sa.Integer),
+    sa.Column("change_link", sa.String(500)),
+    sa.Column("errors", sa.Text),
+    sa.Column("policy", sa.Text),  # the policy gate's decision, JSON (revision 0002)
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("change_head", sa.String(64)),  # the change's head commit when it was opened (0005)
+    sa.Column("merge_commit", sa.String(64)),  # and its merge commit once merged (0005)
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.UniqueConstraint("requester", "idempotency_key", name="uq_requests_idempotency"),
+    sa.Index("ix_requests_listing", "environment", "created_at"),
+)
+
+request_events = sa.Table(
+    "request_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.String(32), nullable=False),
+)
+
+# dbvend's one comment per issue and marker: the first writer claims the key, then records the
+# comment it made; everyone else edits that comment (engine.github.replies.GitHubIssueReplies).
+issue_comments = sa.Table(
+    "issue_comments",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("comment_id", sa.BigInteger),
+    sa.Column("claimed_by", sa.String(64), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("pending_body", sa.Text),  # a later writer's text, left for the holder to write
+)
+
+# The workflow runs the App started (/plan, /apply, /destroy): a completed run counts only when it
+# answers one of these (engine.webhooks.pulls).
+dispatches = sa.Table(
+    "dispatches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("change_id", sa.Integer, nullable=False),
+    sa.Column("command", sa.String(16), nullable=False),
+    sa.Column("ref", sa.String(200), nullable=False),
+    sa.Column("ref_oid", sa.String(64)),  # the ref's commit when dispatched: the run's head_sha
+    sa.Column("dispatched_at", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.BigInteger, unique=True),  # the run that answered it
+    sa.Index("ix_dispatches_change", "change_id", "command"),
+)
+
+# Small facts about the App itself (its installation's state), by key.
+app_state = sa.Table(
+    "app_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
