@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.claim import claim_from_raw
+from engine.gitops import Proposal
 from engine.gitops.local import LocalRepository
 from engine.hcl import check_fmt, run_checks
 from engine.pipeline import new_request_id, process_request
@@ -90,7 +91,7 @@ def phase_split(terraform: str | None, gate: PolicyGate, count: int = 50) -> dic
             with timed("policy gate"):
                 check_rendered(gate, rendered, catalog, claim.environment, datetime.now(UTC).date())
             with timed("commit"):
-                repo.open_change(rendered, claim, "bench", "bench")
+                repo.open_change(Proposal(rendered, claim, "bench", "bench"))
         return {name: statistics.median(values) for name, values in phases.items() if values}
 
 

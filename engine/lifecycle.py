@@ -19,7 +19,7 @@ from engine.claim import Claim, extended, marked_for_destroy, parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.description import change_title, describe_destroy, describe_extension
 from engine.errors import CheckFailed, Conflict, DatabaseNotFound, DbvendError, FieldError, InvalidRequest
-from engine.gitops import Change, GitOpsBackend
+from engine.gitops import Change, GitOpsBackend, Proposal
 from engine.hcl import run_checks
 from engine.render import RenderedRoot, render_claim
 from engine.roots import Root
@@ -99,7 +99,7 @@ def _open_extension(
     extension while it is open is a Conflict, and one closed unmerged makes way for a new attempt
     (kind extend-<n>-<closed change's id>, so that too is found again)."""
     change = _past_closed(
-        lambda kind: backend.open_change(rendered, after, title, description, kind=kind),
+        lambda kind: backend.open_change(Proposal(rendered, after, title, description, kind)),
         f"extend-{after.extensions}",
         f"{after.root}: {_ATTEMPTS} extensions",
     )
@@ -129,9 +129,8 @@ def propose_destroy(
     rendered = render_claim(marked)
     short = reason if len(reason) <= 80 else reason[:79] + "…"  # a title stays a line (GitHub: 256)
     title = f"{change_title(claim)}: destroy ({short})"
-    change = backend.open_change(
-        rendered, marked, title, describe_destroy(marked, reason), kind=kind or f"destroy-{claim.extensions}"
-    )
+    kind = kind or f"destroy-{claim.extensions}"
+    change = backend.open_change(Proposal(rendered, marked, title, describe_destroy(marked, reason), kind))
     if ledger is not None and ledger.get(claim.request_id) is not None and change.status == "open":
         ledger.transition(claim.request_id, "destroy_open", f"destroy change #{change.id}: {reason}")
     return change

@@ -12,7 +12,7 @@ from engine.claim import Claim, claim_from_raw
 from engine.cost import CostEstimate, estimate_monthly_cost
 from engine.description import change_title, describe_change
 from engine.errors import CheckFailed
-from engine.gitops import Change, GitOpsBackend
+from engine.gitops import Change, GitOpsBackend, Proposal
 from engine.hcl import CheckResult, run_checks
 from engine.policy import PolicyDecision, PolicyGate, check_rendered
 from engine.render import RenderedRoot, render_claim
@@ -64,6 +64,6 @@ def process_request(
     seen = backend.check_absent(claim)  # cheap, before rendering; open_change starts from it
     outcome = prepare(claim, catalog, gate, terraform)
     description = describe_change(claim, outcome.cost, outcome.checks, outcome.policy)
-    change = backend.open_change(outcome.rendered, claim, change_title(claim), description, seen=seen)
+    change = backend.open_change(Proposal(outcome.rendered, claim, change_title(claim), description), seen)
     backend.report_checks(change, outcome.policy)
     return replace(outcome, change=change)

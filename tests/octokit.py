@@ -6,6 +6,7 @@ the comparison with GitHub's shapes silently.
 
     require_octokit()
     payload = example("issues", "opened")  # a deep copy: change it freely
+    pull = rest_example("pull-request")  # GitHub's REST example (OpenAPI components/examples)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OCTOKIT = ROOT / "tests" / "octokit" / "node_modules" / "@octokit"
 GRAPHQL_SCHEMA = OCTOKIT / "graphql-schema" / "schema.graphql"
 WEBHOOK_EXAMPLES = OCTOKIT / "webhooks-examples" / "api.github.com" / "index.json"
+REST_OPENAPI = OCTOKIT / "openapi" / "generated" / "api.github.com.json"
 INSTALL_HINT = "npm ci --prefix tests/octokit --no-audit --no-fund"
 
 
@@ -32,7 +34,7 @@ def in_ci() -> bool:
 
 def require_octokit() -> None:
     """Fail under CI, skip elsewhere, when GitHub's published shapes are not installed."""
-    missing = [path for path in (GRAPHQL_SCHEMA, WEBHOOK_EXAMPLES) if not path.is_file()]
+    missing = [path for path in (GRAPHQL_SCHEMA, WEBHOOK_EXAMPLES, REST_OPENAPI) if not path.is_file()]
     if not missing:
         return
     names = ", ".join(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path) for path in missing)
@@ -70,3 +72,19 @@ def example(event: str, action: str | None = None, index: int = 0) -> dict[str, 
             f"its examples' actions: {', '.join(actions)}"
         )
     return copy.deepcopy(matching[index])
+
+
+@functools.cache
+def _rest_examples() -> dict[str, Any]:
+    require_octokit()
+    described: dict[str, Any] = json.loads(REST_OPENAPI.read_text(encoding="utf-8"))
+    return dict(described["components"]["examples"])
+
+
+def rest_example(name: str) -> Any:
+    """A deep copy of GitHub's REST example `name` (its OpenAPI description's components/examples),
+    as GitHub's documentation shows it for the endpoint that answers it."""
+    examples = _rest_examples()
+    if name not in examples:
+        raise KeyError(f"GitHub's REST description has no example named {name!r}")
+    return copy.deepcopy(examples[name]["value"])

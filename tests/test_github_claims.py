@@ -14,7 +14,7 @@ from engine.ci import claims_at
 from engine.claim import Claim, claim_from_raw
 from engine.errors import GitOpsError
 from engine.github.repository import GitHubRepository
-from engine.gitops import Change
+from engine.gitops import Change, Proposal
 from engine.render import render_claim
 from tests.github_server import BLOB_TEXT_LIMIT, GitHubServer
 from tests.test_github_backend import SEED, client_for
@@ -37,7 +37,9 @@ def repo(github: GitHubServer) -> GitHubRepository:
 def request(repo: GitHubRepository, raw: dict[str, Any], request_id: str) -> tuple[Claim, Change]:
     """A change opened through the backend (no policy gate: claims() does not care)."""
     claim = claim_from_raw(raw, repo.catalog(), request_id, ACCEPTED_AT)
-    change = repo.open_change(render_claim(claim), claim, f"dbvend: {claim.identifier}", "a test request")
+    change = repo.open_change(
+        Proposal(render_claim(claim), claim, f"dbvend: {claim.identifier}", "a test request")
+    )
     return claim, change
 
 

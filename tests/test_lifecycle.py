@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
+from engine.gitops import Proposal
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
 from engine.policy import PolicyGate
@@ -239,9 +240,8 @@ def test_a_sweep_cut_short_is_finished_by_the_next_one_nothing_twice(
         def __getattr__(self, name: str) -> Any:
             return getattr(repo, name)
 
-        def open_change(
-            self, rendered: Any, claim: Any, title: str, description: str, kind: Any = None
-        ) -> Any:
+        def open_change(self, proposal: Proposal, seen: Any = None) -> Any:
+            rendered, claim, title, kind = proposal.rendered, proposal.claim, proposal.title, proposal.kind
             self.opened += 1
             if self.opened == 2:
                 branch = f"dbvend/dev/{claim.identifier}.{kind}"
@@ -250,7 +250,7 @@ def test_a_sweep_cut_short_is_finished_by_the_next_one_nothing_twice(
                 commit = repo._git("commit-tree", tree, "-p", "main", "-F", "-", input=message).strip()
                 repo._git("update-ref", f"refs/heads/{branch}", commit, "")
                 raise GitOpsError("killed")
-            return repo.open_change(rendered, claim, title, description, kind)
+            return repo.open_change(proposal)
 
     catalog = repo.catalog()
     first = expire(due(leases, now), catalog, DiesAfterTheBranch(), ledger, None, now)  # type: ignore[arg-type]

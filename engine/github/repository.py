@@ -24,9 +24,17 @@ from engine.errors import ChangeNotFound, GitOpsError
 from engine.github import decode
 from engine.github.client import github_error, graphql, owner_and_name, rest_json
 from engine.github.decode import RefRace, RepositoryState
-from engine.gitops import MARKER, Change, RepositoryIdentity, Sighting, branch_name, change_key, conflict
+from engine.gitops import (
+    MARKER,
+    Change,
+    Proposal,
+    RepositoryIdentity,
+    Sighting,
+    branch_name,
+    change_key,
+    conflict,
+)
 from engine.policy import PolicyDecision
-from engine.render import RenderedRoot
 
 log = logging.getLogger("dbvend.github")
 
@@ -166,33 +174,22 @@ class GitHubRepository:
 
     # -- writing
 
-    def open_change(
-        self,
-        rendered: RenderedRoot,
-        claim: Claim,
-        title: str,
-        description: str,
-        kind: str | None = None,
-        seen: Sighting | None = None,
-    ) -> Change:
-        """Branch dbvend/<env>/<id> (with `kind`: ...<id>.<kind>), one commit, one pull request
-        with labels; idempotent on the request id (and kind)."""
-        key = change_key(claim.request_id, kind)
-        branch = branch_name(claim.environment, claim.identifier, kind)
-        body = f"{description}\n{MARKER.format(key)}\n"
+    def open_change(self, proposal: Proposal, seen: Sighting | None = None) -> Change:
+        """Branch dbvend/<env>/<id> (a later change: ...<id>.<kind>), one commit, one pull request
+        with labels; idempotent on the change key."""
+        key, branch = proposal.key, proposal.branch
+        body = f"{proposal.description}\n{MARKER.format(key)}\n"
         if seen is not None and seen.key != key:
             seen = None  # read for another change: not a reading of this one
         for attempt in range(3):
-            now = seen or self._sight(claim, kind)
+            now = seen or self._sight(proposal.claim, proposal.kind)
             seen = None  # a retry after a race reads again
             if now.mine is not None:
                 return self.change(now.mine)  # a redelivery: this request's pull request
             try:
-                mine = now.branch is not None and now.branch.key == key
-                commit = (
-                    now.branch.commit if mine and now.branch else self._commit(now, branch, rendered, title)
-                )
-                return self._pull_request(now, branch, commit, claim, title, body)
+                made = now.branch.commit if now.branch is not None and now.branch.key == key else None
+                commit = made or self._commit(now, proposal)
+                return self._pull_request(now, proposal, commit, body)
             except RefRace as race:
                 log.info("ref race on %s (attempt %d): %s", branch, attempt + 1, race)
                 time.sleep(0.2 * (attempt + 1))
@@ -270,19 +267,21 @@ class GitHubRepository:
         data = graphql(self.client, STATE_QUERY, variables)
         return decode.repository_state(data, self.full_name, claim_wanted=claim_path is not None)
 
-    def _commit(self, seen: Sighting, branch: str, rendered: RenderedRoot, title: str) -> str:
+    def _commit(self, seen: Sighting, proposal: Proposal) -> str:
         """The branch at main's head and the claim's files in one commit on it: one GraphQL call."""
+        files = sorted(proposal.rendered.files.items())
         additions = [
             {
-                "path": rendered.relative(name),
-                "contents": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+                "path": proposal.rendered.relative(name),
+                "contents": base64.b64encode(text.encode()).decode("ascii"),
             }
-            for name, text in sorted(rendered.files.items())
+            for name, text in files
         ]
+        branch = proposal.branch
         commit_input = {
             "branch": {"repositoryNameWithOwner": self.full_name, "branchName": branch},
             "expectedHeadOid": seen.main_commit,
-            "message": {"headline": title, "body": f"Request-Id: {seen.key}"},
+            "message": {"headline": proposal.title, "body": f"Request-Id: {seen.key}"},
             "fileChanges": {"additions": additions},
         }
         if seen.branch is not None:  # our branch without our commit: a crash came between
@@ -293,10 +292,8 @@ class GitHubRepository:
             data = graphql(self.client, BRANCH_MUTATION, {"ref": ref, "commit": commit_input}, races=True)
         return decode.made_commit(data, branch)
 
-    def _pull_request(
-        self, seen: Sighting, branch: str, commit: str, claim: Claim, title: str, body: str
-    ) -> Change:
-        rest = self.client.rest
+    def _pull_request(self, seen: Sighting, proposal: Proposal, commit: str, body: str) -> Change:
+        rest, branch, title = self.client.rest, proposal.branch, proposal.title
         try:
             pull = rest_json(
                 rest.pulls.create(self.owner, self.name, title=title, head=branch, base=seen.main, body=body)
@@ -309,8 +306,9 @@ class GitHubRepository:
                 raise RefRace(f"a pull request for {branch} exists but is not this request's") from None
             raise github_error(f"open a pull request for {branch}", exc) from None
         made = decode.change(pull, commit=commit)
+        labels = [*self.labels, proposal.claim.environment]
         try:
-            rest.issues.add_labels(self.owner, self.name, made.id, labels=[*self.labels, claim.environment])
+            rest.issues.add_labels(self.owner, self.name, made.id, labels=labels)
         except RequestFailed as exc:
             raise github_error(f"label pull request #{made.id}", exc) from None
         return made

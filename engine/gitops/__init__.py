@@ -170,6 +170,9 @@ class Sighting:
     repository: str = ""  # the store's own id of the repository where a write needs it (GitHub's node id)
 
 
+_CHANGE_NOUNS: Final = {"extend": "an extension", "destroy": "a destruction"}
+
+
 def conflict(claim: Claim, kind: str | None, seen: Sighting) -> Conflict | None:
     """The Conflict a change of `claim` meets (with `kind`: a later change to a database on main),
     or None when the database is free or held by this very change (a redelivery, or its branch
@@ -180,11 +183,38 @@ def conflict(claim: Claim, kind: str | None, seen: Sighting) -> Conflict | None:
     if kind is None and seen.on_main:
         return Conflict(f"database {where} already exists on {seen.main} ({claim.root})")
     if seen.branch is not None:
-        what = f"a {kind.partition('-')[0]} of database {where}" if kind else f"database {where}"
+        what = (
+            f"{_CHANGE_NOUNS.get(kind.partition('-')[0], 'a change')} of database {where}"
+            if kind
+            else f"database {where}"
+        )
         return Conflict(f"{what} is already requested {seen.branch.held_in}")
     if kind is not None and not seen.on_main:
         return Conflict(f"database {where} is not on {seen.main}: its request must be merged first")
     return None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a change proposes: a claim's rendered root, the title and description of its change.
+
+    With `kind` (`extend-2`, `destroy-1`) it is a later change to a database already on main:
+    branch dbvend/<env>/<id>.<kind>, found again by change_key(request id, kind).
+    """
+
+    rendered: RenderedRoot
+    claim: Claim
+    title: str
+    description: str
+    kind: str | None = None
+
+    @property
+    def key(self) -> str:
+        return change_key(self.claim.request_id, self.kind)
+
+    @property
+    def branch(self) -> str:
+        return branch_name(self.claim.environment, self.claim.identifier, self.kind)
 
 
 class GitOpsBackend(Protocol):
@@ -207,20 +237,11 @@ class GitOpsBackend(Protocol):
         else what was read, for open_change to start from."""
         ...
 
-    def open_change(
-        self,
-        rendered: RenderedRoot,
-        claim: Claim,
-        title: str,
-        description: str,
-        kind: str | None = None,
-        seen: Sighting | None = None,
-    ) -> Change:
+    def open_change(self, proposal: Proposal, seen: Sighting | None = None) -> Change:
         """One branch, one commit, one change; the existing one when this request made it already.
 
-        With `kind` (`extend-2`, `destroy`) the change updates a database already on main: branch
-        dbvend/<env>/<id>.<kind>, found again by change_key(request id, kind); Conflict when the
-        database is not on main or another change holds that branch.
+        A later change (proposal.kind) needs the database on main; Conflict (engine.gitops.conflict)
+        when it is not, or when another change holds the branch.
 
         `seen` is check_absent's reading of this claim moments before: a backend may start from it
         instead of reading again (GitHub: one call fewer; a stale reading only loses a race, and

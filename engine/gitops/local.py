@@ -22,6 +22,7 @@ from engine.errors import ChangeNotFound, GitError, GitOpsError, NotOpen
 from engine.gitops import (
     BranchFound,
     Change,
+    Proposal,
     RepositoryIdentity,
     Sighting,
     branch_name,
@@ -185,26 +186,16 @@ class LocalRepository:
 
     # -- writing -------------------------------------------------------------------------
 
-    def open_change(
-        self,
-        rendered: RenderedRoot,
-        claim: Claim,
-        title: str,
-        description: str,
-        kind: str | None = None,
-        seen: Sighting | None = None,
-    ) -> Change:
+    def open_change(self, proposal: Proposal, seen: Sighting | None = None) -> Change:
         """Branch dbvend/<env>/<id> with one commit holding the root's files, and its change.
 
-        Idempotent on the request id (with `kind`, on the request id and kind): a redelivered
-        request gets the change it made before, also when a crash came between making the
-        branch and recording the change. With `kind`, the database must be on main already.
-        `seen` is not used: the repository is read again under the lock, which is cheap here.
+        Idempotent on the change key: a redelivered request gets the change it made before, also
+        when a crash came between making the branch and recording the change. `seen` is not
+        used: the repository is read again under the lock, which is cheap here.
         """
-        key = change_key(claim.request_id, kind)
-        branch = branch_name(claim.environment, claim.identifier, kind)
+        key, branch = proposal.key, proposal.branch
         with self._locked():
-            now = self._sight(claim, kind)
+            now = self._sight(proposal.claim, proposal.kind)
             if now.mine is not None:  # a redelivery: whatever became of its change, it is not made twice
                 return self.change(now.mine)
             main = now.main_commit
@@ -215,8 +206,8 @@ class LocalRepository:
                 branch_sha = now.branch.commit
                 commit, base = branch_sha, self._git("rev-parse", f"{branch_sha}^").strip()
             else:
-                tree = self._tree_with(main, rendered)
-                message = f"{title}\n\nRequest-Id: {key}\n"
+                tree = self._tree_with(main, proposal.rendered)
+                message = f"{proposal.title}\n\nRequest-Id: {key}\n"
                 commit = self._git(
                     "commit-tree", "--no-gpg-sign", tree, "-p", main, "-F", "-", input=message, env=AUTHOR
                 ).strip()
@@ -226,12 +217,12 @@ class LocalRepository:
                 id=self._next_id(),
                 branch=branch,
                 status="open",
-                title=title,
+                title=proposal.title,
                 request_id=key,
-                root=rendered.root,
+                root=proposal.rendered.root,
                 commit=commit,
                 base=base,
-                description=description,
+                description=proposal.description,
                 created_at=format_time(datetime.now(UTC)),
             )
             self._save(change)
