@@ -250,9 +250,7 @@ def changes(status: str | None, as_json: bool) -> None:
 @reports_errors
 def merge(change_id: int) -> None:
     """Merge an open change into main (what merging its pull request does on GitHub)."""
-    settings = current_settings()
-    change = LocalRepository.open_or_create(settings.repo_path).merge(change_id)
-    _record_in_ledger(settings, change, "merged")
+    change = _settle(change_id, "merged")
     out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
 
 
@@ -261,9 +259,7 @@ def merge(change_id: int) -> None:
 @reports_errors
 def close(change_id: int) -> None:
     """Close an open change without merging it (its branch is deleted)."""
-    settings = current_settings()
-    change = LocalRepository.open_or_create(settings.repo_path).close(change_id)
-    _record_in_ledger(settings, change, "closed")
+    change = _settle(change_id, "closed")
     out.print(f"closed change #{change.id}; {change.branch} deleted")
 
 
@@ -383,6 +379,15 @@ def _request_through_ledger(
     if result is None:
         raise DbvendError(f"request {record.id} was settled by another consumer before this one")
     return result
+
+
+def _settle(change_id: int, status: str) -> Change:
+    """Merge or close a change in the local repository, and tell the ledger."""
+    settings = current_settings()
+    repository = LocalRepository.open_or_create(settings.repo_path)
+    change = repository.merge(change_id) if status == "merged" else repository.close(change_id)
+    _record_in_ledger(settings, change, status)
+    return change
 
 
 def _record_in_ledger(settings: Settings, change: Change, status: str) -> None:

@@ -236,10 +236,7 @@ class LocalRepository:
     def merge(self, change_id: int) -> Change:
         """Merge an open change into main (a merge commit), then delete its branch."""
         with self._locked():
-            change = self.change(change_id)
-            if change.status != "open":
-                raise NotOpen(f"change #{change_id} is {change.status}, not open")
-            head = self._rev(f"refs/heads/{change.branch}")
+            change, head = self._open_one(change_id)
             main = self._rev(f"refs/heads/{MAIN}")
             if head is None or main is None:
                 raise NotOpen(f"branch {change.branch} of change #{change_id} is gone")
@@ -275,10 +272,7 @@ class LocalRepository:
     def close(self, change_id: int) -> Change:
         """Abandon an open change: its branch is deleted, the database may be requested again."""
         with self._locked():
-            change = self.change(change_id)
-            if change.status != "open":
-                raise NotOpen(f"change #{change_id} is {change.status}, not open")
-            head = self._rev(f"refs/heads/{change.branch}")
+            change, head = self._open_one(change_id)
             if head is not None:
                 self._git("update-ref", "-d", f"refs/heads/{change.branch}", head)
             change = replace(change, status="closed")
@@ -286,6 +280,13 @@ class LocalRepository:
             return change
 
     # -- plumbing ------------------------------------------------------------------------
+
+    def _open_one(self, change_id: int) -> tuple[Change, str | None]:
+        """An open change and its branch's commit (None when the branch is gone); NotOpen else."""
+        change = self.change(change_id)
+        if change.status != "open":
+            raise NotOpen(f"change #{change_id} is {change.status}, not open")
+        return change, self._rev(f"refs/heads/{change.branch}")
 
     def _batch_check(self, claim: Claim, branch: str) -> tuple[str | None, str | None, bool]:
         """main's commit, the branch's commit, whether main holds the root: one git call."""

@@ -337,51 +337,38 @@ class Ledger:
 
     def holder(self, environment: str, identifier: str) -> RequestRecord | None:
         """The request that holds a database's name now, if any."""
-        with self.reading() as conn:
-            row = conn.execute(
-                sa.select(requests).where(requests.c.holds == f"{environment}/{identifier}")
-            ).one_or_none()
-        return None if row is None else _record(row, [])
+        return self._first(sa.select(requests).where(requests.c.holds == f"{environment}/{identifier}"))
 
     def latest(self, environment: str, identifier: str) -> RequestRecord | None:
         """The newest request for a database, whatever became of it."""
-        with self.reading() as conn:
-            row = conn.execute(
-                sa.select(requests)
-                .where(requests.c.environment == environment, requests.c.identifier == identifier)
-                .order_by(requests.c.created_at.desc(), requests.c.id.desc())
-                .limit(1)
-            ).one_or_none()
-        return None if row is None else _record(row, [])
+        return self._first(
+            sa.select(requests)
+            .where(requests.c.environment == environment, requests.c.identifier == identifier)
+            .order_by(requests.c.created_at.desc(), requests.c.id.desc())
+        )
 
     def by_issue(self, repository: str, number: int) -> RequestRecord | None:
         """The request an issue made (the issue form's idempotency key), if any."""
-        with self.reading() as conn:
-            row = conn.execute(
-                sa.select(requests)
-                .where(
-                    requests.c.channel == "issue", requests.c.idempotency_key == issue_key(repository, number)
-                )
-                .order_by(requests.c.created_at.desc())
-                .limit(1)
-            ).one_or_none()
-        return None if row is None else _record(row, [])
+        return self._first(
+            sa.select(requests)
+            .where(requests.c.channel == "issue", requests.c.idempotency_key == issue_key(repository, number))
+            .order_by(requests.c.created_at.desc())
+        )
 
     def by_merge_commit(self, sha: str) -> RequestRecord | None:
         """The request whose change was merged as commit `sha`."""
         if not sha:
             return None
-        with self.reading() as conn:
-            row = conn.execute(
-                sa.select(requests).where(requests.c.merge_commit == sha).limit(1)
-            ).one_or_none()
-        return None if row is None else _record(row, [])
+        return self._first(sa.select(requests).where(requests.c.merge_commit == sha))
 
     def by_change(self, change_id: int) -> RequestRecord | None:
+        """The request whose change is `change_id`, if any."""
+        return self._first(sa.select(requests).where(requests.c.change_id == change_id))
+
+    def _first(self, query: sa.Select[Any]) -> RequestRecord | None:
+        """The first request a query finds (without its events), or None."""
         with self.reading() as conn:
-            row = conn.execute(
-                sa.select(requests).where(requests.c.change_id == change_id).limit(1)
-            ).one_or_none()
+            row = conn.execute(query.limit(1)).first()
         return None if row is None else _record(row, [])
 
     def list_requests(
