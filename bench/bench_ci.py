@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.repos import commit, git, median_ms
-from engine.catalog import default_catalog_text, parse_catalog
+from engine.catalog import default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.ci import changed_roots
 from engine.claim import claim_from_raw
 from engine.render import render_claim

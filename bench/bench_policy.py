@@ -1,7 +1,7 @@
 """The policy gate per request: the warm checkov worker next to one cold `checkov` CLI call.
 
 Renders distinct requests (engines x environments x sizes), then gates them exactly as the
-pipeline does (engine.policy.check_rendered: root written to a scratch directory, scanned with
+pipeline does (engine.checkov.gate.check_rendered: root written to a scratch directory, scanned with
 dbvend.yaml's context, decided) through one warm worker, for 1, 10 and 50 requests. In the same
 run, the same roots are scanned by one `checkov` CLI process each (the same external checks,
 the same context), on a sample of requests because each call takes seconds. Printed: the
@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine.catalog import default_catalog_text, parse_catalog
+from engine.catalog import default_catalog_text
+from engine.catalog_reader import parse_catalog
+from engine.checkov.gate import check_rendered, scan_with_cli
 from engine.claim import claim_from_raw
-from engine.policy import check_rendered, policy_context, scan_with_cli
+from engine.policy import policy_context
 from engine.render import RenderedRoot, render_claim
 from engine.settings import Settings
 

@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.checkov.gate import PolicyGate, check_rendered
 from engine.claim import claim_from_raw
 from engine.gitops import Proposal
 from engine.gitops.local import LocalRepository
 from engine.hcl import check_fmt, run_checks
 from engine.pipeline import new_request_id, process_request
-from engine.policy import PolicyGate, check_rendered
 from engine.render import render_claim
 from engine.settings import Settings
 

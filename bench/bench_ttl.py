@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.repos import commit, git, median_ms
-from engine.catalog import default_catalog_text, parse_catalog
+from engine.catalog import default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.ci import claims_at
 from engine.claim import claim_from_raw
 from engine.ttl import due, lease_of

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from engine.policy import PolicyGate
+    from engine.checkov.gate import PolicyGate
     from engine.queue.sqs import Outbox
     from engine.queue.worker import Worker
     from engine.settings import Settings

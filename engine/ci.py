@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Final
 
 from engine.catalog import Catalog
+from engine.checkov.gate import PolicyGate, policy_decision
 from engine.claim import parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.description import md_escape
 from engine.errors import GitError, InvalidRequest, TerraformError
-from engine.policy import PolicyDecision, PolicyGate, policy_decision
+from engine.policy import PolicyDecision
 from engine.render import render_claim
 from engine.roots import Root
 from engine.summary import PlanSummary, RootReport, code_block, count_line, summarize_plan

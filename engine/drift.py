@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
 
+from engine.comment_parts import GITHUB_COMMENT_LIMIT
 from engine.description import md_escape
 from engine.summary import (
-    GITHUB_COMMENT_LIMIT,
     PlanSummary,
     ResourceChange,
     RootReport,

@@ -177,11 +177,10 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
         if actual != wanted:
             problems.append(f"{where} is {actual!r}, the claim says {wanted!r}")
 
+    expected: tuple[tuple[str, object], ...]
     if claim.is_aurora:
-        cluster = resources.get(("aws_rds_cluster", "this"))
-        if cluster is None:
-            return ["aws_rds_cluster.this is missing"]
-        cluster_expected: tuple[tuple[str, object], ...] = (
+        main_type = "aws_rds_cluster"
+        expected = (
             ("cluster_identifier", claim.identifier),
             ("engine", claim.request.database_engine),
             ("engine_version", claim.engine_version),
@@ -191,28 +190,9 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
             ("storage_encrypted", True),
             ("manage_master_user_password", True),
         )
-        for attr, wanted in cluster_expected:
-            expect(f"aws_rds_cluster.this.{attr}", cluster.get(attr), wanted)
-        scaling = (cluster.get("serverlessv2_scaling_configuration") or [{}])[0]
-        expect("serverlessv2 min_capacity", scaling.get("min_capacity"), claim.min_acu)
-        expect("serverlessv2 max_capacity", scaling.get("max_capacity"), claim.max_acu)
-        expect(
-            "serverlessv2 seconds_until_auto_pause",
-            scaling.get("seconds_until_auto_pause"),
-            claim.seconds_until_auto_pause,
-        )
-        instances = [body for (rtype, _), body in resources.items() if rtype == "aws_rds_cluster_instance"]
-        expect("number of cluster instances", len(instances), 1 + claim.readers)
-        for body in instances:
-            expect(
-                f"instance {body.get('identifier')} class", body.get("instance_class"), claim.instance_class
-            )
-        expect("RDS Proxy present", ("aws_db_proxy", "this") in resources, claim.proxy)
     else:
-        db = resources.get(("aws_db_instance", "this"))
-        if db is None:
-            return ["aws_db_instance.this is missing"]
-        instance_expected: tuple[tuple[str, object], ...] = (
+        main_type = "aws_db_instance"
+        expected = (
             ("identifier", claim.identifier),
             ("engine", claim.request.database_engine),
             ("engine_version", claim.engine_version),
@@ -230,8 +210,27 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
             ("maintenance_window", claim.maintenance_window),
             ("backup_window", claim.backup_window),
         )
-        for attr, wanted in instance_expected:
-            expect(f"aws_db_instance.this.{attr}", db.get(attr), wanted)
+    main = resources.get((main_type, "this"))
+    if main is None:
+        return [f"{main_type}.this is missing"]
+    for attr, wanted in expected:
+        expect(f"{main_type}.this.{attr}", main.get(attr), wanted)
+    if claim.is_aurora:
+        scaling = (main.get("serverlessv2_scaling_configuration") or [{}])[0]
+        expect("serverlessv2 min_capacity", scaling.get("min_capacity"), claim.min_acu)
+        expect("serverlessv2 max_capacity", scaling.get("max_capacity"), claim.max_acu)
+        expect(
+            "serverlessv2 seconds_until_auto_pause",
+            scaling.get("seconds_until_auto_pause"),
+            claim.seconds_until_auto_pause,
+        )
+        instances = [body for (rtype, _), body in resources.items() if rtype == "aws_rds_cluster_instance"]
+        expect("number of cluster instances", len(instances), 1 + claim.readers)
+        for body in instances:
+            expect(
+                f"instance {body.get('identifier')} class", body.get("instance_class"), claim.instance_class
+            )
+        expect("RDS Proxy present", ("aws_db_proxy", "this") in resources, claim.proxy)
     for (rtype, name), body in resources.items():
         if "tags" in known_arguments(rtype):
             expect(f"{rtype}.{name}.tags", body.get("tags"), dict(claim.tags))

@@ -8,13 +8,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from engine.catalog import Catalog
+from engine.checkov.gate import PolicyGate, check_rendered
 from engine.claim import Claim, claim_from_raw
 from engine.cost import CostEstimate, estimate_monthly_cost
 from engine.description import change_title, describe_change
 from engine.errors import CheckFailed
 from engine.gitops import Change, GitOpsBackend, Proposal
 from engine.hcl import CheckResult, run_checks
-from engine.policy import PolicyDecision, PolicyGate, check_rendered
+from engine.policy import PolicyDecision
 from engine.render import RenderedRoot, render_claim
 
 

@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from engine.policy import PolicyGate
+    from engine.checkov.gate import PolicyGate
 
 
 class Settings(BaseSettings):
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
 
     def policy_gate(self) -> PolicyGate:
         """The policy gate these settings describe (CheckovMissing when there is no checkov)."""
-        from engine.policy import PolicyGate, find_checkov
+        from engine.checkov.gate import PolicyGate, find_checkov
 
         return PolicyGate(
             find_checkov(self.checkov), timeout=self.policy_timeout, cli_fallback=self.checkov_cli_fallback

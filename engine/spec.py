@@ -24,6 +24,7 @@ SIZES: Final = ("small", "medium", "large")
 AURORA_FIELDS: Final = ("min_acu", "max_acu", "readers", "proxy")
 MAX_READERS: Final = 15  # Aurora's limit of replicas per cluster
 MAX_ACU: Final = 256.0
+STORAGE_GB: Final = (20, 65536)  # allocated storage in GB, least and most (a request's, dbvend.yaml's limits)
 # AWS refuses a maximum of 0.5 ACU: "The maximum capacity must be at least 1.0" (RDS API,
 # ServerlessV2ScalingConfiguration; the provider validates max_capacity within 1 to 256).
 LEAST_MAX_ACU: Final = 1.0
@@ -94,7 +95,9 @@ RESERVED_DATABASE_NAMES: Final = frozenset(
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _DATABASE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _TTL = re.compile(r"(?P<n>[1-9][0-9]{0,4})(?P<unit>[hd])")
-_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
+# A request's environment and engine version, and the names dbvend.yaml may give them.
+ENVIRONMENT_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,19}")
+ENGINE_VERSION: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
 _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 _TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]|[A-Za-z0-9]")
 # Free text, but never anything a template or a markdown table could take for syntax,
@@ -153,6 +156,11 @@ def format_ttl(value: timedelta | None) -> str:
         return "none"
     hours = int(value.total_seconds()) // 3600
     return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+def acu_in_steps(value: int | float, least: float) -> bool:
+    """An Aurora Serverless v2 capacity: from least to MAX_ACU, in steps of 0.5 ACU."""
+    return least <= value <= MAX_ACU and not (value * 2) % 1
 
 
 def derive_identifier(database_name: str) -> str:
@@ -269,7 +277,7 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(field, f"must be a number of ACUs, got {type(value).__name__}")
             return None
-        if not least <= value <= MAX_ACU or (value * 2) % 1:
+        if not acu_in_steps(value, least):
             self.fail(field, f"must be {least:g} to {MAX_ACU:g} in steps of 0.5, got {_shown(value)}")
             return None
         return float(value)
@@ -306,7 +314,7 @@ def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> D
             read.fail("database_name", rule)
     environment = read.pattern(
         "environment",
-        re.compile(r"[a-z][a-z0-9-]{0,19}"),
+        ENVIRONMENT_NAME,
         "must be a lower-case environment name from dbvend.yaml",
         required=True,
     )
@@ -319,7 +327,7 @@ def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> D
         for rule in identifier_errors(identifier, engine):
             read.fail("identifier", f"derived from database_name as {identifier!r}: {rule}")
 
-    version = read.pattern("engine_version", _VERSION, "must look like an engine version: 16.4")
+    version = read.pattern("engine_version", ENGINE_VERSION, "must look like an engine version: 16.4")
     size = read.text("size")
     if size is not None and size not in SIZES:
         read.fail("size", f"must be one of {', '.join(SIZES)}")
@@ -340,7 +348,7 @@ def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> D
     if reason is not None and not _plain_text(reason, REASON_MAX):
         read.fail("reason", REASON_RULE)
 
-    storage = read.integer("storage_gb", 20, 65536)
+    storage = read.integer("storage_gb", *STORAGE_GB)
     min_acu, max_acu = read.acu("min_acu", least=0), read.acu("max_acu")
     if max_acu is not None and max_acu < LEAST_MAX_ACU:
         read.fail("max_acu", f"must be at least {LEAST_MAX_ACU:g}: AWS needs the maximum above 0.5 ACU")

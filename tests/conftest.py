@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import Catalog, default_catalog_text, parse_catalog
+from engine.catalog import Catalog, default_catalog_text
+from engine.catalog_reader import parse_catalog
+from engine.checkov.gate import PolicyGate
 from engine.gitops.local import LocalRepository
-from engine.policy import PolicyGate
 from engine.settings import Settings
 from tests.postgres_server import PostgresServer
 from tests.server import free_port

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from engine.api.openapi import REQUEST_EXAMPLES
 from engine.app import create_app
+from engine.checkov.gate import PolicyGate
 from engine.gitops.local import LocalRepository
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.services import Services, build_services
@@ -60,18 +61,7 @@ def test_provision_rds_answers_the_seed_contract(
 def test_v1_databases_takes_the_full_request(
     client: TestClient, services: Services, gate: PolicyGate
 ) -> None:
-    full = {
-        "database_name": "analytics",
-        "database_engine": "aurora-postgresql",
-        "environment": "dev",
-        "min_acu": 0.5,
-        "max_acu": 2,
-        "readers": 1,
-        "ttl": "3d",
-        "owner": "ann",
-        "team": "Data",
-        "reason": "load test",
-    }
+    full = REQUEST_EXAMPLES["aurora"]["value"]  # the example /docs shows
     answer = client.post("/v1/databases", headers=KEY, json=full)
     assert answer.status_code == 202, answer.text
     assert answer.headers["location"] == answer.json()["location"]

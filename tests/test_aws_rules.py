@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from engine import rds
-from engine.catalog import Catalog, parse_catalog
+from engine.catalog import Catalog
+from engine.catalog_reader import parse_catalog
 from engine.claim import Claim
 from engine.cost import estimate_monthly_cost
 from engine.errors import CatalogError, InvalidRequest

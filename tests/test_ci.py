@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.catalog import default_catalog_text, parse_catalog
+from engine.catalog import default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.ci import (
     apply_roots,
     branch_moved,
@@ -218,7 +219,7 @@ def test_ci_plan_gates_the_plan_and_keeps_one_summary_comment_up_to_date(
 def test_ci_plan_refuses_a_catalog_naming_an_unknown_check(
     fleet: tuple[Path, str, list[str]], tmp_path: Path
 ) -> None:
-    """The CI's policy decision is the pipeline's (engine.policy.policy_decision): a dbvend.yaml
+    """The CI's policy decision is the pipeline's (engine.checkov.gate.policy_decision): a dbvend.yaml
     that names a check neither checkov nor policies/ defines stops the plan (issue 20)."""
     repo, base, _ = fleet
     git(repo, "checkout", "-q", "-b", "typo", base)

@@ -22,7 +22,8 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from engine.catalog import default_catalog_text, parse_catalog
+from engine.catalog import default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.claim import claim_from_raw, marked_for_destroy
 from engine.cli import main
 from engine.gitops.local import GITIGNORE

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.catalog import Catalog, default_catalog_text, parse_catalog
+from engine.catalog import Catalog, default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.errors import FieldError, InvalidRequest
 from engine.forms import FORM_FIELDS, LABELS, parse_issue_form, render_issue_body
 from engine.spec import ENGINES, FIELDS, SIZES, parse_request

@@ -10,13 +10,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from engine.checkov.gate import PolicyGate
 from engine.errors import Conflict, GitOpsError
 from engine.github.client import Pacer, RetryPolicy, github_client
 from engine.github.replies import GitHubIssueReplies
 from engine.github.repository import GitHubRepository
 from engine.intake import accept_request
 from engine.pipeline import process_request
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.store.ledger import Ledger
@@ -355,8 +355,8 @@ def test_approver_teams_are_looked_up_for_the_approving_reviewers(
 
 
 def test_a_summary_in_parts_is_rewritten_in_place_and_shrinks(github: GitHubServer) -> None:
+    from engine.comment_parts import split_comment
     from engine.github.pulls import GitHubPullRequests
-    from engine.summary import split_comment
 
     number = github.create_issue("a pull request stands in", "")
     github.add_comment(number, "alice", "LGTM")

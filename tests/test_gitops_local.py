@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.checkov.gate import PolicyGate
 from engine.claim import parse_claim
 from engine.errors import ChangeNotFound, CheckFailed, Conflict, GitOpsError
 from engine.gitops.local import LocalRepository
 from engine.hcl import parse_hcl, resources_of
 from engine.pipeline import process_request
-from engine.policy import PolicyGate
 from tests.conftest import ACCEPTED_AT, repo_snapshot
 
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "prod"}

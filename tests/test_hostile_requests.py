@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from engine.checkov.gate import PolicyGate
 from engine.errors import InvalidRequest
 from engine.gitops.local import LocalRepository
 from engine.pipeline import process_request
-from engine.policy import PolicyGate
 from tests.conftest import ACCEPTED_AT, repo_snapshot
 
 BASE: dict[str, Any] = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}

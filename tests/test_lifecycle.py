@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from engine.checkov.gate import PolicyGate
 from engine.cli import main
 from engine.gitops import Proposal
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.store.ledger import Ledger

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from engine.app import create_app
+from engine.checkov.gate import PolicyGate
 from engine.cli import main
 from engine.forms import render_issue_body
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.ttl import parse_time

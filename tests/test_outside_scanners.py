@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from engine.catalog import Catalog, PolicyRules, PolicySkip
+from engine.checkov.gate import PolicyGate
 from engine.claim import claim_from_raw
-from engine.policy import PolicyGate, ScanResult, decide, policy_context
+from engine.policy import ScanResult, decide, policy_context
 from engine.render import render_claim
 from engine.spec import ENGINES
 from tests.conftest import ACCEPTED_AT

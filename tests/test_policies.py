@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import Catalog, default_catalog_text, parse_catalog
+from engine.catalog import Catalog, default_catalog_text
+from engine.catalog_reader import parse_catalog
+from engine.checkov.gate import PolicyGate, check_rendered
 from engine.claim import claim_from_raw
-from engine.policy import PolicyGate, check_rendered
 from engine.render import render_claim
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -10,19 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import PolicyRules, PolicySkip, default_catalog_text, parse_catalog
+from engine.catalog import PolicyRules, PolicySkip, default_catalog_text
+from engine.catalog_reader import parse_catalog
+from engine.checkov.gate import PolicyGate, check_rendered, find_checkov, policy_decision, scan_with_cli
 from engine.errors import CatalogError, CheckovMissing, PolicyScanError
-from engine.policy import (
-    PolicyFinding,
-    PolicyGate,
-    ScanResult,
-    check_rendered,
-    decide,
-    find_checkov,
-    policy_context,
-    policy_decision,
-    scan_with_cli,
-)
+from engine.policy import PolicyFinding, ScanResult, decide, policy_context
 from engine.render import RenderedRoot
 
 TODAY = date(2026, 11, 23)
@@ -275,7 +267,7 @@ def test_github_section_values() -> None:
 
 
 def test_ttl_max_extensions_is_read_and_checked() -> None:
-    from engine.catalog import parse_catalog
+    from engine.catalog_reader import parse_catalog
 
     text = default_catalog_text().replace(
         "ttl: {default: 7d, max: 30d}", "ttl: {default: 7d, max: 30d, max_extensions: 3}"

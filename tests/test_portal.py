@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.app import create_app
+from engine.checkov.gate import PolicyGate
 from engine.claim import parse_claim
-from engine.policy import PolicyGate
 from engine.portal.session import COOKIE
 from engine.services import Services, build_services
 from tests.test_api import drain

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.catalog import default_catalog_text, parse_catalog
+from engine.catalog import default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.claim import claim_from_raw
 from engine.keys import KeyStore
 from engine.portal import views

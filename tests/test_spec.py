@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import Catalog, default_catalog_text, parse_catalog
+from engine.catalog import Catalog, default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.errors import CatalogError, InvalidRequest
 from engine.spec import (
     AURORA_IDENTIFIER_MAX,

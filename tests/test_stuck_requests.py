@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine import aws
+from engine.checkov.gate import PolicyGate
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request, record_and_queue
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.sqs import Outbox
 from engine.queue.stuck import StuckMessage, StuckPass, StuckSummary, decide_stuck, stuck_interval

@@ -12,17 +12,13 @@ from typing import Any
 
 import pytest
 
+from engine.comment_parts import CONTINUED, GITHUB_COMMENT_LIMIT, comment_parts, find_marker, split_comment
 from engine.summary import (
-    CONTINUED,
-    GITHUB_COMMENT_LIMIT,
     SENSITIVE,
     UNKNOWN,
     PlanSummary,
     RootReport,
-    comment_parts,
-    find_marker,
     render_report,
-    split_comment,
     summarize_plan,
 )
 

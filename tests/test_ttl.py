@@ -177,7 +177,8 @@ def test_extensions_stay_within_the_maximum_from_creation_and_are_counted() -> N
 
 
 def test_a_destroy_protected_environment_has_no_time_to_live() -> None:
-    from engine.catalog import default_catalog_text, parse_catalog
+    from engine.catalog import default_catalog_text
+    from engine.catalog_reader import parse_catalog
     from engine.claim import claim_from_raw
     from engine.errors import CatalogError, InvalidRequest
 
@@ -198,7 +199,8 @@ def test_a_destroy_protected_environment_has_no_time_to_live() -> None:
 
 
 def test_environments_may_forbid_none_and_auto_destroy_never_in_production() -> None:
-    from engine.catalog import default_catalog_text, parse_catalog
+    from engine.catalog import default_catalog_text
+    from engine.catalog_reader import parse_catalog
     from engine.claim import claim_from_raw
     from engine.errors import CatalogError, InvalidRequest
 

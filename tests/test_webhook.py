@@ -16,8 +16,8 @@ from githubkit.webhooks import parse_obj
 
 from engine.api.webhook import signature_matches
 from engine.app import create_app
+from engine.checkov.gate import PolicyGate
 from engine.forms import render_issue_body
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.services import Services, build_services

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.app import create_app
+from engine.checkov.gate import PolicyGate
 from engine.forms import render_issue_body
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.replies import ISSUE_REPLY_MARKER
 from engine.queue.worker import Worker

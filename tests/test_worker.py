@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.checkov.gate import PolicyGate
 from engine.errors import GitOpsError
 from engine.gitops.local import LocalRepository
 from engine.intake import accept_request, record_and_queue
-from engine.policy import PolicyGate
 from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.store.ledger import Ledger

@@ -9,18 +9,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from engine.api.deps import KeyDep
+from engine.api.openapi import KEYED, TO_FIRST_CHANGE, refusals
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import CHANGE_STATUSES
 from engine.lifecycle import settle_change
 from engine.web import ServicesDep
 
-router = APIRouter(prefix="/v1/changes", tags=["changes"])
+router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=KEYED)
 log = logging.getLogger("dbvend.api")
 
 
-@router.get("")
+@router.get("", responses=refusals(503) | {200: TO_FIRST_CHANGE})
 def list_changes(
-    services: ServicesDep, key_id: KeyDep, status: Annotated[str | None, Query(max_length=16)] = None
+    services: ServicesDep,
+    key_id: KeyDep,
+    status: Annotated[str | None, Query(json_schema_extra={"enum": list(CHANGE_STATUSES)})] = None,
 ) -> dict[str, Any]:
     """Every change (a branch with one commit, to merge), optionally only open/merged/closed ones."""
     if status is not None and status not in CHANGE_STATUSES:
@@ -30,7 +33,7 @@ def list_changes(
     return {"items": [asdict(change) for change in services.backend.changes(status)]}
 
 
-@router.post("/{change_id}/merge")
+@router.post("/{change_id}/merge", responses=refusals(404, 409, 503))
 def merge_change(
     services: ServicesDep, key_id: KeyDep, change_id: Annotated[int, Path(ge=1, le=2**31)]
 ) -> dict[str, Any]:

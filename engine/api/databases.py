@@ -5,45 +5,52 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query
 
-from engine.api.deps import BodyDep, KeyDep
+from engine.api.deps import AcceptedDep, BodyDep, KeyDep
+from engine.api.openapi import (
+    ASKS_FOR_A_DATABASE,
+    DESTRUCTION_EXAMPLES,
+    EXTENSION_EXAMPLES,
+    KEYED,
+    TO_FIRST_DATABASE,
+    WITH_BODY,
+    DestructionBody,
+    ExtensionBody,
+    json_body,
+    refusals,
+)
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import Change
-from engine.intake import accept_request
 from engine.lifecycle import describe_database, extend_database, request_destroy
 from engine.store.records import STATUSES, RequestRecord
 from engine.web import Environment, Identifier, ServicesDep
 
-router = APIRouter(prefix="/v1/databases", tags=["databases"])
+router = APIRouter(prefix="/v1/databases", tags=["databases"], responses=KEYED)
+CHANGES_A_DATABASE: Final = WITH_BODY | refusals(404, 409, 503)
 
 
-@router.post("", status_code=202)
-def create_database(
-    services: ServicesDep,
-    key_id: KeyDep,
-    body: BodyDep,
-    response: Response,
-    idempotency_key: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+@router.post("", **ASKS_FOR_A_DATABASE)
+def create_database(accepted: AcceptedDep) -> dict[str, Any]:
     """Ask for a database with every field of the request; 202 with its status's location."""
-    record, message_id = accept_request(
-        body, "api", key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
-    )
-    location = f"/v1/requests/{record.id}"
-    response.headers["Location"] = location
-    return {"request_id": record.id, "status": record.status, "message_id": message_id, "location": location}
+    record = accepted.record
+    return {
+        "request_id": record.id,
+        "status": record.status,
+        "message_id": accepted.message_id,
+        "location": accepted.location,
+    }
 
 
-@router.get("")
+@router.get("", responses={200: TO_FIRST_DATABASE})
 def list_databases(
     services: ServicesDep,
     key_id: KeyDep,
     environment: Annotated[str | None, Query(max_length=20)] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    status: Annotated[str | None, Query(json_schema_extra={"enum": list(STATUSES)})] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -59,7 +66,7 @@ def list_databases(
     }
 
 
-@router.get("/{environment}/{identifier}")
+@router.get("/{environment}/{identifier}", responses=refusals(404, 503))
 def get_database(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier
 ) -> dict[str, Any]:
@@ -68,7 +75,11 @@ def get_database(
     return describe_database(services.ledger, services.backend, environment, identifier)
 
 
-@router.patch("/{environment}/{identifier}")
+@router.patch(
+    "/{environment}/{identifier}",
+    openapi_extra=json_body(ExtensionBody, EXTENSION_EXAMPLES),
+    responses=CHANGES_A_DATABASE,
+)
 def extend_database_ttl(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
 ) -> dict[str, Any]:
@@ -95,7 +106,12 @@ def extend_database_ttl(
     }
 
 
-@router.post("/{environment}/{identifier}/destroy", status_code=202)
+@router.post(
+    "/{environment}/{identifier}/destroy",
+    status_code=202,
+    openapi_extra=json_body(DestructionBody, DESTRUCTION_EXAMPLES),
+    responses=CHANGES_A_DATABASE,
+)
 def destroy_database(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
 ) -> dict[str, Any]:

@@ -1,11 +1,14 @@
-"""What the API's routes depend on besides the services (engine.web): the caller's key, the body."""
+"""What the API's routes depend on besides the services (engine.web): the caller's key, the body,
+and a request accepted from the body (the two doors that ask for a database share it)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response, Security
+from fastapi.security import APIKeyHeader
 
 from engine.errors import (
     FieldError,
@@ -16,13 +19,22 @@ from engine.errors import (
     Unauthenticated,
     UnsupportedMedia,
 )
+from engine.intake import accept_request
+from engine.store.records import RequestRecord
 from engine.web import ServicesDep
 
 MAX_BODY: Final = 64 * 1024
 KEY_REFUSED: Final = "a valid x-api-key header is required"
+# The OpenAPI document's security scheme; require_key answers its refusals itself.
+API_KEY: Final = APIKeyHeader(
+    name="x-api-key",
+    scheme_name="ApiKey",
+    description="A dbvend API key. Missing: 401; not a key: 403 (the same answer, no hint which).",
+    auto_error=False,
+)
 
 
-def require_key(services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None) -> str:
+def require_key(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
     """The caller's key id; 401 without a key, 403 with a wrong one, 429 over the rate limit."""
     if not x_api_key:
         raise Unauthenticated(KEY_REFUSED)
@@ -82,3 +94,45 @@ async def json_object(request: Request) -> dict[str, Any]:
 
 
 BodyDep = Annotated[dict[str, Any], Depends(json_object)]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A request recorded and queued, and the queue's message id (SNS's, in AWS)."""
+
+    record: RequestRecord
+    message_id: str
+
+    @property
+    def location(self) -> str:
+        """Where its status is read."""
+        return f"/v1/requests/{self.record.id}"
+
+
+# Checked by engine.intake (1-200 visible ASCII characters, else 422 naming Idempotency-Key).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        description="Sent again with the same body, the first 202 is answered again instead of a 409.",
+        json_schema_extra={"minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+    ),
+]
+
+
+def accept_from_api(
+    services: ServicesDep,
+    key_id: KeyDep,
+    body: BodyDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Accepted:
+    """The body's request accepted (engine.intake), its status's path in the Location header."""
+    record, message_id = accept_request(
+        body, "api", key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
+    )
+    accepted = Accepted(record, message_id)
+    response.headers["Location"] = accepted.location
+    return accepted
+
+
+AcceptedDep = Annotated[Accepted, Depends(accept_from_api)]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
+from engine.api.openapi import refusals
 from engine.errors import MalformedBody, Unauthenticated, Unavailable
 from engine.gitops import RepositoryIdentity
 from engine.services import Services
@@ -43,7 +44,19 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
 
-@router.post("/github/webhook", status_code=200, response_model=None)
+@router.post(
+    "/github/webhook",
+    status_code=200,
+    response_model=None,
+    responses=refusals(400, 401, 413, 503) | {204: {"description": "An event dbvend has no handler for."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "GitHub's payload of the event, signed in X-Hub-Signature-256.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def github_webhook(
     request: Request,
     services: ServicesDep,

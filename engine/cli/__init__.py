@@ -10,14 +10,16 @@ from typing import Any
 import click
 from rich.table import Table
 
-from engine.catalog import CATALOG_FILE, load_catalog
+from engine.catalog import CATALOG_FILE
+from engine.catalog_reader import load_catalog
+from engine.checkov.gate import PolicyGate
 from engine.claim import claim_from_raw
 from engine.cli.support import F, current_settings, out, reports_errors
 from engine.errors import DbvendError
 from engine.gitops import Change
 from engine.gitops.local import LocalRepository, init_layout
 from engine.pipeline import Outcome, new_request_id, prepare, process_request
-from engine.policy import PolicyDecision, PolicyGate
+from engine.policy import PolicyDecision
 from engine.settings import Settings
 
 EXIT_CODES_HELP = "Exit codes: 0 done, 2 invalid input, 3 refused by a check, 4 conflict, 1 other errors."
@@ -197,7 +199,7 @@ def policy_check(
     """Check Terraform roots (DIRECTORIES) or plans (--plan) against the policy gate."""
     from datetime import UTC, datetime
 
-    from engine.policy import policy_decision, root_environment
+    from engine.checkov.gate import policy_decision, root_environment
 
     if not directories and not plans:
         raise click.UsageError("give at least one directory or --plan PLAN.json")

@@ -95,7 +95,8 @@ def plan(
     no_policy: bool,
 ) -> None:  # fmt: skip
     """Plan the roots changed between --base and --head; summarise them on the pull request."""
-    from engine.catalog import CATALOG_FILE, load_catalog
+    from engine.catalog import CATALOG_FILE
+    from engine.catalog_reader import load_catalog
     from engine.ci import plan_roots
     from engine.summary import render_report
     from engine.terraform import Terraform
@@ -133,7 +134,7 @@ def plugin_cache() -> Path:
 
 def write_summary_comment(number: int, report: str) -> None:
     """The summary on the pull request: its comments found by marker and edited in place."""
-    from engine.summary import split_comment
+    from engine.comment_parts import split_comment
 
     pulls = _github_pulls()
     if pulls is not None:
@@ -172,7 +173,8 @@ def apply(
 def _refuse_unapproved_production_destroy(repo: Path, roots: list[str]) -> None:
     """On merge nobody has checked an approval: a production database marked for destruction is
     destroyed only by `/destroy` on its pull request (which needs one), never by a merge."""
-    from engine.catalog import CATALOG_FILE, load_catalog
+    from engine.catalog import CATALOG_FILE
+    from engine.catalog_reader import load_catalog
     from engine.ci import destroy_requested
 
     marked = [root for root in roots if destroy_requested(repo, root)]
@@ -250,7 +252,7 @@ def _apply(repo: Path, roots: list[str], number: int | None, backend_file: str |
     step_summary(report)
     out.print(report, markup=False, highlight=False, soft_wrap=True)
     if pulls is not None and number is not None:
-        from engine.summary import split_comment
+        from engine.comment_parts import split_comment
 
         marker = f"{APPLY_MARKER}:{command}"
         pulls.write_parts(number, marker, split_comment(report, marker))

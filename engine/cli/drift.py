@@ -42,7 +42,8 @@ def drift(repo: Path, parallel: int, backend_file: str | None, dry_run: bool) ->
     Databases whose destroy is requested are skipped. Without GITHUB_TOKEN and GITHUB_REPOSITORY the
     report is printed (and written to the job summary) and no issue is touched.
     """
-    from engine.catalog import default_catalog_text, parse_catalog
+    from engine.catalog import default_catalog_text
+    from engine.catalog_reader import parse_catalog
     from engine.ci import claims_at, plan_roots
     from engine.cli.ci import plugin_cache
     from engine.drift import decide, describe, drift_roots, exit_code, render_run

@@ -153,7 +153,8 @@ def sweep(
 ) -> str:
     """Reminders sent once each through the ledger (and GitHub in GitHub mode), expired databases
     acted on through `backend` (none: listed only); the report."""
-    from engine.catalog import CATALOG_FILE, load_catalog
+    from engine.catalog import CATALOG_FILE
+    from engine.catalog_reader import load_catalog
     from engine.description import md_escape
     from engine.sweep import expire, remind
 

@@ -323,9 +323,9 @@ def pull_request_facts(
 
 
 def marked_comments(comments: Iterable[Mapping[str, Any]], marker: str) -> list[int]:
-    """The ids of the comments holding the parts of a comment in parts (engine.summary.split_comment),
+    """The ids of the comments holding the parts of a comment in parts (engine.comment_parts.split_comment),
     in part order."""
-    from engine.summary import find_marker
+    from engine.comment_parts import find_marker
 
     parts = sorted(
         (found[0], _id(comment, "comment"))

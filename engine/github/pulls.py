@@ -112,7 +112,7 @@ class GitHubPullRequests:
         return head.sha, head.branch
 
     def write_parts(self, number: int, marker: str, parts: Sequence[str]) -> list[int]:
-        """A comment in parts (engine.summary.split_comment), kept up to date in place.
+        """A comment in parts (engine.comment_parts.split_comment), kept up to date in place.
 
         The pull request's comments carrying `marker` are found; part i is written over the
         i-th of them, missing parts are added, and parts left over from a longer earlier

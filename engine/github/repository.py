@@ -18,7 +18,8 @@ from typing import Any, Final, cast
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
-from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
+from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.claim import Claim
 from engine.errors import ChangeNotFound, GitOpsError
 from engine.github import decode

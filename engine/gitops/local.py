@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text, parse_catalog
+from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text
+from engine.catalog_reader import parse_catalog
 from engine.ci import claims_at
 from engine.claim import Claim, format_time
 from engine.errors import ChangeNotFound, GitError, GitOpsError, NotOpen

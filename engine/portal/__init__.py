@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import FastAPI
 
-from engine.portal.pages import (
-    PortalError,
-    SignInNeeded,
-    invalid_page,
-    is_page,
-    portal_error,
-    router,
-    sign_in_needed,
-)
+from engine.portal import databases, requests, signin
+from engine.portal.pages import PortalError, invalid_page, is_page, portal_error, router
+from engine.portal.signin import SignInNeeded, sign_in_needed
 
 __all__ = ["install", "invalid_page", "is_page"]
+
+PAGE_MODULES: Final = (signin, requests, databases)
+"""The modules whose pages are on engine.portal.pages.router (importing them adds them)."""
 
 
 def install(app: FastAPI) -> None:

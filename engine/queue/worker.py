@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine import Connection
 
+from engine.checkov.gate import PolicyGate
 from engine.description import md_escape
 from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest, PolicyFailed
 from engine.gitops import Change, GitOpsBackend, IssueReplies
 from engine.pipeline import Outcome, process_request
-from engine.policy import PolicyGate
 from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
 from engine.queue.replies import tell_issue

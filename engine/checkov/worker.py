@@ -1,6 +1,6 @@
 """dbvend's long-lived checkov worker. Runs in checkov's own virtualenv, never in dbvend's.
 
-    <checkov-venv>/bin/python checkov_worker.py [EXTERNAL_CHECKS_DIR ...]
+    <checkov-venv>/bin/python -I engine/checkov/worker.py [EXTERNAL_CHECKS_DIR ...]
 
 Imports checkov once and loads the external checks once (loading them again would register
 every check twice), then answers one JSON line per scan on stdin with one JSON line on stdout:
@@ -15,7 +15,8 @@ gets a fresh runner: a reused runner returns stale results. `context` is handed 
 organisation's policies through the DBVEND_POLICY_CONTEXT environment variable. Everything
 checkov itself prints goes to stderr, so stdout carries only the protocol.
 
-Only the standard library and checkov may be imported here.
+Only the standard library and checkov may be imported here: it runs as a script, outside the
+engine package (engine/checkov/gate.py starts it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,269 @@
+"""What the OpenAPI document says that FastAPI cannot see: the bodies read by hand, one error schema.
+
+The bodies are parsed strictly by engine.api.deps.json_object and checked field by field by
+engine.spec (requests) and engine.api.databases (an extension, a destruction): those stay the
+rules. The models here only describe them, for /docs and generated clients; each constraint they
+state is one the server enforces (a request that breaks the schema is refused), while rules a
+schema cannot state (dbvend.yaml's limits on main, one field against another) are in the
+descriptions and answered 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Final
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from engine.spec import (
+    ENGINE_VERSION,
+    ENGINES,
+    ENVIRONMENT_NAME,
+    LEAST_MAX_ACU,
+    MAX_ACU,
+    MAX_READERS,
+    REASON_MAX,
+    SIZES,
+    STORAGE_GB,
+)
+
+# What a reason may never hold (engine.spec.REASON_RULE): template and markdown syntax, controls.
+_PLAIN_TEXT: Final = r'^[^$%{}<>`\\|"\x00-\x1f\x7f-\x9f]*$'
+
+
+class FieldRule(BaseModel):
+    """One rule one field breaks."""
+
+    field: str = Field(description="The field, header or parameter, as the caller named it.")
+    rule: str = Field(description="What it must be.")
+
+
+class ErrorAnswer(BaseModel):
+    """Every refusal and failure: a sentence, and the fields it names when there are any."""
+
+    detail: str
+    errors: list[FieldRule] = Field(default_factory=list, description="Present when fields are named.")
+
+
+class DatabaseRequestBody(BaseModel):
+    """A database request: every field of engine.spec.DatabaseRequest (null is the same as absent).
+
+    Beyond this shape, dbvend.yaml on main decides which environments exist and, per environment,
+    the engines, engine versions, sizes, storage, time-to-live and Aurora limits on offer. Aurora
+    fields (min_acu, max_acu, readers, proxy) apply to Aurora engines only and storage_gb to the
+    others; min_acu may not exceed max_acu; database_name may not be a word the engine reserves,
+    and is at most 63 characters (64 for MySQL); an Aurora identifier is at most 53. A request
+    breaking any of these is answered 422 with every field it breaks.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    database_name: str = Field(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    database_engine: Annotated[str, WithJsonSchema({"type": "string", "enum": list(ENGINES)})]
+    environment: str = Field(
+        pattern=f"^(?:{ENVIRONMENT_NAME.pattern})$", description="One of the environments in dbvend.yaml."
+    )
+    identifier: str | None = Field(
+        None,
+        max_length=63,
+        pattern=r"^[A-Za-z](?:-?[A-Za-z0-9])*$",
+        description="The RDS identifier; derived from database_name when absent.",
+    )
+    engine_version: str | None = Field(
+        None,
+        pattern=f"^(?:{ENGINE_VERSION.pattern})$",
+        description="One of the engine's versions in dbvend.yaml; the first when absent.",
+    )
+    size: Annotated[str, WithJsonSchema({"type": "string", "enum": list(SIZES)})] | None = Field(
+        None, description="The instance class, per environment in dbvend.yaml; small when absent."
+    )
+    storage_gb: int | None = Field(None, ge=STORAGE_GB[0], le=STORAGE_GB[1], description="Not for Aurora.")
+    ttl: str | None = Field(
+        None,
+        pattern=r"^(?:[1-9][0-9]{0,4}[hd]|none)$",
+        description="Time-to-live, such as 12h or 7d, or none; within the environment's maximum.",
+    )
+    owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+    team: str | None = Field(
+        None, pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]|[A-Za-z0-9])$"
+    )
+    reason: str | None = Field(
+        None,
+        max_length=REASON_MAX,
+        pattern=_PLAIN_TEXT,
+        description="One line of visible text, without $ % { } < > ` \\ | or quotes.",
+    )
+    min_acu: float | None = Field(None, ge=0, le=MAX_ACU, multiple_of=0.5, description="Aurora only.")
+    max_acu: float | None = Field(
+        None, ge=LEAST_MAX_ACU, le=MAX_ACU, multiple_of=0.5, description="Aurora only."
+    )
+    readers: int | None = Field(None, ge=0, le=MAX_READERS, description="Aurora only.")
+    proxy: bool | None = Field(None, description="Aurora only: an RDS Proxy in front of the cluster.")
+
+
+class ExtensionBody(BaseModel):
+    """An extension: the database's new time-to-live, from now, within its environment's maximum."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ttl: str = Field(pattern=r"^[1-9][0-9]{0,4}[hd]$", description="Hours or days, such as 12h or 3d.")
+
+
+class DestructionBody(BaseModel):
+    """A destruction: why the database goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX,
+        pattern=_PLAIN_TEXT,
+        description="One line of visible text, without $ % { } < > ` \\ | or quotes.",
+    )
+
+
+BODIES: Final[tuple[type[BaseModel], ...]] = (DatabaseRequestBody, ExtensionBody, DestructionBody)
+
+_REFUSALS: Final[dict[int, str]] = {
+    400: "The body is not valid JSON (duplicate keys, NaN and Infinity included).",
+    401: "No x-api-key header.",
+    403: "An x-api-key that is not a key (the same answer as 401).",
+    404: "Nothing by that name.",
+    409: "It conflicts with what exists or is under way.",
+    413: "The body is too large: above 64 KiB (5 MiB for the GitHub webhook).",
+    415: "The body is not sent as Content-Type: application/json.",
+    422: "A field, parameter or header breaks a rule: each is named in errors.",
+    429: "Over the key's rate limit; try again after Retry-After seconds.",
+    503: "Something dbvend needs did not answer; try again after Retry-After seconds.",
+}
+_RETRY_AFTER: Final = {
+    "Retry-After": {"description": "Seconds to wait.", "required": True, "schema": {"type": "integer"}}
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, for its `responses`: each one ErrorAnswer."""
+    return {
+        status: {"model": ErrorAnswer, "description": _REFUSALS[status]}
+        | ({"headers": _RETRY_AFTER} if status in (429, 503) else {})
+        for status in statuses
+    }
+
+
+KEYED: Final = refusals(401, 403, 422, 429)
+"""What every route behind the API key may answer."""
+WITH_BODY: Final = refusals(400, 413, 415)
+"""What every route reading a JSON body may answer besides."""
+
+
+SEED_REQUEST: Final = {"database_name": "mydb123", "database_engine": "mysql", "environment": "dev"}
+REQUEST_EXAMPLES: Final = {
+    "seed": {"summary": "The seed's request", "value": SEED_REQUEST},
+    "aurora": {
+        "summary": "Aurora Serverless v2 with a reader, for three days",
+        "value": {
+            "database_name": "analytics",
+            "database_engine": "aurora-postgresql",
+            "environment": "dev",
+            "min_acu": 0.5,
+            "max_acu": 2,
+            "readers": 1,
+            "ttl": "3d",
+            "owner": "ann",
+            "team": "Data",
+            "reason": "load test",
+        },
+    },
+}
+EXTENSION_EXAMPLES: Final = {"three-days": {"summary": "Three days from now", "value": {"ttl": "3d"}}}
+DESTRUCTION_EXAMPLES: Final = {"done": {"summary": "Done with it", "value": {"reason": "load test done"}}}
+
+
+def links(**targets: dict[str, str]) -> dict[str, Any]:
+    """A success answer's OpenAPI links: operation id -> its parameters, read from this answer."""
+    named = {
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {name: f"$response.body#/{field}" for name, field in parameters.items()},
+        }
+        for operation_id, parameters in targets.items()
+    }
+    return {"links": named}
+
+
+TO_REQUEST: Final = links(get_request={"request_id": "request_id"})
+"""From an accepted request to its status."""
+_DATABASE: Final = {"environment": "environment", "identifier": "identifier"}
+TO_DATABASE: Final = links(
+    get_database=_DATABASE,
+    extend_database_ttl=_DATABASE,
+    destroy_database=_DATABASE,
+    merge_change={"change_id": "change_id"},
+)
+"""From a request's status to its database and its change."""
+_FIRST: Final = {"environment": "items/0/environment", "identifier": "items/0/identifier"}
+TO_FIRST_DATABASE: Final = links(
+    get_request={"request_id": "items/0/request_id"},
+    get_database=_FIRST,
+    extend_database_ttl=_FIRST,
+    destroy_database=_FIRST,
+)
+"""From a listing of databases to the first one."""
+TO_FIRST_CHANGE: Final = links(merge_change={"change_id": "items/0/id"})
+"""From a listing of changes to merging the first one."""
+
+
+def json_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
+    """A route's `openapi_extra` declaring the JSON body it reads by hand as `model`."""
+    media = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}, "examples": examples}
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+
+
+ASKS_FOR_A_DATABASE: Final[dict[str, Any]] = {
+    "status_code": 202,
+    "openapi_extra": json_body(DatabaseRequestBody, REQUEST_EXAMPLES),
+    "responses": WITH_BODY | refusals(409, 503) | {202: TO_REQUEST},
+}
+"""The route arguments of the two doors that take a DatabaseRequestBody (engine.api.deps.Accepted)."""
+
+
+def install(app: FastAPI) -> None:
+    """Make app.openapi add the bodies' schemas and drop FastAPI's default 422 answer: every 422
+    is ErrorAnswer, declared by the routes that can answer it."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _amend(generate())  # FastAPI keeps what it generated in app.openapi_schema
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _amend(document: dict[str, Any]) -> None:
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in BODIES:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    default = "#/components/schemas/HTTPValidationError"
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref") == default:
+                del operation["responses"]["422"]
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_null(parameter["schema"])
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema without FastAPI's `null` branch: a query parameter or a
+    header is absent or a string, never null."""
+    branches = schema.get("anyOf", [])
+    kept: list[dict[str, Any]] = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) != 1 or len(branches) != 2:
+        return schema
+    return {key: value for key, value in schema.items() if key != "anyOf"} | kept[0]

@@ -1,0 +1,104 @@
+"""The portal's request pages: the form that asks for a database, and the status of a request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from engine.errors import DbvendError
+from engine.intake import accept_request
+from engine.portal import views
+from engine.portal.pages import FormDep, PortalError, page, router
+from engine.portal.signin import Visitor, VisitorDep, checked_fields
+from engine.services import Services
+from engine.spec import ENGINES, SIZES
+from engine.store.records import RequestRecord
+from engine.web import RequestId, ServicesDep
+
+
+def _request_form(
+    services: Services, me: Visitor, values: Mapping[str, str], errors: list[dict[str, str]], status: int
+) -> HTMLResponse:
+    catalog = services.backend.catalog()
+    by_field: dict[str, list[str]] = {}
+    for error in errors:
+        by_field.setdefault(error["field"], []).append(error["rule"])
+    shown = {name for name in views.FORM_FIELDS if name in by_field}
+    return page(
+        "request.html",
+        status,
+        me=me,
+        values=values,
+        errors=by_field,
+        others=[e for e in errors if e["field"] not in shown],
+        environments=sorted(catalog.environments),
+        engines=ENGINES,
+        sizes=SIZES,
+        idempotency_key=values.get("idempotency_key") or str(uuid.uuid4()),
+        labels=views.LABELS,
+        more_options=views.MORE_OPTIONS,
+    )
+
+
+@router.get("/request")
+def request_page(services: ServicesDep, me: VisitorDep) -> Response:
+    return _request_form(services, me, {}, [], 200)
+
+
+@router.post("/request")
+def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Response:
+    """The form becomes the API's body and goes through the API's own door (engine.intake)."""
+    fields = checked_fields(me, fields)
+    idempotency_key = fields.pop("idempotency_key", None) or None
+    try:
+        raw = views.request_from_form(fields)
+        record, _ = accept_request(
+            raw,
+            "portal",
+            me.key_id,
+            services.ledger,
+            services.backend,
+            idempotency_key,
+            outbox=services.outbox,
+        )
+    except DbvendError as exc:
+        if exc.http_status not in (409, 422, 503):
+            raise
+        answer = exc.answer()
+        errors = answer.get("errors") or [{"field": "", "rule": answer["detail"]}]
+        kept = {**fields, "idempotency_key": idempotency_key or ""} if exc.http_status == 503 else fields
+        return _request_form(services, me, kept, errors, exc.http_status)
+    return RedirectResponse(f"/requests/{record.id}", status_code=303)
+
+
+def _record(services: Services, request_id: str) -> RequestRecord:
+    record = services.ledger.get(request_id)
+    if record is None:
+        raise PortalError(404, f"There is no request {request_id}.")
+    return record
+
+
+def _status_context(record: RequestRecord) -> dict[str, Any]:
+    link = record.change_link or ""
+    return {
+        "record": record,
+        "steps": views.steps(record.status),
+        "final": record.status in views.FINAL,
+        "change_href": link
+        if link.startswith(("https://", "http://"))
+        else f"/databases/{record.environment}/{record.identifier}#change",
+    }
+
+
+@router.get("/requests/{request_id}")
+def status_page(services: ServicesDep, me: VisitorDep, request_id: RequestId) -> Response:
+    return page("status.html", me=me, **_status_context(_record(services, request_id)))
+
+
+@router.get("/requests/{request_id}/live")
+def status_live(services: ServicesDep, me: VisitorDep, request_id: RequestId) -> Response:
+    """The part of the status page that moves, for portal.js to swap in."""
+    return page("_live.html", **_status_context(_record(services, request_id)))

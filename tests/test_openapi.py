@@ -1,0 +1,249 @@
+"""GET /openapi.json tells what the API does: its bodies, its key, its errors, its enums, its methods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from engine.app import create_app
+from engine.catalog import Catalog
+from engine.gitops import CHANGE_STATUSES
+from engine.services import Services, build_services
+from engine.settings import Settings
+from engine.spec import FIELDS, parse_request, reason_errors
+from engine.store.records import STATUSES
+
+KEY = {"x-api-key": "k-one"}
+SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "dev"}
+DATABASE = "/v1/databases/{environment}/{identifier}"
+BODY_ERRORS = {400, 413, 415}
+KEYED = {401, 403, 422, 429}
+# Each operation and every error status it can answer.
+ERRORS: dict[tuple[str, str], set[int]] = {
+    ("post", "/provision-rds"): KEYED | BODY_ERRORS | {409, 503},
+    ("post", "/v1/databases"): KEYED | BODY_ERRORS | {409, 503},
+    ("get", "/v1/databases"): KEYED,
+    ("get", DATABASE): KEYED | {404, 503},
+    ("patch", DATABASE): KEYED | BODY_ERRORS | {404, 409, 503},
+    ("post", DATABASE + "/destroy"): KEYED | BODY_ERRORS | {404, 409, 503},
+    ("get", "/v1/requests/{request_id}"): KEYED | {404},
+    ("get", "/v1/changes"): KEYED | {503},
+    ("post", "/v1/changes/{change_id}/merge"): KEYED | {404, 409, 503},
+    ("get", "/healthz"): {503},
+    ("post", "/github/webhook"): {400, 401, 413, 503},
+}
+BODIES = {
+    ("post", "/provision-rds"): "DatabaseRequestBody",
+    ("post", "/v1/databases"): "DatabaseRequestBody",
+    ("patch", DATABASE): "ExtensionBody",
+    ("post", DATABASE + "/destroy"): "DestructionBody",
+}
+OPEN = {("get", "/healthz"), ("post", "/github/webhook")}
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Services:
+    settings = Settings(data=tmp_path_factory.mktemp("openapi") / "data", api_keys="k-one", rate_limit=10**6)
+    built, _ = build_services(settings)
+    return built
+
+
+@pytest.fixture(scope="module")
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def document(client: TestClient) -> dict[str, Any]:
+    answer = client.get("/openapi.json")
+    assert answer.status_code == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def component(document: dict[str, Any], name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = document["components"]["schemas"][name]
+    return schema
+
+
+def validator(document: dict[str, Any], name: str) -> Draft202012Validator:
+    """A validator of one component, its references resolved within the document."""
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", **document})
+
+
+def test_the_document_is_valid_openapi_and_lists_every_operation(document: dict[str, Any]) -> None:
+    validate(document)
+    assert set(operations(document)) == set(ERRORS)
+
+
+def test_the_four_request_bodies_are_declared(document: dict[str, Any]) -> None:
+    found = operations(document)
+    for key, name in BODIES.items():
+        body = found[key]["requestBody"]
+        assert body["required"] is True and set(body["content"]) == {"application/json"}, key
+        assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
+        assert component(document, name)["additionalProperties"] is False
+    request = component(document, "DatabaseRequestBody")
+    assert set(request["properties"]) == set(FIELDS)
+    assert set(request["required"]) == {"database_name", "database_engine", "environment"}
+    assert set(component(document, "ExtensionBody")["properties"]) == {"ttl"}
+    assert set(component(document, "DestructionBody")["properties"]) == {"reason"}
+    reads_none = {key for key, operation in found.items() if "requestBody" not in operation}
+    assert reads_none == set(found) - set(BODIES) - {("post", "/github/webhook")}
+
+
+def test_the_api_key_is_a_security_scheme_on_every_keyed_route(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["ApiKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "x-api-key")
+    for key, operation in operations(document).items():
+        names = {parameter["name"].lower() for parameter in operation.get("parameters", [])}
+        assert "x-api-key" not in names, key
+        assert operation.get("security") == (None if key in OPEN else [{"ApiKey": []}]), key
+
+
+def test_every_error_answer_is_the_one_error_schema(document: dict[str, Any]) -> None:
+    for key, operation in operations(document).items():
+        errors = {int(status) for status in operation["responses"] if int(status) >= 400}
+        assert errors == ERRORS[key], key
+        for status in errors:
+            content = operation["responses"][str(status)]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/ErrorAnswer"}, (key, status)
+        for status in {429, 503} & errors:
+            assert "Retry-After" in operation["responses"][str(status)]["headers"]
+    answer = component(document, "ErrorAnswer")
+    assert answer["required"] == ["detail"] and answer["properties"]["detail"]["type"] == "string"
+    assert answer["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldRule"}
+    rule = component(document, "FieldRule")
+    assert rule["required"] == ["field", "rule"]
+    assert {name: value["type"] for name, value in rule["properties"].items()} == {
+        "field": "string",
+        "rule": "string",
+    }
+    assert not {"HTTPValidationError", "ValidationError"} & set(document["components"]["schemas"])
+
+
+def test_status_filters_are_enums(document: dict[str, Any]) -> None:
+    found = operations(document)
+
+    def status(key: tuple[str, str]) -> dict[str, Any]:
+        (parameter,) = [p for p in found[key]["parameters"] if p["name"] == "status"]
+        schema: dict[str, Any] = parameter["schema"]
+        return schema
+
+    assert status(("get", "/v1/databases")) == {"type": "string", "enum": list(STATUSES), "title": "Status"}
+    assert status(("get", "/v1/changes")) == {
+        "type": "string",
+        "enum": list(CHANGE_STATUSES),
+        "title": "Status",
+    }
+
+
+def test_refusals_answer_what_the_document_says(client: TestClient, document: dict[str, Any]) -> None:
+    answers = [
+        client.post("/provision-rds", json={}),
+        client.post("/provision-rds", headers={"x-api-key": "nope"}, json={}),
+        client.post(
+            "/provision-rds", headers={**KEY, "content-type": "application/json"}, content=b'{"a":1,"a":2}'
+        ),
+        client.post("/provision-rds", headers={**KEY, "content-type": "text/plain"}, content=b"{}"),
+        client.post("/provision-rds", headers={**KEY, "content-type": "application/json"}, content=b"{}"),
+        client.post("/provision-rds", headers=KEY, json={"reason": "r" * 70_000}),
+        client.get("/v1/requests/absent", headers=KEY),
+        client.get("/v1/databases?status=bogus", headers=KEY),
+        client.delete("/v1/databases", headers=KEY),
+        client.get("/nowhere"),
+    ]
+    assert [answer.status_code for answer in answers] == [401, 403, 400, 415, 422, 413, 404, 422, 405, 404]
+    errors = validator(document, "ErrorAnswer")
+    for answer in answers:
+        errors.validate(answer.json())
+
+
+def test_a_405_allows_every_method_of_its_path(client: TestClient, document: dict[str, Any]) -> None:
+    for path, methods in document["paths"].items():
+        concrete = path.replace("{environment}", "dev").replace("{identifier}", "orders")
+        concrete = concrete.replace("{request_id}", "r1").replace("{change_id}", "1")
+        answer = client.options(concrete, headers=KEY)
+        assert answer.status_code == 405, path
+        assert answer.headers["allow"] == ", ".join(sorted(method.upper() for method in methods)), path
+
+
+def test_the_documented_examples_are_valid_and_accepted(client: TestClient, document: dict[str, Any]) -> None:
+    found = operations(document)
+    for key, name in BODIES.items():
+        examples = found[key]["requestBody"]["content"]["application/json"]["examples"]
+        assert examples, key
+        for example in examples.values():
+            validator(document, name).validate(example["value"])
+    for door, path in enumerate(("/provision-rds", "/v1/databases")):
+        examples = found[("post", path)]["requestBody"]["content"]["application/json"]["examples"]
+        for example in examples.values():
+            name = f"{example['value']['database_name']}_{door}"  # each door asks for its own
+            answer = client.post(path, headers=KEY, json={**example["value"], "database_name": name})
+            assert answer.status_code == 202, (path, answer.text)
+    assert examples["seed"]["value"] == SEED  # what /docs offers first is the seed's request
+
+
+AURORA = {"database_name": "orders", "database_engine": "aurora-postgresql", "environment": "dev"}
+UNSET = dict.fromkeys(set(FIELDS) - set(SEED))
+# Requests the server accepts, at the edges of each field's rules.
+ACCEPTED = {
+    "seed": SEED,
+    "every-optional-field-null": {**SEED, **UNSET},
+    "name-64-for-mysql": {**SEED, "database_name": "M" + "y_" * 31 + "b", "identifier": "m-b"},
+    "identifier-63": {**SEED, "identifier": "a" + "-b" * 31},
+    "postgres-everything": {
+        "database_name": "Orders_2",
+        "database_engine": "postgres",
+        "environment": "dev",
+        "identifier": "orders-2",
+        "engine_version": "16",
+        "size": "large",
+        "storage_gb": 100,
+        "ttl": "720h",
+        "owner": "ann.o+db@example.com",
+        "team": "Data team-1",
+        "reason": "a load test, \u00e9t\u00e9 2026 (caf\u00e9)",
+    },
+    "storage-least": {**SEED, "storage_gb": 20},
+    "ttl-none-in-prod": {**SEED, "environment": "prod", "ttl": "none"},
+    "team-one-character": {**SEED, "team": "x"},
+    "reason-empty": {**SEED, "reason": ""},
+    "reason-500": {**SEED, "reason": "r" * 500},
+    "aurora-least": {**AURORA, "min_acu": 0, "max_acu": 1, "readers": 0, "proxy": False},
+    "aurora-most": {**AURORA, "min_acu": 4, "max_acu": 4.0, "readers": 1, "ttl": "1h"},
+}
+
+
+@pytest.mark.parametrize("body", ACCEPTED.values(), ids=ACCEPTED.keys())
+def test_what_the_server_accepts_the_request_schema_allows(
+    document: dict[str, Any], catalog: Catalog, body: Any
+) -> None:
+    """The schema states no rule the server does not keep (engine.spec stays the one source)."""
+    parse_request(body, catalog)
+    validator(document, "DatabaseRequestBody").validate(body)
+
+
+@pytest.mark.parametrize("ttl", ["1h", "3d", "99999d"])
+def test_what_an_extension_may_say_the_schema_allows(document: dict[str, Any], ttl: str) -> None:
+    validator(document, "ExtensionBody").validate({"ttl": ttl})
+
+
+@pytest.mark.parametrize("reason", ["x", "load test done, \u00e9t\u00e9", "r" * 500])
+def test_what_a_destruction_may_say_the_schema_allows(document: dict[str, Any], reason: str) -> None:
+    assert reason_errors(reason) == []
+    validator(document, "DestructionBody").validate({"reason": reason})
