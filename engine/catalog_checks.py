@@ -17,6 +17,31 @@ BOOL_RULE: Final = "must be true or false"
 _TAG_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}")
 _TAG_VALUE = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,256}")
 
+# The patterns dbvend.yaml's values must match. AWS's identifiers:
+REGION: Final = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
+AVAILABILITY_ZONE: Final = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9][a-z]")
+ARN: Final = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:[A-Za-z0-9_./:-]+")
+KMS_KEY: Final = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}")
+SECURITY_GROUP: Final = re.compile(r"sg-[0-9a-f]{8,17}")
+SUBNET: Final = re.compile(r"subnet-[0-9a-f]{8,17}")
+BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+KEY_PREFIX: Final = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+INSTANCE_CLASS: Final = re.compile(r"db\.[a-z0-9]+\.[a-z0-9]+")
+NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")  # parameter groups, option groups, roles
+PARAMETER: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,127}")
+_DAY_TIME: Final = r"(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])"
+MAINTENANCE_WINDOW: Final = re.compile(f"{_DAY_TIME}-{_DAY_TIME}")
+_TIME: Final = r"([01][0-9]|2[0-3]):([0-5][0-9])"
+BACKUP_WINDOW: Final = re.compile(f"{_TIME}-{_TIME}")
+DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEK_MINUTES: Final = 7 * 24 * 60
+# checkov's and GitHub's names:
+CHECK_ID: Final = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
+CHECK_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/()-]{0,99}")
+WORKFLOW: Final = re.compile(r"[A-Za-z0-9._-]{1,100}\.ya?ml")
+LOGIN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+LABEL: Final = re.compile(r"[^,\s][^,]{0,49}")
+
 
 def dotted(path: KeyPath) -> str:
     """A key's path as an error names it: environments.dev.network.subnet_ids[0]."""

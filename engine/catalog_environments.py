@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Final
 
 from engine import rds
 from engine.catalog import AuroraLimits, EngineOffer, Environment, Network, StorageLimits, TtlPolicy
 from engine.catalog_checks import (
+    AVAILABILITY_ZONE,
+    BACKUP_WINDOW,
+    DAYS,
+    INSTANCE_CLASS,
+    KMS_KEY,
+    MAINTENANCE_WINDOW,
+    NAME,
+    PARAMETER,
+    SECURITY_GROUP,
+    SUBNET,
+    WEEK_MINUTES,
     Section,
     acu,
     factor,
@@ -28,19 +38,6 @@ from engine.spec import (
     STORAGE_GB,
 )
 
-INSTANCE_CLASS: Final = re.compile(r"db\.[a-z0-9]+\.[a-z0-9]+")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
-_SG = re.compile(r"sg-[0-9a-f]{8,17}")
-_SUBNET = re.compile(r"subnet-[0-9a-f]{8,17}")
-_AZ = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9][a-z]")
-_KMS_KEY = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}")
-_PARAMETER = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,127}")
-_DAY_TIME = r"(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])"
-_MAINTENANCE_WINDOW = re.compile(f"{_DAY_TIME}-{_DAY_TIME}")
-_TIME = r"([01][0-9]|2[0-3]):([0-5][0-9])"
-_BACKUP_WINDOW = re.compile(f"{_TIME}-{_TIME}")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WEEK = 7 * 24 * 60
 _KEYS: Final = (
     "instance_classes",
     "engines",
@@ -136,7 +133,7 @@ def _environment(envs: Section, name: str, engines: Mapping[str, EngineOffer]) -
         performance_insights=env.flag("performance_insights", production),
         master_secret_kms_key=env.get(
             "master_secret_kms_key",
-            matching(_KMS_KEY),
+            matching(KMS_KEY),
             "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
             None,
         ),
@@ -149,7 +146,7 @@ def _parameters(env: Section) -> dict[str, dict[str, str]]:
     for engine in spec.raw:
         values = spec.section(engine, None)
         for name, value in values.raw.items():
-            if not _PARAMETER.fullmatch(name):
+            if not PARAMETER.fullmatch(name):
                 raise values.error(name, "must be an RDS parameter name")
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 raise values.error(name, 'must be a value (quote it: "1")')
@@ -161,19 +158,19 @@ def _windows(env: Section) -> dict[str, str | None]:
     """maintenance_window and backup_window: AWS's formats, at least 30 minutes, apart."""
     maintenance = env.get(
         "maintenance_window",
-        matching(_MAINTENANCE_WINDOW),
+        matching(MAINTENANCE_WINDOW),
         "must be a weekly window in UTC such as sun:05:00-sun:06:00",
         None,
     )
     backup = env.get(
-        "backup_window", matching(_BACKUP_WINDOW), "must be a daily window in UTC such as 03:00-04:00", None
+        "backup_window", matching(BACKUP_WINDOW), "must be a daily window in UTC such as 03:00-04:00", None
     )
     # RDS API, CreateDBInstance: both at least 30 minutes, and the backup window "must not
     # overlap with the preferred maintenance window".
     minutes: dict[str, set[int]] = {}
     if maintenance is not None:
         start, end = (_week_minute(part) for part in maintenance.split("-"))
-        minutes["maintenance_window"] = _circle(start, end, _WEEK)
+        minutes["maintenance_window"] = _circle(start, end, WEEK_MINUTES)
     if backup is not None:
         start, end = (_day_minute(part) for part in backup.split("-"))
         minutes["backup_window"] = {
@@ -258,20 +255,22 @@ def _network(env: Section) -> Network:
         where = ("subnet_ids", i)
         if isinstance(entry, dict):
             item = spec.reader.section(entry, spec.at(*where), ("id", "az"))
-            subnet = item.get("id", matching(_SUBNET), "must be a subnet-... id")
-            azs[subnet] = item.get("az", matching(_AZ), "must be an Availability Zone such as us-east-1a")
+            subnet = item.get("id", matching(SUBNET), "must be a subnet-... id")
+            azs[subnet] = item.get(
+                "az", matching(AVAILABILITY_ZONE), "must be an Availability Zone such as us-east-1a"
+            )
         else:
             try:
-                subnet = matching(_SUBNET)(entry)
+                subnet = matching(SUBNET)(entry)
             except ValueError:
                 raise spec.error(where, "must be a subnet-... id, or {id, az}") from None
         if subnet in subnets:
             raise spec.error(where, f"{subnet} is listed twice")
         subnets.append(subnet)
     return Network(
-        db_subnet_group=spec.get("db_subnet_group", matching(_NAME), "must be a DB subnet group name", None),
+        db_subnet_group=spec.get("db_subnet_group", matching(NAME), "must be a DB subnet group name", None),
         security_group_ids=tuple(
-            spec.get("security_group_ids", list_of(_SG, True), "must be a list of sg-... ids", [])
+            spec.get("security_group_ids", list_of(SECURITY_GROUP, True), "must be a list of sg-... ids", [])
         ),
         subnet_ids=tuple(subnets),
         subnet_azs=azs,
@@ -280,7 +279,7 @@ def _network(env: Section) -> Network:
 
 def _week_minute(text: str) -> int:
     day, hour, minute = text.split(":")
-    return _DAYS.index(day) * 1440 + int(hour) * 60 + int(minute)
+    return DAYS.index(day) * 1440 + int(hour) * 60 + int(minute)
 
 
 def _day_minute(text: str) -> int:

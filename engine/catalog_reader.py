@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +25,15 @@ from engine.catalog import (
     default_catalog_text,
 )
 from engine.catalog_checks import (
+    ARN,
+    BUCKET,
+    CHECK_ID,
+    CHECK_NAME,
+    KEY_PREFIX,
+    LABEL,
+    LOGIN,
+    REGION,
+    WORKFLOW,
     KeyPath,
     KeyReader,
     Section,
@@ -43,15 +51,6 @@ from engine.catalog_environments import read_environments
 from engine.errors import CatalogError
 from engine.spec import ENGINE_VERSION, ENGINES, ENVIRONMENT_NAME
 
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
-_CHECK_ID = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
-_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:[A-Za-z0-9_./:-]+")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_KEY_PREFIX = re.compile(r"[A-Za-z0-9._/-]{1,200}")
-_WORKFLOW = re.compile(r"[A-Za-z0-9._-]{1,100}\.ya?ml")
-_CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/()-]{0,99}")
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-_LABEL = re.compile(r"[^,\s][^,]{0,49}")
 _TOP_KEYS: Final = (
     "version",
     "region",
@@ -143,7 +142,7 @@ def _load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[KeyPath, in
 def _catalog(top: Section) -> Catalog:
     if top.raw.get("version", 1) != 1:
         raise top.error("version", "must be 1 (the only format this dbvend reads)")
-    region = top.get("region", matching(_REGION), "must be an AWS region such as us-east-1", "us-east-1")
+    region = top.get("region", matching(REGION), "must be an AWS region such as us-east-1", "us-east-1")
     engines = _engines(top)
     environments = read_environments(top, engines)
     alarms = _alarms(top)
@@ -167,17 +166,17 @@ def _github(top: Section) -> GitHubRules:
     )
     workflow = spec.get(
         "workflow",
-        matching(_WORKFLOW),
+        matching(WORKFLOW),
         "must be a workflow file name in .github/workflows, such as dbvend.yml",
         "dbvend.yml",
     )
     rules = spec.section("apply", _APPLY_KEYS)
-    checks = rules.get("required_checks", list_of(_CHECK_NAME, True), "must be check names", None)
-    approvers = rules.get("approvers", list_of(_LOGIN, True), "must be GitHub logins", [])
-    teams = rules.get("approver_teams", list_of(_LOGIN, True), "must be team slugs", [])
+    checks = rules.get("required_checks", list_of(CHECK_NAME, True), "must be check names", None)
+    approvers = rules.get("approvers", list_of(LOGIN, True), "must be GitHub logins", [])
+    teams = rules.get("approver_teams", list_of(LOGIN, True), "must be team slugs", [])
     label = spec.get(
         "issue_label",
-        matching(_LABEL),
+        matching(LABEL),
         "must be a label name (1-50 characters, no comma)",
         "database-request",
     )
@@ -203,8 +202,8 @@ def _policy(top: Section) -> PolicyRules:
     spec = top.section("policy", ("default", "fail", "warn", "skip"))
     default = spec.get("default", one_of(("fail", "warn")), "must be fail or warn", "fail")
     rule = "must be a list of check ids such as CKV_AWS_16"
-    fail = spec.get("fail", list_of(_CHECK_ID, True), rule, [])
-    warn = spec.get("warn", list_of(_CHECK_ID, True), rule, [])
+    fail = spec.get("fail", list_of(CHECK_ID, True), rule, [])
+    warn = spec.get("warn", list_of(CHECK_ID, True), rule, [])
     skips = spec.get("skip", list_of_mappings, "must be a list of {id, reason}", [])
     seen: set[str] = set()
     for key, ids in (("fail", fail), ("warn", warn)):
@@ -225,7 +224,7 @@ def _policy(top: Section) -> PolicyRules:
 
 
 def _skip(spec: Section) -> PolicySkip:
-    check_id = spec.get("id", matching(_CHECK_ID), "must be a check id such as CKV_AWS_16")
+    check_id = spec.get("id", matching(CHECK_ID), "must be a check id such as CKV_AWS_16")
     reason = spec.get("reason", sentence, "must say why the check is skipped (a sentence)")
     expires = spec.get("expires", iso_date, "must be a date such as 2027-06-30", None)
     # Environment names are not checked against environments: (the built-in skips name dev
@@ -237,14 +236,14 @@ def _skip(spec: Section) -> PolicySkip:
 def _state(top: Section, region: str) -> StateBackend:
     state = top.section("state", ("bucket", "key_prefix", "region"))
     return StateBackend(
-        bucket=state.get("bucket", matching(_BUCKET), "must be an S3 bucket name"),
+        bucket=state.get("bucket", matching(BUCKET), "must be an S3 bucket name"),
         key_prefix=state.get(
             "key_prefix",
-            matching(_KEY_PREFIX),
+            matching(KEY_PREFIX),
             "must be an S3 key prefix: letters, digits, . _ / -",
             "dbvend",
         ).strip("/"),
-        region=state.get("region", matching(_REGION), "must be an AWS region", region),
+        region=state.get("region", matching(REGION), "must be an AWS region", region),
     )
 
 
@@ -294,5 +293,5 @@ def _alarms(top: Section) -> Alarms:
             "free_storage_percent", percent, "must be 1 to 100 (% of allocated storage)", 10
         ),
         acu_percent=spec.get("acu_percent", percent, "must be 1 to 100", 90),
-        sns_topic_arn=spec.get("sns_topic_arn", matching(_ARN), "must be an SNS topic ARN", None),
+        sns_topic_arn=spec.get("sns_topic_arn", matching(ARN), "must be an SNS topic ARN", None),
     )

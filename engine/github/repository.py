@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from githubkit import GitHub
@@ -25,16 +26,7 @@ from engine.errors import ChangeNotFound, GitOpsError
 from engine.github import decode
 from engine.github.client import github_error, graphql, owner_and_name, rest_json
 from engine.github.decode import RefRace, RepositoryState
-from engine.gitops import (
-    MARKER,
-    Change,
-    Proposal,
-    RepositoryIdentity,
-    Sighting,
-    branch_name,
-    change_key,
-    conflict,
-)
+from engine.gitops import MARKER, Change, Proposal, RepositoryIdentity, Sighting, conflict, key_and_branch
 from engine.policy import PolicyDecision
 
 log = logging.getLogger("dbvend.github")
@@ -231,26 +223,32 @@ class GitHubRepository:
             raise github_error(f"report the policy check on {change.commit[:12]}", exc) from None
 
     def merge(self, change_id: int) -> Change:
-        try:
-            self.client.rest.pulls.merge(self.owner, self.name, change_id, merge_method="merge")
-        except RequestFailed as exc:
-            raise github_error(f"merge pull request #{change_id}", exc) from None
-        return self.change(change_id)
+        pulls = self.client.rest.pulls
+        return self._settle(
+            change_id, "merge", lambda: pulls.merge(self.owner, self.name, change_id, merge_method="merge")
+        )
 
     def close(self, change_id: int) -> Change:
-        try:
-            self.client.rest.pulls.update(self.owner, self.name, change_id, state="closed")
-        except RequestFailed as exc:
-            raise github_error(f"close pull request #{change_id}", exc) from None
-        return self.change(change_id)
+        pulls = self.client.rest.pulls
+        return self._settle(
+            change_id, "close", lambda: pulls.update(self.owner, self.name, change_id, state="closed")
+        )
 
     # -- inside
+
+    def _settle(self, change_id: int, verb: str, call: Callable[[], object]) -> Change:
+        """Merge or close a pull request, then read it as it stands."""
+        try:
+            call()
+        except RequestFailed as exc:
+            raise github_error(f"{verb} pull request #{change_id}", exc) from None
+        return self.change(change_id)
 
     def _sight(self, claim: Claim, kind: str | None) -> Sighting:
         """The repository's state for this change (one GraphQL call); Conflict (engine.gitops.conflict)
         unless the database is free or this very change's."""
-        branch = branch_name(claim.environment, claim.identifier, kind)
-        seen = self._state(branch, f"{claim.root}/request.json").sighting(change_key(claim.request_id, kind))
+        key, branch = key_and_branch(claim, kind)
+        seen = self._state(branch, f"{claim.root}/request.json").sighting(key)
         refused = conflict(claim, kind, seen)
         if refused is not None:
             raise refused

@@ -36,6 +36,11 @@ def change_key(request_id: str, kind: str | None = None) -> str:
     return f"{request_id}.{kind}" if kind else request_id
 
 
+def key_and_branch(claim: Claim, kind: str | None = None) -> tuple[str, str]:
+    """The change key and the branch of a change of `claim` (`kind` None: the request itself)."""
+    return change_key(claim.request_id, kind), branch_name(claim.environment, claim.identifier, kind)
+
+
 def key_in_description(body: str | None) -> str | None:
     """The change key a dbvend pull request's description carries, if any."""
     found = MARKER_RE.search(body or "")
@@ -210,11 +215,11 @@ class Proposal:
 
     @property
     def key(self) -> str:
-        return change_key(self.claim.request_id, self.kind)
+        return key_and_branch(self.claim, self.kind)[0]
 
     @property
     def branch(self) -> str:
-        return branch_name(self.claim.environment, self.claim.identifier, self.kind)
+        return key_and_branch(self.claim, self.kind)[1]
 
 
 class GitOpsBackend(Protocol):

@@ -26,9 +26,8 @@ from engine.gitops import (
     Proposal,
     RepositoryIdentity,
     Sighting,
-    branch_name,
-    change_key,
     conflict,
+    key_and_branch,
 )
 from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
@@ -303,8 +302,7 @@ class LocalRepository:
     def _sight(self, claim: Claim, kind: str | None) -> Sighting:
         """What the repository holds for this change's database now; Conflict (engine.gitops.conflict)
         unless it is free or this very change's."""
-        key = change_key(claim.request_id, kind)
-        branch = branch_name(claim.environment, claim.identifier, kind)
+        key, branch = key_and_branch(claim, kind)
         main, branch_sha, on_main = self._batch_check(claim, branch)
         if main is None:
             raise GitOpsError(f"the repository has no '{MAIN}' branch")
