@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.server import API_KEY, ServeProcess, free_port
+from tests.support.server import API_KEY, ServeProcess, free_port
 
 
 async def load(

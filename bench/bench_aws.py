@@ -125,7 +125,7 @@ def consumer(records: int) -> None:
     from engine.queue.worker import Worker
     from engine.settings import Settings
     from engine.store.ledger import Ledger
-    from tests.test_sqs import Topology, lambda_event
+    from tests.support.aws_transport import Topology, lambda_event
 
     def raw(n: int) -> dict[str, Any]:
         return {"database_name": f"bench{n}", "database_engine": "postgres", "environment": "dev"}

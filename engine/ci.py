@@ -29,7 +29,7 @@ from engine.errors import GitError, InvalidRequest, TerraformError
 from engine.policy import PolicyDecision
 from engine.render import render_claim
 from engine.roots import Root
-from engine.summary import PlanSummary, RootReport, code_block, count_line, summarize_plan
+from engine.summary import PlanSummary, RootReport, code_block, count_line, counted, summarize_plan
 from engine.terraform import Terraform
 
 ROOT_OF: Final = re.compile(r"^(terraform/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*)/[^/]+$")
@@ -189,27 +189,28 @@ def _plan_one(
     try:
         result = terraform.plan(directory, destroy=destroy_requested(repo, root))
         if result.lock is not None:
-            return RootReport(root, None, monthly_cost=cost, locked_by=result.lock.describe())
+            return RootReport(root, None, monthly_cost=cost, locked_by=result.lock.detail())
         assert result.plan_file is not None
         plan = terraform.show_json(directory, result.plan_file)
         summary = summarize_plan(plan)
     except (TerraformError, ValueError) as exc:
         return RootReport(root, None, error=str(exc), monthly_cost=cost)
-    policy = None
-    if gate is not None:
-        plan_json = directory / "dbvend.tfplan.json"
-        plan_json.write_text(json.dumps(plan), encoding="utf-8")
-        environment = Root.of(root).environment
-        decision = policy_decision(gate, plan_json, catalog, environment, today, plan=True)
-        policy = policy_line(decision)
-    return RootReport(root, summary, monthly_cost=cost, policy=policy)
+    if gate is None:
+        return RootReport(root, summary, monthly_cost=cost)
+    plan_json = directory / "dbvend.tfplan.json"
+    plan_json.write_text(json.dumps(plan), encoding="utf-8")
+    environment = Root.of(root).environment
+    decision = policy_decision(gate, plan_json, catalog, environment, today, plan=True)
+    return RootReport(
+        root, summary, monthly_cost=cost, policy=policy_line(decision), policy_failures=decision.failures
+    )
 
 
 def policy_line(decision: PolicyDecision) -> str:
     if decision.result == "fail":
         return "fail: " + ", ".join(sorted({f.check_id for f in decision.failures}))
     if decision.result == "warn":
-        return f"warn: {len(decision.warnings)} warnings"
+        return f"warn: {counted(len(decision.warnings), 'warning')}"
     return "pass"
 
 

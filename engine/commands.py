@@ -30,13 +30,17 @@ HELP_TEXT: Final = """\
 | `/apply` | apply the plan; needs an approval from someone other than the author, \
 passing checks and no merge conflicts |
 | `/destroy` | destroy the databases this pull request manages; needs the same as `/apply` |
-| `/extend <duration>` | push the database's expiry back by hours or days: `/extend 12h`, `/extend 7d` |
+| `/extend <duration>` | set the database's expiry to now + `<duration>`, in hours or days: `/extend 12h`, \
+`/extend 7d` |
 | `/help` | show this message |
 
 Commands are lower case and take no Terraform flags: dbvend always plans and applies \
 the whole pull request. All commands need write permission on the repository."""
 
-EXTEND_USAGE: Final = "Usage: `/extend <duration>` in hours or days, such as `/extend 12h` or `/extend 7d`."
+EXTEND_USAGE: Final = (
+    "Usage: `/extend <duration>` in hours or days, such as `/extend 12h` or `/extend 7d`: it sets the"
+    " database's expiry to now + the duration."
+)
 
 # The first word of a command-shaped line: "/apply", "/Apply", "/aply!". Paths such as
 # "/etc/hosts" and prose such as "/ not a command" are not command-shaped and are ignored.
@@ -128,7 +132,9 @@ def _parse_extend(arguments: Sequence[str]) -> Command | Reply:
         shown = f"`{text}`" if _ECHOABLE.fullmatch(text) else "That"
         return Reply(f"{shown} is not a duration. {EXTEND_USAGE}")
     if extension is None:
-        return Reply(f"`none` is not an extension: say how long to extend by. {EXTEND_USAGE}")
+        return Reply(
+            f"`none` is not an extension: say how long to keep the database from now. {EXTEND_USAGE}"
+        )
     return Command("extend", text, extension)
 
 
@@ -186,9 +192,8 @@ class Refusal:
 
     @property
     def reason(self) -> str:
-        """The reasons as a comment for the commenter."""
-        listed = "\n".join(f"- {reason}" for reason in self.reasons)
-        return f"dbvend did not run `/{self.command}`:\n{listed}"
+        """The reasons as a markdown list, for the comment that says the command was not run."""
+        return "\n".join(f"- {reason}" for reason in self.reasons)
 
 
 def authorize(
@@ -280,7 +285,9 @@ def _review_reasons(facts: PullRequestFacts, rules: ApplyRules) -> list[str]:
     if qualifying:
         return reasons
     who = _who_may_approve(rules)
-    needed = f"needs an approving review from {who} other than the author {_code(facts.author)}"
+    needed = (
+        f"the pull request needs an approving review from {who} other than the author {_code(facts.author)}"
+    )
     notes = []
     if author in standing and standing[author].state.upper() == "APPROVED":
         notes.append("the author's own approval does not count")
@@ -343,10 +350,10 @@ def _check_reasons(facts: PullRequestFacts, rules: ApplyRules) -> list[str]:
             running.append(name)
         elif any((run.conclusion or "").lower() not in passing for run in runs):
             conclusions = sorted({(run.conclusion or "no conclusion").lower() for run in runs} - passing)
-            failed.append(f"{name} ({', '.join(conclusions)})")
+            failed.append(f"{_code(name)} ({', '.join(conclusions)})")
     reasons = []
     if failed:
-        reasons.append(f"checks did not pass: {_codes(failed)}")
+        reasons.append(f"checks did not pass: {', '.join(failed)}")
     if running:
         reasons.append(f"checks are still running: {_codes(running)}")
     if missing:

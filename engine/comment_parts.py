@@ -1,4 +1,4 @@
-"""Comments too long for GitHub: a body split into marked parts that reopen open fences and <details>."""
+"""Comments too long for GitHub: a body split into marked parts that reopen fences, <details> and tables."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ _HTML_TOKEN = re.compile(
     re.IGNORECASE,
 )
 _CODE_SPAN = re.compile(r"(`+).*?\1")
+# A table (GitHub's pipe tables, as dbvend writes them: every row starts with a pipe) opens with its
+# header row and its delimiter row, and goes on while lines start with a pipe.
+_TABLE_ROW = re.compile(r" {0,3}\|")
+_TABLE_DELIMITER = re.compile(r" {0,3}\|(?: *:?-+:? *\|)+ *:?-*:? *")
 _UNSAFE_LINE_START = " \t`~<"
 _CUT_WINDOW = 512  # bounds the search on pathological lines (a whole line of backticks, say)
 _SHORTEST_PIECE = 256  # a part already holding lines takes the start of a cut line only if this much fits
@@ -58,7 +62,20 @@ class _Details:
         return "</details>\n"
 
 
-_Block: TypeAlias = _Fence | _Details
+@dataclass(frozen=True)
+class _Table:
+    header: str  # the header row and the delimiter row, as written
+
+    @property
+    def reopen(self) -> str:
+        return self.header + "\n"
+
+    @property
+    def close(self) -> str:
+        return "\n"  # a blank line ends the table: what follows is no row of it
+
+
+_Block: TypeAlias = _Fence | _Details | _Table
 _Stack: TypeAlias = tuple[_Block, ...]
 
 
@@ -69,7 +86,7 @@ class CommentPart:
     index: int
     total: int
     marker: str
-    reopen: str  # lines reopening the fences and <details> the previous part left open
+    reopen: str  # lines reopening the fences, <details> and table (its header) the previous part left open
     content: str  # this part's slice of the body, unchanged
     close: str  # "" on the last part, else: closing lines for what is open, then the continuation line
 
@@ -91,8 +108,12 @@ def comment_parts(body: str, marker: str, limit: int = GITHUB_COMMENT_LIMIT) -> 
     """Split body on line boundaries into parts of at most limit characters, marker line included.
 
     A part that ends inside a code fence or a <details> block closes it, and the next part reopens it
-    (same fence and info string; same summary with " (continued)"). A line too long for a part is cut,
-    preferably where neither piece looks like a fence or a tag. The contents, joined, are the body.
+    (same fence and info string; same summary with " (continued)"); one that ends inside a table ends
+    it with a blank line, and the next part repeats the table's header row and delimiter row. A part
+    never ends with a block it opened but holds nothing of (a <details> with only its summary, a table
+    with only its header, an empty fence): it ends before it, and the next part starts with it. A line
+    too long for a part is cut, preferably where neither piece looks like a fence or a tag. The
+    contents, joined, are the body.
     Characters are counted as len() counts them (code points), as GitHub counts them.
     Raises ValueError for a marker that cannot sit in an HTML comment, a limit too small to make
     progress under the marker and the blocks to reopen, or a line longer than a part that reads as a
@@ -112,8 +133,20 @@ def comment_parts(body: str, marker: str, limit: int = GITHUB_COMMENT_LIMIT) -> 
 
 
 def _lines(body: str) -> list[str]:
+    """The body's lines, a table's header row and delimiter row as one (a part never splits them)."""
     pieces = body.split("\n")
-    return [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+    lines = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+    units: list[str] = []
+    for line in lines:
+        if units and _TABLE_DELIMITER.fullmatch(line.rstrip("\r\n")) and _is_header_row(units[-1]):
+            units[-1] += line
+        else:
+            units.append(line)
+    return units
+
+
+def _is_header_row(unit: str) -> bool:
+    return "\n" not in unit.rstrip("\r\n") and _TABLE_ROW.match(unit) is not None
 
 
 def _slices(body: str, room: int) -> list[tuple[str, str, str]]:
@@ -122,6 +155,7 @@ def _slices(body: str, room: int) -> list[tuple[str, str, str]]:
     slices: list[tuple[str, str, str]] = []
     state: _Stack = ()
     reopen, content = "", []
+    befores: list[_Stack] = []  # the blocks open before each line of content
     used = 0
     while todo:
         unit, is_last = todo[-1], len(todo) == 1
@@ -130,6 +164,7 @@ def _slices(body: str, room: int) -> list[tuple[str, str, str]]:
         if used + needed <= room:
             todo.pop()
             content.append(unit)
+            befores.append(state)
             used, state = used + len(unit), after
             continue
         # A line that no part can hold is cut, filling this part first if a good piece still fits.
@@ -138,8 +173,14 @@ def _slices(body: str, room: int) -> list[tuple[str, str, str]]:
         if cut is not None:
             todo[-1:] = [unit[cut:], unit[:cut]]
         elif content:
+            # Each line's close was checked to fit after it, so ending the part earlier still fits.
+            keep = _empty_openings_start(content, befores, state)
+            if keep < len(content):
+                todo.extend(reversed(content[keep:]))
+                state = befores[keep]
+                del content[keep:], befores[keep:]
             slices.append((reopen, "".join(content), _close(content[-1], state)))
-            reopen, content = "".join(block.reopen for block in state), []
+            reopen, content, befores = "".join(block.reopen for block in state), [], []
             used = len(reopen)
         elif used + len(_close("", state)) >= room:
             raise ValueError(f"comment limit too small: no room for the body under {len(state)} open blocks")
@@ -147,6 +188,25 @@ def _slices(body: str, room: int) -> list[tuple[str, str, str]]:
             raise ValueError(f"cannot split a {len(unit)}-character line: every cut leaves a fence or a tag")
     slices.append((reopen, "".join(content), ""))
     return slices
+
+
+def _empty_openings_start(content: list[str], befores: list[_Stack], state: _Stack) -> int:
+    """Where the part's content ends with blocks it opened but holds nothing of yet (only blank lines
+    after them): the index of the first such opening line, or len(content) when there are none, or
+    when nothing would be left before them."""
+    start = len(content)
+    for index in range(len(content) - 1, -1, -1):
+        after = befores[index + 1] if index + 1 < len(content) else state
+        if _opens(befores[index], after):
+            start = index
+        elif content[index].strip():
+            return start
+    return len(content)
+
+
+def _opens(before: _Stack, after: _Stack) -> bool:
+    """The line opened a block (or named a <details>' summary): it adds to what is open."""
+    return after != before and len(after) >= len(before)
 
 
 def _reopen(state: _Stack) -> int:
@@ -160,16 +220,21 @@ def _close(last_line: str, state: _Stack) -> str:
 
 def _cut(unit: str, state: _Stack, space: int, shortest: int) -> int | None:
     """Where to cut a line too long for a part: the longest piece that fits and opens or closes nothing,
-    preferring one whose rest cannot start a fence or a tag in the next part; None if there is none."""
+    preferring one whose rest cannot start a fence or a tag in the next part; None if there is none.
+    (A piece may end a table: the rest of a cut row does, like any line that starts with no pipe.)"""
     start = min(len(unit) - 1, space - len(_close("", state)))
     plain = None
     for cut in range(start, max(shortest - 1, start - _CUT_WINDOW), -1):
-        if _step(state, unit[:cut]) != state:
+        if _without_table(_step(state, unit[:cut])) != _without_table(state):
             continue
         if unit[cut] not in _UNSAFE_LINE_START:
             return cut
         plain = plain or cut
     return plain
+
+
+def _without_table(state: _Stack) -> _Stack:
+    return state[:-1] if state and isinstance(state[-1], _Table) else state
 
 
 def _step(state: _Stack, line: str) -> _Stack:
@@ -178,9 +243,16 @@ def _step(state: _Stack, line: str) -> _Stack:
     top = state[-1] if state else None
     if isinstance(top, _Fence):
         return state[:-1] if top.closed_by(text) else state
+    if isinstance(top, _Table):
+        if _TABLE_ROW.match(text):
+            return state  # a row: what looks like a tag in a cell is inline, no block
+        state = state[:-1]  # a blank line or another block ends the table; the line is read on
     fence = _FENCE_OPEN.match(text)
     if fence and not (fence.group(2)[0] == "`" and "`" in fence.group(3)):
         return (*state, _Fence(text, fence.group(2)[0], len(fence.group(2))))
+    header, _, delimiter = text.partition("\n")
+    if delimiter and _TABLE_ROW.match(header) and _TABLE_DELIMITER.fullmatch(delimiter.rstrip("\r")):
+        return (*state, _Table(text))
     tokens = list(_HTML_TOKEN.finditer(text))
     code = [span.span() for span in _CODE_SPAN.finditer(text)] if tokens else []  # `<details>` is no tag
     for token in tokens:

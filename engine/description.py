@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Final
 
 from engine.claim import Claim
 from engine.cost import CostEstimate
@@ -26,8 +27,39 @@ def change_title(claim: Claim) -> str:
     return f"dbvend: {claim.request.database_engine} database {claim.identifier} in {claim.environment}"
 
 
+# The order of the claim's rows, whichever fields were asked for: what it is, who asked and why, how
+# long it lives, its size, what protects it; then anything else the request carries.
+_ROW_ORDER: Final = (
+    "database_name",
+    "database_engine",
+    "environment",
+    "identifier",
+    "owner",
+    "team",
+    "reason",
+    "ttl",
+    "expires_at",
+    "extensions",
+    "size",
+    "engine_version",
+    "instance_class",
+    "storage_gb",
+    "multi_az",
+    "min_acu",
+    "max_acu",
+    "acu",
+    "readers",
+    "proxy",
+    "backup_retention_days",
+    "deletion_protection",
+    "final_snapshot",
+    "request_id",
+)
+
+
 def claim_rows(claim: Claim) -> list[tuple[str, str]]:
-    """The claim as field/value rows: what was asked, then what the catalog resolved."""
+    """The claim as field/value rows in a fixed order (_ROW_ORDER): a value the catalog resolved
+    replaces the requested one."""
     rows = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in claim.request.as_dict().items()]
     rows += [
         ("request_id", claim.request_id),
@@ -51,7 +83,9 @@ def claim_rows(claim: Claim) -> list[tuple[str, str]]:
         ("deletion_protection", json.dumps(claim.deletion_protection)),
         ("final_snapshot", json.dumps(claim.final_snapshot)),
     ]
-    return list(dict(rows).items())  # a resolved value replaces the requested one in place
+    resolved = dict(rows)  # a later (resolved) value replaces the requested one
+    rank = {key: index for index, key in enumerate(_ROW_ORDER)}
+    return sorted(resolved.items(), key=lambda row: rank.get(row[0], len(rank)))
 
 
 def describe_change(
@@ -116,21 +150,47 @@ def describe_extension(before: Claim, after: Claim, by: str, checks: list[CheckR
     )
 
 
-def describe_destroy(claim: Claim, reason: str) -> str:
-    """A destroy change's description: why, what goes, what is kept, how it proceeds."""
+def describe_destroy(claim: Claim, reason: str, production: bool) -> str:
+    """A destroy change's description: why, what goes, what is kept, how it proceeds and how to stop it.
+
+    `production`: the environment is a production one in dbvend.yaml (an unknown one counts as one):
+    only `/destroy` (or `/apply`) destroys it, with an approval, never a merge (`dbvend ci apply`
+    refuses that on merge).
+    """
     where = f"{claim.environment}/{claim.identifier}"
+    environment = md_escape(claim.environment)
     snapshot = (
         f"A final snapshot `{md_escape(final_snapshot_identifier(claim))}` is kept (dbvend.yaml: "
-        f"final_snapshot in {md_escape(claim.environment)})."
+        f"final_snapshot in {environment})."
         if claim.final_snapshot
-        else "No final snapshot is kept (dbvend.yaml: final_snapshot is false in "
-        f"{md_escape(claim.environment)})."
+        else f"No final snapshot is kept (dbvend.yaml: final_snapshot is false in {environment})."
     )
     protected = (
         " Deletion protection is on: it must be turned off (applied) before the destroy can succeed."
         if claim.deletion_protection
         else ""
     )
+    if production:
+        how = (
+            f"{environment} is a production environment: only `/destroy` or `/apply` on this pull request "
+            "destroys the database, and only with an approving review, even where dbvend.yaml asks for "
+            "none. Merging does not destroy it (apply on merge refuses a production destroy): merge once "
+            "the destroy succeeded and dbvend removed the root on this branch."
+        )
+    else:
+        how = (
+            "`/destroy` or `/apply` on this pull request destroys the database (with the approval and "
+            "checks dbvend.yaml asks for), and so does merging it where the repository applies merges "
+            "(repository variable `DBVEND_APPLY_ON_MERGE`). Once the destroy succeeds, dbvend commits the "
+            "root's removal: on this branch after a command (merge it then), on the default branch after "
+            "a merge."
+        )
+    keep = "To keep the database instead, close this change without merging it."
+    if claim.expires_at is not None:
+        keep += (
+            " To keep it longer, extend its time-to-live too: a comment `/extend 3d` here sets its "
+            "expiry to now + 3d."
+        )
     return "\n".join(
         [
             MARKER,
@@ -140,11 +200,10 @@ def describe_destroy(claim: Claim, reason: str) -> str:
             "",
             f"Why: {md_escape(reason)}.",
             "",
-            "The claim is marked for destruction: the checks plan `terraform plan -destroy` for this "
-            "root, `/destroy` (or the merge, where merges apply) destroys it, and once the destroy "
-            f"succeeds the root is removed from the repository. {snapshot}{protected}",
+            "The claim is marked for destruction, and the checks plan `terraform plan -destroy` for "
+            f"this root. {how} {snapshot}{protected}",
             "",
-            "To keep the database instead, close this change and extend it (`/extend 3d`).",
+            keep,
             "",
             "| field | value |",
             "|---|---|",

@@ -15,7 +15,7 @@ from engine.summary import (
     PlanSummary,
     ResourceChange,
     RootReport,
-    change_text,
+    change_line,
     count_line,
     render_report,
 )
@@ -200,8 +200,8 @@ def issue_body(directory: str, summary: PlanSummary, since: datetime, limit: int
         "",
         "dbvend updates this issue on every scheduled drift run and closes it when a plan finds no drift.",
     ]
-    planned = [_change_line(change) for change in _ordered(summary.changes) if change.kind != "read"]
-    outside = [_change_line(change) for change in summary.drift]
+    planned = [change_line(change) for change in _ordered(summary.changes) if change.kind != "read"]
+    outside = [change_line(change) for change in summary.drift]
     sections = [
         (title, items)
         for title, items in (
@@ -245,10 +245,6 @@ def _fitting(items: Sequence[str], room: int) -> list[str]:
 
 def _ordered(changes: Sequence[ResourceChange]) -> list[ResourceChange]:
     return sorted(changes, key=lambda change: not change.important)
-
-
-def _change_line(change: ResourceChange) -> str:
-    return f"- {'⚠️ ' if change.important else ''}{change_text(change, change.diffs)}"
 
 
 # -- the run's report ------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from engine.description import md_escape
 from engine.errors import FieldError
 
 FieldKind = Literal["input", "dropdown", "textarea"]
@@ -23,7 +24,7 @@ class FormField:
 
 
 # The form, in its order. The YAML's ids, labels, types and `required` must match these
-# (tests/test_forms.py holds them together); the labels are what the parser splits on.
+# (tests/unit/test_forms.py holds them together); the labels are what the parser splits on.
 FORM_FIELDS: Final = (
     FormField("database_name", "Database name", "input", required=True),
     FormField("database_engine", "Database engine", "dropdown", required=True),
@@ -36,6 +37,12 @@ FORM_FIELDS: Final = (
 )
 LABELS: Final = {f.field: f.label for f in FORM_FIELDS}
 _BY_LABEL: Final = {f.label: f for f in FORM_FIELDS}
+
+
+def field_error_lines(errors: Iterable[FieldError]) -> list[str]:
+    """Each broken rule as a markdown list item, its field named as the issue form names it."""
+    return [f"- **{md_escape(LABELS.get(e.field, e.field))}**: {md_escape(e.rule)}" for e in errors]
+
 
 # What GitHub writes for an unanswered element.
 NO_RESPONSE: Final = "_No response_"  # input, textarea

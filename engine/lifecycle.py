@@ -130,7 +130,10 @@ def propose_destroy(
     short = reason if len(reason) <= 80 else reason[:79] + "…"  # a title stays a line (GitHub: 256)
     title = f"{change_title(claim)}: destroy ({short})"
     kind = kind or f"destroy-{claim.extensions}"
-    change = backend.open_change(Proposal(rendered, marked, title, describe_destroy(marked, reason), kind))
+    env = backend.catalog().environments.get(claim.environment)
+    production = env is None or env.production  # unknown: the stricter rule
+    description = describe_destroy(marked, reason, production)
+    change = backend.open_change(Proposal(rendered, marked, title, description, kind))
     if ledger is not None and ledger.get(claim.request_id) is not None and change.status == "open":
         ledger.transition(claim.request_id, "destroy_open", f"destroy change #{change.id}: {reason}")
     return change

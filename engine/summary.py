@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.description import md_escape
+from engine.policy import PolicyFinding
 from engine.versions import minor_only
 
 ChangeKind = Literal["create", "update", "delete", "replace", "read", "forget"]
@@ -58,6 +59,8 @@ SENSITIVE = "(sensitive)"
 _SECRET_NAME = re.compile("password|secret|token", re.IGNORECASE)
 _VALUE_WIDTH = 60
 _CELL_ATTRIBUTES = 10
+_LISTED_POLICY_FAILURES = 10
+ABSENT = "(absent)"
 _ACTION_WORDS: dict[str, str] = {
     "create": "create",
     "update": "update",
@@ -79,12 +82,15 @@ _REASONS = {
 
 @dataclass(frozen=True)
 class AttributeChange:
-    """One changed top-level attribute, its values already safe to show (never a secret)."""
+    """One changed top-level attribute, its values already safe to show (never a secret). A map's
+    (tags, say) changed keys are in `keys`, each with its own values: a secret one hides only its value.
+    """
 
     name: str
     before: str
     after: str
     forces_replacement: bool = False
+    keys: tuple[AttributeChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,8 @@ class RootReport:
     error: str | None = None
     monthly_cost: float | None = None
     policy: str | None = None
-    locked_by: str | None = None
+    locked_by: str | None = None  # the lock that stopped the plan: "lock <id>, held by <who>, ..."
+    policy_failures: tuple[PolicyFinding, ...] = ()  # the checks that failed, when policy is a fail
 
 
 # --- plan JSON -> PlanSummary ---------------------------------------------------------------------------
@@ -258,8 +265,42 @@ def _attribute_changes(change: Mapping[str, Any]) -> tuple[AttributeChange, ...]
         new = UNKNOWN if is_unknown else _shown(name, after.get(name), change.get("after_sensitive"))
         if is_unknown and _is_hidden(name, after.get(name), change.get("after_sensitive")):
             new = SENSITIVE
-        diffs.append(AttributeChange(name, old, new, name in forcing))
+        keys = _key_changes(name, before.get(name), after.get(name), change, unknown.get(name))
+        diffs.append(AttributeChange(name, old, new, name in forcing, keys))
     return tuple(diffs)
+
+
+def _key_changes(
+    name: str, before: Any, after: Any, change: Mapping[str, Any], unknown: Any
+) -> tuple[AttributeChange, ...]:
+    """A map's changed keys (tags, say): a key that looks secret, or that Terraform marks sensitive,
+    shows no value; the others show theirs. () for what is no map, or is unknown or hidden whole."""
+    maps = all(value is None or isinstance(value, Mapping) for value in (before, after))
+    hidden_whole = _SECRET_NAME.search(name) or any(
+        _hides_whole(change.get(side), name) for side in ("before_sensitive", "after_sensitive")
+    )
+    if not maps or (before is None and after is None) or unknown is True or hidden_whole:
+        return ()
+    old, new, unknown_keys = _as_object(before), _as_object(after), _as_object(unknown)
+    old_mask, new_mask = (
+        _as_object(change.get(side)).get(name) for side in ("before_sensitive", "after_sensitive")
+    )
+    keys = []
+    for key in sorted(set(old) | set(new) | set(unknown_keys)):
+        is_unknown = _any_true(unknown_keys.get(key))
+        if not is_unknown and (key in old) == (key in new) and old.get(key) == new.get(key):
+            continue
+        shown_before = _shown(key, old[key], old_mask) if key in old else ABSENT
+        shown_after = _shown(key, new[key], new_mask) if key in new else ABSENT
+        if is_unknown:
+            shown_after = SENSITIVE if _is_hidden(key, new.get(key), new_mask) else UNKNOWN
+        keys.append(AttributeChange(str(key), shown_before, shown_after))
+    return tuple(keys)
+
+
+def _hides_whole(sensitivity: Any, name: str) -> bool:
+    """Whether a sensitivity mask marks the whole attribute (or the whole object) sensitive."""
+    return sensitivity is True or (isinstance(sensitivity, Mapping) and sensitivity.get(name) is True)
 
 
 def _without_minor_upgrades(
@@ -338,6 +379,11 @@ def _shown(name: str, value: Any, sensitivity: Any) -> str:
 # --- markdown ---------------------------------------------------------------------------------------------
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun: 1 database, 2 databases."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def count_line(create: int, update: int, delete: int, replace: int, forget: int = 0) -> str:
     line = f"{create} to add, {update} to change, {delete} to destroy, {replace} to replace"
     return line + (f", {forget} to forget" if forget else "")
@@ -356,7 +402,7 @@ def _totals(reports: Sequence[RootReport]) -> str:
         return "No Terraform root changed."
     summaries = [r.summary for r in reports if r.summary is not None]
     counts = count_line(*(sum(getattr(s, key) for s in summaries) for key in _COUNTED))
-    parts = [f"**{len(reports)} {'database' if len(reports) == 1 else 'databases'}**: {counts}"]
+    parts = [f"**{counted(len(reports), 'database')}**: {counts}"]
     important = sum(len(s.important) for s in summaries)
     failed = sum(1 for r in reports if r.error is not None)
     locked = sum(1 for r in reports if r.locked_by is not None)
@@ -374,7 +420,7 @@ _COUNTED = ("create", "update", "delete", "replace", "forget")
 def _root_section(report: RootReport) -> list[str]:
     lines = [f"### {md_escape(report.directory)}", ""]
     if report.locked_by is not None:
-        lines += [f"🔒 State locked by {md_escape(report.locked_by)}.", ""]
+        lines += [f"🔒 State locked ({md_escape(report.locked_by)}).", ""]
     if report.error is not None:
         lines += ["❌ Plan failed:", "", *code_block(report.error), ""]
     summary = report.summary
@@ -387,6 +433,7 @@ def _root_section(report: RootReport) -> list[str]:
         lines += [f"Estimated cost: ≈ ${report.monthly_cost:,.2f}/month", ""]
     if report.policy is not None:
         lines += [f"Policy: {_policy_icon(report.policy)}{md_escape(report.policy)}", ""]
+        lines += _policy_failures(report.policy_failures)
     if summary is not None:
         lines += _changes_details(summary) + _drift_details(summary)
     return lines
@@ -397,6 +444,23 @@ def code_block(text: str, info: str = "text") -> list[str]:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return [fence + info, text.rstrip("\n"), fence]
+
+
+def _policy_failures(failures: Sequence[PolicyFinding]) -> list[str]:
+    """Each failed check with its name and resource, at most _LISTED_POLICY_FAILURES of them."""
+    if not failures:
+        return []
+    shown = failures[:_LISTED_POLICY_FAILURES]
+    lines = [
+        f"- ❌ {md_escape(' '.join(filter(None, (f.check_id, f.name))))}{_on(f.resource)}" for f in shown
+    ]
+    more = len(failures) - len(shown)
+    lines += [f"- and {counted(more, 'more failed check')}"] if more else []
+    return [*lines, ""]
+
+
+def _on(resource: str) -> str:
+    return f" (resource {md_escape(resource)})" if resource else ""
 
 
 def _policy_icon(policy: str) -> str:
@@ -426,17 +490,30 @@ def _diffs_text(diffs: Sequence[AttributeChange]) -> str:
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
-def _diff_text(diff: AttributeChange) -> str:
-    text = f"{md_escape(diff.name)}: {md_escape(diff.before)} → {md_escape(diff.after)}"
+def _diff_text(diff: AttributeChange, prefix: str = "") -> str:
+    """One attribute's change; a map's, key by key (`tags.team: a → b`); a value hidden on both sides
+    (a secret) as `changed (sensitive)`."""
+    name = prefix + diff.name
+    if diff.keys:
+        shown = [_diff_text(key, f"{name}.") for key in diff.keys[:_CELL_ATTRIBUTES]]
+        more = len(diff.keys) - len(shown)
+        text = "; ".join(shown) + (f"; and {counted(more, 'more key')} of {md_escape(name)}" if more else "")
+    elif diff.before == diff.after == SENSITIVE:
+        text = f"{md_escape(name)}: changed {SENSITIVE}"
+    else:
+        text = f"{md_escape(name)}: {md_escape(diff.before)} → {md_escape(diff.after)}"
     return text + (" (forces replacement)" if diff.forces_replacement else "")
 
 
 def _changes_details(summary: PlanSummary) -> list[str]:
+    """Every change, important ones first, under a title that counts what the count line counts (the
+    data sources a plan reads are no change: named apart)."""
     if not summary.changes:
         return []
     ordered = sorted(summary.changes, key=lambda change: not change.important)
+    changed = sum(1 for change in ordered if change.kind != "read")
     return [
-        f"<details><summary>All {len(ordered)} resource changes</summary>",
+        f"<details><summary>{_changes_title(changed, len(ordered) - changed)}</summary>",
         "",
         "| resource | action | changed attributes |",
         "|---|---|---|",
@@ -445,6 +522,14 @@ def _changes_details(summary: PlanSummary) -> list[str]:
         "</details>",
         "",
     ]
+
+
+def _changes_title(changed: int, reads: int) -> str:
+    read = f"{counted(reads, 'data source')} read"
+    if not changed:
+        return f"{read}, no resource change"
+    title = "1 resource change" if changed == 1 else f"All {changed} resource changes"
+    return f"{title} (and {read})" if reads else title
 
 
 def _change_row(change: ResourceChange) -> str:
@@ -458,8 +543,13 @@ def _drift_details(summary: PlanSummary) -> list[str]:
     return [
         f"<details><summary>{len(summary.drift)} changed outside Terraform since the last apply</summary>",
         "",
-        *(f"- {change_text(change, change.diffs)}" for change in summary.drift),
+        *(change_line(change) for change in summary.drift),
         "",
         "</details>",
         "",
     ]
+
+
+def change_line(change: ResourceChange) -> str:
+    """A change as a list item, ⚠️ when it is important: the plan comment's drift and the drift issue."""
+    return f"- {'⚠️ ' if change.important else ''}{change_text(change, change.diffs)}"

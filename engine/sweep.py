@@ -60,9 +60,9 @@ def reminder_text(reminder: Reminder, now: datetime) -> str:
     where = f"{lease.environment}/{lease.identifier}"
     return (
         f"Time-to-live: `{md_escape(lease.directory)}` expires at {expires} (in {left}). "
-        "After that dbvend proposes its destruction. To keep it longer, comment `/extend 3d` "
-        f"(hours or days) on this issue or its pull request, or run `dbvend extend {where} 3d`, "
-        f'or `PATCH /v1/databases/{where}` with `{{"ttl": "3d"}}`.'
+        "After that dbvend proposes its destruction. To keep it longer, comment `/extend 3d` on this "
+        "issue or its pull request (it sets the expiry to now + 3d; any hours or days will do), or run "
+        f'`dbvend extend {where} 3d`, or `PATCH /v1/databases/{where}` with `{{"ttl": "3d"}}`.'
     )
 
 

@@ -66,12 +66,20 @@ class LockHeld:
     created: str = ""
 
     def describe(self) -> str:
+        """The lock as a sentence of its own: "state lock <id> held by <who>, since <when>, for apply"."""
+        return f"state lock {self.id} " + ", ".join(self._circumstances())
+
+    def detail(self) -> str:
+        """The lock where the text already says the state is locked: "lock <id>, held by <who>, ..."."""
+        return ", ".join([f"lock {self.id}", *self._circumstances()])
+
+    def _circumstances(self) -> list[str]:
         parts = [f"held by {self.who or 'someone'}"]
         if self.created:
             parts.append(f"since {self.created}")
         if self.operation:
             parts.append(f"for {self.operation.removeprefix('OperationType').lower()}")
-        return f"state lock {self.id} " + ", ".join(parts)
+        return parts
 
 
 _LOCK_FIELD: Final = re.compile(

@@ -317,7 +317,7 @@ def _record_plans(settings: Any, reports: list[Any], requests: dict[str, str]) -
             facts = [count_line_of(report.summary), report.policy, _cost_text(report.monthly_cost)]
             lines[report.directory] = ("planned", "; ".join(fact for fact in facts if fact))
         else:
-            lines[report.directory] = ("", report.error or f"locked by {report.locked_by}")
+            lines[report.directory] = ("", report.error or f"state locked ({report.locked_by})")
     _in_ledger(settings, requests, lines, "plan")
 
 

@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy.engine import Connection
 
 from engine.checkov.gate import PolicyGate
-from engine.description import md_escape
 from engine.errors import CheckFailed, Conflict, DbvendError, InvalidRequest, PolicyFailed
 from engine.gitops import Change, GitOpsBackend, IssueReplies
 from engine.pipeline import Outcome, process_request
 from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
-from engine.queue.replies import tell_issue
+from engine.queue.replies import refusal_text, tell_issue
 from engine.store.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -150,7 +149,7 @@ class Worker:
             log.info("request refused: %s", exc, extra=extra)
             policy = exc.decision.as_dict() if isinstance(exc, PolicyFailed) else None
             self._finish(message, request_id, "rejected", str(exc), errors=error_entries(exc), policy=policy)
-            tell_issue(self.replies, body, f"**dbvend refused this request:** {md_escape(str(exc))}")
+            tell_issue(self.replies, body, refusal_text(exc))
             return exc
         except Exception as exc:  # anything else may pass: deliver again later
             error = f"{type(exc).__name__}: {exc}"

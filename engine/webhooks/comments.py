@@ -23,12 +23,14 @@ from engine.commands import (
     Command,
     Ignore,
     PullRequestFacts,
+    Refusal,
     Reply,
     authorize,
     parse_comment,
 )
 from engine.description import md_escape
-from engine.errors import DbvendError
+from engine.errors import DbvendError, InvalidRequest
+from engine.forms import field_error_lines
 from engine.gitops import PullRequests, root_of_branch
 from engine.lifecycle import extend_database
 from engine.roots import Root
@@ -76,9 +78,7 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     destroying = command.name == "destroy" or (command.name == "apply" and ".destroy-" in head)
     refusal = authorize(command, facts, rules.apply, production and destroying)
     if refusal is not None:
-        pulls.comment(
-            number, f"`/{command.name}` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}"
-        )
+        pulls.comment(number, _refused(commenter, refusal))
         return {"detail": "refused", "command": command.name, "reasons": list(refusal.reasons)}
     if command.name == "extend":
         return _extend(context, pulls, number, directory, command, commenter)
@@ -120,7 +120,7 @@ def _on_issue(
     facts = PullRequestFacts(commenter=commenter, permission=pulls.permission(commenter), author=issue_author)
     refusal = authorize(parsed, facts, context.services.backend.catalog().github.apply)
     if refusal is not None:
-        pulls.comment(number, f"`/extend` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}")
+        pulls.comment(number, _refused(commenter, refusal))
         return {"detail": "refused", "command": "extend", "reasons": list(refusal.reasons)}
     directory = Root(record.environment, record.identifier).path
     return _extend(context, pulls, number, directory, parsed, commenter)
@@ -149,7 +149,7 @@ def _extend(
             services.settings.terraform_path,
         )
     except DbvendError as exc:
-        pulls.comment(number, f"`/extend` for `{directory}` was not done: {md_escape(str(exc))}")
+        pulls.comment(number, f"`/extend` for `{directory}` was not done{_why_not(exc)}")
         return {"detail": "refused", "command": "extend", "reasons": [str(exc)]}
     change = done.change
     pulls.comment(
@@ -158,3 +158,14 @@ def _extend(
         f"from {done.previous_expiry} to {done.claim.expires_at}. It takes effect once merged.",
     )
     return {"detail": "extension opened", "command": "extend", "change": change.id, "directory": directory}
+
+
+def _refused(commenter: str, refusal: Refusal) -> str:
+    return f"`/{refusal.command}` was not run for @{md_escape(commenter)}:\n\n{refusal.reason}"
+
+
+def _why_not(exc: DbvendError) -> str:
+    """Why an extension was not opened, as its commenter reads it: a broken rule by its field's name."""
+    if isinstance(exc, InvalidRequest) and exc.errors:
+        return ":\n\n" + "\n".join(field_error_lines(exc.errors))
+    return f": {md_escape(str(exc))}"

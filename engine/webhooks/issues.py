@@ -25,9 +25,9 @@ from engine.errors import (
     InvalidRequest,
     QueueUnavailable,
 )
-from engine.forms import LABELS, parse_issue_form
+from engine.forms import LABELS, field_error_lines, parse_issue_form
 from engine.intake import accept_request
-from engine.queue.replies import ISSUE_REPLY_MARKER
+from engine.queue.replies import ISSUE_REPLY_MARKER, NEW_NAME_OR_EXTEND, sentence
 from engine.store.records import RequestRecord, issue_key
 from engine.webhooks.context import WebhookContext
 
@@ -73,7 +73,8 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     except InvalidRequest as exc:
         return _reply(context, number, _errors_reply(list(exc.errors)), {"detail": "invalid request"})
     except (Conflict, QueueUnavailable) as exc:
-        text = f"{REPLY_MARKER}\n**dbvend could not take this request:** {md_escape(str(exc))}\n"
+        why = sentence(md_escape(str(exc))) + (f" {NEW_NAME_OR_EXTEND}" if isinstance(exc, Conflict) else "")
+        text = f"{REPLY_MARKER}\n**dbvend could not take this request:** {why}\n"
         detail = "conflict" if isinstance(exc, Conflict) else "not queued"
         return _reply(context, number, text, {"detail": detail})
     except IdempotencyMismatch:  # a concurrent delivery of this issue, with another body, came first
@@ -149,10 +150,7 @@ def _status_reply(record: RequestRecord) -> str:
 
 def _errors_reply(errors: list[FieldError]) -> str:
     lines = [REPLY_MARKER, "**dbvend could not take this request.** Please edit the issue:", ""]
-    for error in errors:
-        label = LABELS.get(error.field, error.field)
-        lines.append(f"- **{md_escape(label)}**: {md_escape(error.rule)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *field_error_lines(errors)]) + "\n"
 
 
 def _reply(context: WebhookContext, number: int, text: str, outcome: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from engine.description import md_escape
 from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
 from engine.lifecycle import settle_change
 from engine.queue.local import origin_of
@@ -32,6 +33,8 @@ from engine.store.records import RequestRecord
 from engine.webhooks.context import WebhookContext
 
 RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})")
+# A run's page, as GitHub gives it in html_url: nothing in it can end the markdown link around it.
+_SAFE_URL: Final = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~/%+-]*")
 AFTER_SUCCESS: Final = {"plan": "planned", "apply": "applied"}
 WORKFLOWS_DIR: Final = ".github/workflows/"
 
@@ -56,8 +59,46 @@ def pull_request(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
         return {"detail": "no request for this pull request"}
     request_id, moved = settled
     if moved:
-        _tell(context, request_id, f"Pull request #{number} was {status}.")
+        directory = Root(record.environment, record.identifier).path
+        _tell(context, request_id, _settled_text(number, status, directory, record.status == "applied"))
     return {"detail": status if moved else "already recorded", "request_id": request_id}
+
+
+def _settled_text(number: int, status: str, directory: str, applied: bool) -> str:
+    """What a request's issue is told when its pull request is merged or closed, and what comes next."""
+    if status != "merged":
+        return f"Pull request #{number} was {status}."
+    if applied:
+        return (
+            f"Pull request #{number} was merged; `/apply` had applied it already: the database is in place."
+        )
+    return (
+        f"Pull request #{number} was merged. If the repository applies merges (repository variable "
+        "`DBVEND_APPLY_ON_MERGE`), the database is being applied now and this comment will say how it went; "
+        "if not, apply it from a checkout of the default branch, with the infrastructure's AWS credentials: "
+        f"`dbvend ci apply --base HEAD --directory {directory}`."
+    )
+
+
+def _run_text(command: str, number: int, conclusion: str, run: dict[str, Any]) -> str:
+    """A run's outcome for the request's issue: its link, and after a failure how to run it again."""
+    on_merge = run.get("event") == "push"
+    what = (
+        f"The apply of merged pull request #{number}"
+        if on_merge
+        else f"`/{command}` on pull request #{number}"
+    )
+    url = str(run.get("html_url") or "")
+    link = f" ([workflow run]({url}))" if _SAFE_URL.fullmatch(url) else ""
+    text = f"{what}: **{md_escape(conclusion)}**{link}."
+    if conclusion == "success":
+        return text
+    if on_merge:
+        return f"{text} Its log says why; once the cause is fixed, re-run its failed jobs."
+    return (
+        f"{text} Its log says why; once the cause is fixed, comment `/{command}` on the pull request to run"
+        " it again."
+    )
 
 
 def _request_of(context: WebhookContext, pull: dict[str, Any], number: int) -> RequestRecord | None:
@@ -87,7 +128,7 @@ def workflow_run(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
     status = AFTER_SUCCESS.get(command) if conclusion == "success" else None
     if status is None or not ledger.transition(record.id, status, detail):
         ledger.note(record.id, detail)
-    _tell(context, record.id, f"`/{command}` on pull request #{number}: **{conclusion}**.")
+    _tell(context, record.id, _run_text(command, number, conclusion, run))
     return {"detail": "recorded", "request_id": record.id, "command": command, "conclusion": conclusion}
 
 
