@@ -26,10 +26,11 @@ from engine.claim import parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.description import md_escape
 from engine.errors import GitError, InvalidRequest, TerraformError
+from engine.plan_report import RootReport, code_block, count_line, counted
 from engine.policy import PolicyDecision
 from engine.render import render_claim
 from engine.roots import Root
-from engine.summary import PlanSummary, RootReport, code_block, count_line, counted, summarize_plan
+from engine.summary import PlanSummary, summarize_plan
 from engine.terraform import Terraform
 
 ROOT_OF: Final = re.compile(r"^(terraform/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*)/[^/]+$")

@@ -11,14 +11,8 @@ from typing import Final, Literal
 
 from engine.comment_parts import GITHUB_COMMENT_LIMIT
 from engine.description import md_escape
-from engine.summary import (
-    PlanSummary,
-    ResourceChange,
-    RootReport,
-    change_line,
-    count_line,
-    render_report,
-)
+from engine.plan_report import RootReport, change_line, count_line, render_report
+from engine.summary import PlanSummary, ResourceChange
 
 DRIFT_LABEL: Final = "dbvend-drift"
 # GitHub refuses an issue body above 65,536 characters, as it does a comment (code points, as len()).

@@ -98,7 +98,7 @@ def plan(
     from engine.catalog import CATALOG_FILE
     from engine.catalog_reader import load_catalog
     from engine.ci import plan_roots
-    from engine.summary import render_report
+    from engine.plan_report import render_report
     from engine.terraform import Terraform
 
     settings = current_settings()

@@ -43,6 +43,7 @@ from engine.gitops import MARKER, PullHead, RepositoryIdentity
 from engine.gitops.local import LocalRepository
 from engine.hcl import run_checks
 from engine.pipeline import process_request
+from engine.plan_report import RootReport, render_report
 from engine.policy import PolicyDecision, PolicyFinding, ScanResult, Skipped
 from engine.queue.local import LocalQueue
 from engine.queue.replies import refusal_text
@@ -51,7 +52,7 @@ from engine.queue.worker import Worker
 from engine.render import render_claim
 from engine.services import Services, build_services
 from engine.settings import Settings
-from engine.summary import RootReport, render_report, summarize_plan
+from engine.summary import summarize_plan
 from engine.sweep import expire, remind
 from engine.terraform import LockHeld
 from engine.ttl import due, lease_of
@@ -378,13 +379,13 @@ def posted(report: str, marker: str = SUMMARY_MARKER) -> str:
     return part
 
 
-@case("plan-create", "engine.summary.render_report")
+@case("plan-create", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     report = RootReport("terraform/dev/orders", plan("create_root.json"), monthly_cost=31.42, policy="pass")
     return posted(render_report([report], plan_title()))
 
 
-@case("plan-update-important", "engine.summary.render_report")
+@case("plan-update-important", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     decision = PolicyDecision("warn", warnings=(NO_MULTI_AZ, UNENCRYPTED))
     report = RootReport(
@@ -396,7 +397,7 @@ def _(tmp: Path) -> str:
     return posted(render_report([report], plan_title()))
 
 
-@case("plan-replace", "engine.summary.render_report")
+@case("plan-replace", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     report = RootReport(
         "terraform/staging/ledger", plan("replace_cluster.json"), monthly_cost=412.0, policy="pass"
@@ -404,7 +405,7 @@ def _(tmp: Path) -> str:
     return posted(render_report([report], plan_title()))
 
 
-@case("plan-destroy", "engine.summary.render_report")
+@case("plan-destroy", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     return posted(
         render_report(
@@ -413,7 +414,7 @@ def _(tmp: Path) -> str:
     )
 
 
-@case("plan-drift-and-unknowns", "engine.summary.render_report")
+@case("plan-drift-and-unknowns", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     report = RootReport(
         "terraform/prod/billing", plan("unknown_values.json"), monthly_cost=1250.5, policy="pass"
@@ -421,7 +422,7 @@ def _(tmp: Path) -> str:
     return posted(render_report([report], plan_title()))
 
 
-@case("plan-policy-failure", "engine.summary.render_report + engine.ci.policy_line")
+@case("plan-policy-failure", "engine.plan_report.render_report + engine.ci.policy_line")
 def _(tmp: Path) -> str:
     decision = PolicyDecision("fail", failures=(UNENCRYPTED,), warnings=(NO_MULTI_AZ,))
     report = RootReport(
@@ -437,7 +438,7 @@ def _(tmp: Path) -> str:
     return posted(render_report([report, good], plan_title()))
 
 
-@case("plan-no-changes", "engine.summary.render_report")
+@case("plan-no-changes", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     reports = [
         RootReport("terraform/dev/orders", plan("noop.json"), monthly_cost=31.42, policy="pass"),
@@ -448,7 +449,7 @@ def _(tmp: Path) -> str:
     return posted(render_report(reports, plan_title()))
 
 
-@case("plan-failed-and-locked", "engine.summary.render_report")
+@case("plan-failed-and-locked", "engine.plan_report.render_report")
 def _(tmp: Path) -> str:
     error = TerraformError(
         "plan",
@@ -472,7 +473,7 @@ def _(tmp: Path) -> str:
     return posted(render_report(reports, plan_title()))
 
 
-@case("plan-split", "engine.summary.render_report + engine.comment_parts.split_comment")
+@case("plan-split", "engine.plan_report.render_report + engine.comment_parts.split_comment")
 def _(tmp: Path) -> list[str]:
     from engine.comment_parts import split_comment
 

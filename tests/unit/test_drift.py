@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.drift import ISSUE_BODY_LIMIT, DriftIssue, decide, drift_roots, exit_code, issue_body, marker
-from engine.summary import PlanSummary, ResourceChange, RootReport
+from engine.plan_report import RootReport
+from engine.summary import PlanSummary, ResourceChange
 from tests.support.plans import plan
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
