@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -247,18 +248,19 @@ def changes(status: str | None, as_json: bool) -> None:
     out.print(table if found else "no changes")
 
 
-@main.command()
-@click.argument("change_id", metavar="CHANGE", type=int)
-@reports_errors
+def change_command(command: Callable[[int], None]) -> click.Command:
+    """A `dbvend <verb> CHANGE` command of the local repository."""
+    return main.command()(click.argument("change_id", metavar="CHANGE", type=int)(reports_errors(command)))
+
+
+@change_command
 def merge(change_id: int) -> None:
     """Merge an open change into main (what merging its pull request does on GitHub)."""
     change = _settle(change_id, "merged")
     out.print(f"merged change #{change.id} into main ({(change.merge_commit or '')[:12]})")
 
 
-@main.command()
-@click.argument("change_id", metavar="CHANGE", type=int)
-@reports_errors
+@change_command
 def close(change_id: int) -> None:
     """Close an open change without merging it (its branch is deleted)."""
     change = _settle(change_id, "closed")

@@ -33,11 +33,11 @@ from engine.policy import PolicyDecision
 from engine.render import RenderedRoot
 
 MAIN: Final = "main"
+# dbvend is the author and the committer of what it writes.
 AUTHOR: Final = {
-    "GIT_AUTHOR_NAME": "dbvend",
-    "GIT_AUTHOR_EMAIL": "dbvend@localhost",
-    "GIT_COMMITTER_NAME": "dbvend",
-    "GIT_COMMITTER_EMAIL": "dbvend@localhost",
+    f"GIT_{role}_{part}": value
+    for role in ("AUTHOR", "COMMITTER")
+    for part, value in (("NAME", "dbvend"), ("EMAIL", "dbvend@localhost"))
 }
 GITIGNORE: Final = ".terraform/\n*.tfplan\n*.tfstate\n*.tfstate.backup\n"
 
