@@ -50,16 +50,23 @@ class Event:
 
 
 @dataclass(frozen=True)
-class RequestRecord:
-    """A request as the ledger knows it."""
+class RequestFields:
+    """What names a request: its id, the door and person it came by, what it asked for, and for which
+    database."""
 
     id: str
     channel: str
     requester: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]
     environment: str
     identifier: str
     database_name: str
+
+
+@dataclass(frozen=True)
+class RequestRecord(RequestFields):
+    """A request as the ledger knows it."""
+
     owner: str | None
     status: str
     change_id: int | None
@@ -102,16 +109,9 @@ class CommentSlot:
 
 
 @dataclass(frozen=True)
-class NewRequest:
+class NewRequest(RequestFields):
     """What the front door knows when it accepts a request."""
 
-    id: str
-    channel: str
-    requester: str
-    payload: Mapping[str, Any]
-    environment: str
-    identifier: str
-    database_name: str
     owner: str | None = None
     idempotency_key: str | None = None
 
