@@ -31,7 +31,7 @@ SCOPES: Final = (
 
 Need = tuple[tuple[str, str], ...]  # any one (scope, level) suffices
 
-# handler name (tests/support/github_server.py) -> what its endpoint needs
+# handler name (tests/support/github/rest_*.py, graphql.py) -> what its endpoint needs
 ROUTES: Final[dict[str, Need]] = {
     "_get_repository": (("metadata", "read"),),
     "_get_ref": (("contents", "read"),),
