@@ -3,7 +3,7 @@
 Each case builds one text the way dbvend builds it (the pure renderers, or the webhook handler,
 worker or sweep with its GitHub calls recorded), normalises what changes from run to run
 (request ids, times, commit shas, durations) and compares it with tests/data/comments/<case>.md.
-DBVEND_UPDATE_GOLDEN=1 rewrites the files (as in tests/test_render.py); read the diff before
+DBVEND_UPDATE_GOLDEN=1 rewrites the files (as in tests/unit/test_render.py); read the diff before
 committing it.
 """
 
@@ -62,7 +62,7 @@ from tests.support import github_payloads as payloads
 from tests.support.paths import COMMENTS, PLANS
 
 GOLDEN = COMMENTS
-UPDATE_VARIABLE = "DBVEND_UPDATE_GOLDEN"  # the variable tests/test_render.py reads too
+UPDATE_VARIABLE = "DBVEND_UPDATE_GOLDEN"  # the variable tests/unit/test_render.py reads too
 FIXTURES = PLANS
 REPOSITORY = "acme/infra"
 REQUEST_ID = "3f2b8c1e-0000-4000-8000-000000000001"
