@@ -541,29 +541,16 @@ def _(tmp: Path) -> str:
     )
 
 
-@case("command-help", "engine.commands.parse_comment")
-def _(tmp: Path) -> str:
-    return reply_text("/help")
-
-
-@case("command-did-you-mean", "engine.commands.parse_comment")
-def _(tmp: Path) -> str:
-    return reply_text("/aply")
-
-
-@case("command-lower-case", "engine.commands.parse_comment")
-def _(tmp: Path) -> str:
-    return reply_text("/Apply")
-
-
-@case("command-unknown", "engine.commands.parse_comment")
-def _(tmp: Path) -> str:
-    return reply_text("/deploy now")
-
-
-@case("command-arguments-refused", "engine.commands.parse_comment")
-def _(tmp: Path) -> str:
-    return reply_text("/apply -target=aws_db_instance.this -chdir=/tmp")
+# One comment each, answered by the grammar: name -> the comment.
+COMMAND_REPLIES = {
+    "command-help": "/help",
+    "command-did-you-mean": "/aply",
+    "command-lower-case": "/Apply",
+    "command-unknown": "/deploy now",
+    "command-arguments-refused": "/apply -target=aws_db_instance.this -chdir=/tmp",
+}
+for _name, _body in COMMAND_REPLIES.items():
+    case(_name, "engine.commands.parse_comment")(lambda tmp, body=_body: reply_text(body))
 
 
 @case("command-extend-usage", "engine.commands.parse_comment")
