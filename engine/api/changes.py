@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from engine.api.deps import KeyDep
-from engine.api.openapi import KEYED, TO_FIRST_CHANGE, refusals
+from engine.api.openapi import KEYED, TO_FIRST_CHANGE, ChangeAnswer, ChangeList, answer, refusals
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import CHANGE_STATUSES
 from engine.lifecycle import settle_change
@@ -19,7 +19,10 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=KEYED)
 log = logging.getLogger("dbvend.api")
 
 
-@router.get("", responses=refusals(503) | {200: TO_FIRST_CHANGE})
+@router.get(
+    "",
+    responses=refusals(503) | {200: answer(ChangeList, "The changes.", **TO_FIRST_CHANGE)},
+)
 def list_changes(
     services: ServicesDep,
     key_id: KeyDep,
@@ -33,7 +36,10 @@ def list_changes(
     return {"items": [asdict(change) for change in services.backend.changes(status)]}
 
 
-@router.post("/{change_id}/merge", responses=refusals(404, 409, 503))
+@router.post(
+    "/{change_id}/merge",
+    responses=refusals(404, 409, 503) | {200: answer(ChangeAnswer, "The change, merged.")},
+)
 def merge_change(
     services: ServicesDep, key_id: KeyDep, change_id: Annotated[int, Path(ge=1, le=2**31)]
 ) -> dict[str, Any]:

@@ -11,14 +11,20 @@ from fastapi import APIRouter, Query
 
 from engine.api.deps import AcceptedDep, BodyDep, KeyDep
 from engine.api.openapi import (
-    ASKS_FOR_A_DATABASE,
     DESTRUCTION_EXAMPLES,
     EXTENSION_EXAMPLES,
     KEYED,
     TO_FIRST_DATABASE,
     WITH_BODY,
+    DatabaseAccepted,
+    DatabaseAnswer,
+    DatabasePage,
+    DestructionAnswer,
     DestructionBody,
+    ExtensionAnswer,
     ExtensionBody,
+    answer,
+    asks_for_a_database,
     json_body,
     refusals,
 )
@@ -32,7 +38,7 @@ router = APIRouter(prefix="/v1/databases", tags=["databases"], responses=KEYED)
 CHANGES_A_DATABASE: Final = WITH_BODY | refusals(404, 409, 503)
 
 
-@router.post("", **ASKS_FOR_A_DATABASE)
+@router.post("", **asks_for_a_database(DatabaseAccepted))
 def create_database(accepted: AcceptedDep) -> dict[str, Any]:
     """Ask for a database with every field of the request; 202 with its status's location."""
     record = accepted.record
@@ -44,7 +50,12 @@ def create_database(accepted: AcceptedDep) -> dict[str, Any]:
     }
 
 
-@router.get("", responses={200: TO_FIRST_DATABASE})
+@router.get(
+    "",
+    responses={
+        200: answer(DatabasePage, "A page of requested databases, newest first.", **TO_FIRST_DATABASE)
+    },
+)
 def list_databases(
     services: ServicesDep,
     key_id: KeyDep,
@@ -66,7 +77,10 @@ def list_databases(
     }
 
 
-@router.get("/{environment}/{identifier}", responses=refusals(404, 503))
+@router.get(
+    "/{environment}/{identifier}",
+    responses=refusals(404, 503) | {200: answer(DatabaseAnswer, "The database.")},
+)
 def get_database(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier
 ) -> dict[str, Any]:
@@ -78,7 +92,7 @@ def get_database(
 @router.patch(
     "/{environment}/{identifier}",
     openapi_extra=json_body(ExtensionBody, EXTENSION_EXAMPLES),
-    responses=CHANGES_A_DATABASE,
+    responses=CHANGES_A_DATABASE | {200: answer(ExtensionAnswer, "The extension's change is open.")},
 )
 def extend_database_ttl(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
@@ -110,7 +124,7 @@ def extend_database_ttl(
     "/{environment}/{identifier}/destroy",
     status_code=202,
     openapi_extra=json_body(DestructionBody, DESTRUCTION_EXAMPLES),
-    responses=CHANGES_A_DATABASE,
+    responses=CHANGES_A_DATABASE | {202: answer(DestructionAnswer, "The destroy change is open.")},
 )
 def destroy_database(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engine.api.openapi import refusals
+from engine.api.openapi import HealthAnswer, answer, refusals
 from engine.errors import Unavailable
 from engine.web import ServicesDep
 from engine.webhooks.installation import STATE_KEY, installation_problem
@@ -12,7 +12,10 @@ from engine.webhooks.installation import STATE_KEY, installation_problem
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", responses=refusals(503))
+@router.get(
+    "/healthz",
+    responses=refusals(503) | {200: answer(HealthAnswer, "Up: ok, or degraded with why.")},
+)
 def get_health(services: ServicesDep) -> dict[str, str]:
     """`ok` when the ledger answers; 503 otherwise; `degraded` (still 200: the API and the
     portal work) when the GitHub App's installation was removed or suspended. No key needed."""

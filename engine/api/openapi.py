@@ -11,11 +11,12 @@ descriptions and answered 422 naming the field.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from engine.gitops import CHANGE_STATUSES
 from engine.spec import (
     ENGINE_VERSION,
     ENGINES,
@@ -27,6 +28,7 @@ from engine.spec import (
     SIZES,
     STORAGE_GB,
 )
+from engine.store.records import CHANNELS, STATUSES
 
 # What a reason may never hold (engine.spec.REASON_RULE): template and markdown syntax, controls.
 _PLAIN_TEXT: Final = r'^[^$%{}<>`\\|"\x00-\x1f\x7f-\x9f]*$'
@@ -125,6 +127,201 @@ class DestructionBody(BaseModel):
 
 BODIES: Final[tuple[type[BaseModel], ...]] = (DatabaseRequestBody, ExtensionBody, DestructionBody)
 
+
+# What the routes answer on success. These models only document the dicts the routes build, in
+# each route's `responses`: the routes keep their `dict[str, Any]` response model, so what clients
+# receive is serialized as before, byte for byte (a response_model=None route would go through
+# jsonable_encoder and json.dumps instead of pydantic: 1e-07 where it was 1e-7). _amend drops the
+# generic object FastAPI infers from that annotation. tests/integration/test_openapi.py validates
+# real answers against these models, so they cannot drift from the code.
+RequestStatus = Annotated[str, WithJsonSchema({"type": "string", "enum": list(STATUSES)})]
+ChangeStatus = Annotated[str, WithJsonSchema({"type": "string", "enum": list(CHANGE_STATUSES)})]
+AnyObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object"})]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # every answer holds exactly these fields
+
+
+class ProvisionAccepted(_Answer):
+    """The seed's contract: the request is recorded and queued."""
+
+    message: Literal["Request accepted"]
+    sns_message_id: str = Field(description="The queue's message id (SNS's, in AWS).")
+    request_id: str = Field(description="Its status is at /v1/requests/{request_id}.")
+
+
+class DatabaseAccepted(_Answer):
+    """A request recorded and queued, and where its status is read."""
+
+    request_id: str
+    status: RequestStatus
+    message_id: str = Field(description="The queue's message id (SNS's, in AWS).")
+    location: str = Field(description="/v1/requests/{request_id}")
+
+
+class RequestEvent(_Answer):
+    """One step of a request's history."""
+
+    status: RequestStatus
+    at: str
+    detail: str | None
+
+
+class RequestStatusAnswer(_Answer):
+    """A request as the ledger knows it (engine.store.records.RequestRecord.as_dict)."""
+
+    request_id: str
+    channel: Annotated[str, WithJsonSchema({"type": "string", "enum": list(CHANNELS)})]
+    requester: str
+    request: AnyObject = Field(description="The request as it was asked for.")
+    environment: str
+    identifier: str
+    database_name: str
+    owner: str | None
+    status: RequestStatus
+    change_id: int | None
+    change_link: str | None
+    errors: list[AnyObject] = Field(description="Why it was refused or failed; empty otherwise.")
+    policy: AnyObject | None = Field(description="The policy gate's findings, once it ran.")
+    created_at: str
+    updated_at: str
+    history: list[RequestEvent]
+
+
+class DatabaseSummary(_Answer):
+    """One requested database in a listing."""
+
+    environment: str
+    identifier: str
+    database_name: str
+    engine: str | None
+    owner: str | None
+    status: RequestStatus
+    request_id: str
+    change_id: int | None
+    change_link: str | None
+    created_at: str
+
+
+class DatabasePage(_Answer):
+    """A page of requested databases, newest first."""
+
+    items: list[DatabaseSummary]
+    next_cursor: str | None = Field(
+        description="Pass it back as `cursor` for the next page; null on the last."
+    )
+
+
+class ChangeLink(_Answer):
+    """A change in short: its number, status, branch and link."""
+
+    id: int
+    status: ChangeStatus
+    branch: str
+    link: str | None
+
+
+class CostLineAnswer(_Answer):
+    item: str
+    monthly_usd: float
+
+
+class CostAnswer(_Answer):
+    """A monthly cost estimate in USD (engine.cost.CostEstimate)."""
+
+    monthly_usd: float
+    lines: list[CostLineAnswer]
+    unpriced: list[str]
+    ceiling: CostLineAnswer | None
+    source: str
+
+
+class DatabaseAnswer(_Answer):
+    """One database: its claim, status and errors, monthly cost estimate and expiry."""
+
+    environment: str
+    identifier: str
+    status: RequestStatus
+    request_id: str | None
+    errors: list[AnyObject]
+    change: ChangeLink | None
+    claim: AnyObject | None = Field(description="Its request.json, once there is one.")
+    cost: CostAnswer | None
+    expires_at: str | None
+    extensions: int
+    destroy_requested_at: str | None
+
+
+class ExtensionAnswer(_Answer):
+    """An extension opened: the expiry it moves to once merged, and its change."""
+
+    environment: str
+    identifier: str
+    expires_at: str | None
+    previous_expires_at: str | None
+    extensions: int
+    change: ChangeLink
+
+
+class DestructionAnswer(_Answer):
+    """A destroy change opened."""
+
+    environment: str
+    identifier: str
+    change: ChangeLink
+
+
+class ChangeAnswer(_Answer):
+    """A proposed change: a branch with one commit, waiting to be merged (engine.gitops.Change)."""
+
+    id: int
+    branch: str
+    status: ChangeStatus
+    title: str
+    request_id: str
+    root: str
+    commit: str
+    base: str
+    description: str
+    created_at: str
+    merged_at: str | None
+    merge_commit: str | None
+    link: str | None
+
+
+class ChangeList(_Answer):
+    items: list[ChangeAnswer]
+
+
+class HealthAnswer(_Answer):
+    """`ok`, or `degraded` with what is wrong with the GitHub App's installation."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _no_default(schema, "detail"))
+
+    status: Literal["ok", "degraded"]
+    detail: str = Field("", description="Present only when degraded.")
+
+
+class WebhookOutcome(BaseModel):
+    """What a delivery did: a sentence, and what each handler adds (request ids, commands)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+
+
+def _no_default(schema: dict[str, Any], name: str) -> None:
+    """A field that is absent rather than defaulted: no `default` for clients to invent."""
+    properties: dict[str, Any] = schema["properties"]
+    properties[name].pop("default", None)
+
+
+def answer(model: type[BaseModel], description: str, **extra: Any) -> dict[str, Any]:
+    """A success answer of a route, for its `responses`: its body documented as `model`."""
+    return {"model": model, "description": description} | extra
+
+
 _REFUSALS: Final[dict[int, str]] = {
     400: "The body is not valid JSON (duplicate keys, NaN and Infinity included).",
     401: "No x-api-key header.",
@@ -220,17 +417,22 @@ def json_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any
     return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
-ASKS_FOR_A_DATABASE: Final[dict[str, Any]] = {
-    "status_code": 202,
-    "openapi_extra": json_body(DatabaseRequestBody, REQUEST_EXAMPLES),
-    "responses": WITH_BODY | refusals(409, 503) | {202: TO_REQUEST},
-}
-"""The route arguments of the two doors that take a DatabaseRequestBody (engine.api.deps.Accepted)."""
+def asks_for_a_database(accepted: type[BaseModel]) -> dict[str, Any]:
+    """The route arguments of the two doors that take a DatabaseRequestBody (engine.api.deps.Accepted),
+    each answering 202 with its own `accepted` body."""
+    return {
+        "status_code": 202,
+        "openapi_extra": json_body(DatabaseRequestBody, REQUEST_EXAMPLES),
+        "responses": WITH_BODY
+        | refusals(409, 503)
+        | {202: answer(accepted, "Recorded and queued; its status is at Location.", **TO_REQUEST)},
+    }
 
 
 def install(app: FastAPI) -> None:
-    """Make app.openapi add the bodies' schemas and drop FastAPI's default 422 answer: every 422
-    is ErrorAnswer, declared by the routes that can answer it."""
+    """Make app.openapi add the bodies' schemas and drop FastAPI's default 422 answer (every 422
+    is ErrorAnswer, declared by the routes that can answer it) and the generic object it infers
+    for a success answer documented by a model."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -253,6 +455,10 @@ def _amend(document: dict[str, Any]) -> None:
             answer = operation.get("responses", {}).get("422", {})
             if answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref") == default:
                 del operation["responses"]["422"]
+            for status, response in operation.get("responses", {}).items():
+                media = response.get("content", {}).get("application/json", {})
+                if int(status) < 400 and "$ref" in media.get("schema", {}):  # documented by a model
+                    media["schema"] = {"$ref": media["schema"]["$ref"]}
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _without_null(parameter["schema"])
     schemas.pop("HTTPValidationError", None)

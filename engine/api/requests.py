@@ -7,14 +7,17 @@ from typing import Any
 from fastapi import APIRouter
 
 from engine.api.deps import KeyDep
-from engine.api.openapi import KEYED, TO_DATABASE, refusals
+from engine.api.openapi import KEYED, TO_DATABASE, RequestStatusAnswer, answer, refusals
 from engine.errors import RequestNotFound
 from engine.web import RequestId, ServicesDep
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=KEYED)
 
 
-@router.get("/{request_id}", responses=refusals(404) | {200: TO_DATABASE})
+@router.get(
+    "/{request_id}",
+    responses=refusals(404) | {200: answer(RequestStatusAnswer, "The request.", **TO_DATABASE)},
+)
 def get_request(services: ServicesDep, key_id: KeyDep, request_id: RequestId) -> dict[str, Any]:
     """A request as the ledger knows it, from acceptance to its change."""
     record = services.ledger.get(request_id)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from engine.api.openapi import refusals
+from engine.api.openapi import WebhookOutcome, answer, refusals
 from engine.errors import MalformedBody, Unauthenticated, Unavailable
 from engine.gitops import RepositoryIdentity
 from engine.services import Services
@@ -48,7 +48,11 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     "/github/webhook",
     status_code=200,
     response_model=None,
-    responses=refusals(400, 401, 413, 503) | {204: {"description": "An event dbvend has no handler for."}},
+    responses=refusals(400, 401, 413, 503)
+    | {
+        200: answer(WebhookOutcome, "Handled, seen before, or not about this repository: what was done."),
+        204: {"description": "An event dbvend has no handler for."},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from engine.api import ROUTERS
 from engine.app import create_app
 from engine.catalog import Catalog
+from engine.checkov.gate import PolicyGate
 from engine.gitops import CHANGE_STATUSES
 from engine.services import Services, build_services
 from engine.settings import Settings
 from engine.spec import FIELDS, parse_request, reason_errors
 from engine.store.records import STATUSES
+from tests.support.app import drain
 
 KEY = {"x-api-key": "k-one"}
 SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "dev"}
@@ -44,6 +49,42 @@ BODIES = {
     ("post", DATABASE + "/destroy"): "DestructionBody",
 }
 OPEN = {("get", "/healthz"), ("post", "/github/webhook")}
+CHANGE = {"id", "status", "branch", "link"}
+# Each operation's success answer: its status, the component documenting its body, the fields
+# that body always holds.
+SUCCESSES: dict[tuple[str, str], tuple[int, str, set[str]]] = {
+    ("post", "/provision-rds"): (202, "ProvisionAccepted", {"message", "sns_message_id", "request_id"}),
+    ("post", "/v1/databases"): (202, "DatabaseAccepted", {"request_id", "status", "message_id", "location"}),
+    ("get", "/v1/databases"): (200, "DatabasePage", {"items", "next_cursor"}),
+    ("get", DATABASE): (
+        200,
+        "DatabaseAnswer",
+        {"environment", "identifier", "status", "request_id", "errors", "change", "claim", "cost"}
+        | {"expires_at", "extensions", "destroy_requested_at"},
+    ),
+    ("patch", DATABASE): (
+        200,
+        "ExtensionAnswer",
+        {"environment", "identifier", "expires_at", "previous_expires_at", "extensions", "change"},
+    ),
+    ("post", DATABASE + "/destroy"): (202, "DestructionAnswer", {"environment", "identifier", "change"}),
+    ("get", "/v1/requests/{request_id}"): (
+        200,
+        "RequestStatusAnswer",
+        {"request_id", "channel", "requester", "request", "environment", "identifier", "database_name"}
+        | {"owner", "status", "change_id", "change_link", "errors", "policy", "created_at", "updated_at"}
+        | {"history"},
+    ),
+    ("get", "/v1/changes"): (200, "ChangeList", {"items"}),
+    ("post", "/v1/changes/{change_id}/merge"): (
+        200,
+        "ChangeAnswer",
+        {"id", "branch", "status", "title", "request_id", "root", "commit", "base", "description"}
+        | {"created_at", "merged_at", "merge_commit", "link"},
+    ),
+    ("get", "/healthz"): (200, "HealthAnswer", {"status"}),
+    ("post", "/github/webhook"): (200, "WebhookOutcome", {"detail"}),
+}
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +288,119 @@ def test_what_an_extension_may_say_the_schema_allows(document: dict[str, Any], t
 def test_what_a_destruction_may_say_the_schema_allows(document: dict[str, Any], reason: str) -> None:
     assert reason_errors(reason) == []
     validator(document, "DestructionBody").validate({"reason": reason})
+
+
+def test_every_success_answer_declares_its_schema(document: dict[str, Any]) -> None:
+    assert set(SUCCESSES) == set(ERRORS)
+    for key, operation in operations(document).items():
+        status, name, required = SUCCESSES[key]
+        successes = {int(code) for code in operation["responses"] if int(code) < 400}
+        assert successes == ({200, 204} if key == ("post", "/github/webhook") else {status}), key
+        content = operation["responses"][str(status)]["content"]
+        assert content == {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}, key
+        schema = component(document, name)
+        assert schema["type"] == "object" and set(schema["required"]) == required, key
+        # every answer but the webhook's (each handler adds its own) holds exactly these fields
+        assert schema["additionalProperties"] is (name == "WebhookOutcome"), key
+    assert "content" not in operations(document)[("post", "/github/webhook")]["responses"]["204"]
+    seed = component(document, "ProvisionAccepted")
+    assert seed["properties"]["message"]["const"] == "Request accepted"
+    assert {field: seed["properties"][field]["type"] for field in ("sns_message_id", "request_id")} == {
+        "sns_message_id": "string",
+        "request_id": "string",
+    }
+    for name in (
+        "DatabaseAccepted",
+        "DatabaseSummary",
+        "DatabaseAnswer",
+        "RequestStatusAnswer",
+        "RequestEvent",
+    ):
+        assert component(document, name)["properties"]["status"]["enum"] == list(STATUSES), name
+    for name in ("ChangeLink", "ChangeAnswer"):
+        assert component(document, name)["properties"]["status"]["enum"] == list(CHANGE_STATUSES), name
+    assert set(component(document, "ChangeLink")["required"]) == CHANGE
+
+
+def test_real_answers_are_what_the_document_says(
+    document: dict[str, Any], gate: PolicyGate, tmp_path: Path
+) -> None:
+    """The schemas against what the code answers, at each step of a database's life."""
+    settings = Settings(data=tmp_path / "data", api_keys="k-one", rate_limit=10**6)
+    built, _ = build_services(settings)
+    checked: list[tuple[str, int]] = []
+
+    def check(answer: Any, key: tuple[str, str], path: str) -> dict[str, Any]:
+        status, name, required = SUCCESSES[key]
+        assert answer.status_code == status, (path, answer.text)
+        body: dict[str, Any] = answer.json()
+        validator(document, name).validate(body)
+        assert required <= set(body), path
+        checked.append((name, len(answer.content)))
+        return body
+
+    with TestClient(create_app(built)) as app:
+        seed = check(app.post("/provision-rds", headers=KEY, json=SEED), ("post", "/provision-rds"), "seed")
+        assert set(seed) == {"message", "sns_message_id", "request_id"}
+        status_path = f"/v1/requests/{seed['request_id']}"
+        request = ("get", "/v1/requests/{request_id}")
+        assert check(app.get(status_path, headers=KEY), request, status_path)["change_id"] is None
+        listing = ("get", "/v1/databases")
+        database = f"/v1/databases/dev/{SEED['database_name']}"
+        accepted = check(app.get(database, headers=KEY), ("get", DATABASE), database)
+        assert accepted["claim"] is None and accepted["change"] is None
+        other = {**SEED, "database_name": "other", "owner": "ann", "ttl": "2d"}
+        check(app.post("/v1/databases", headers=KEY, json=other), ("post", "/v1/databases"), "v1")
+        drain(built, gate)
+        opened = check(app.get(status_path, headers=KEY), request, status_path)
+        assert opened["status"] == "change_open" and opened["history"] and opened["policy"] is not None
+        page = check(app.get("/v1/databases?limit=1", headers=KEY), listing, "page")
+        assert len(page["items"]) == 1 and page["next_cursor"] is not None
+        last = check(app.get(f"/v1/databases?cursor={page['next_cursor']}", headers=KEY), listing, "last")
+        assert last["next_cursor"] is None and last["items"]
+        asked = check(app.get(database, headers=KEY), ("get", DATABASE), database)
+        assert asked["claim"] is not None and asked["cost"] is not None and asked["change"] is not None
+        changes = check(app.get("/v1/changes", headers=KEY), ("get", "/v1/changes"), "changes")
+        assert changes["items"]
+        merge = ("post", "/v1/changes/{change_id}/merge")
+        for change in changes["items"]:
+            check(app.post(f"/v1/changes/{change['id']}/merge", headers=KEY), merge, "merge")
+        merged = check(app.get(database, headers=KEY), ("get", DATABASE), database)
+        assert merged["status"] == "merged" and merged["change"]["status"] == "merged"
+        extend = check(app.patch(database, headers=KEY, json={"ttl": "10d"}), ("patch", DATABASE), "extend")
+        check(app.post(f"/v1/changes/{extend['change']['id']}/merge", headers=KEY), merge, "merge extension")
+        destroy = ("post", DATABASE + "/destroy")
+        check(app.post(f"{database}/destroy", headers=KEY, json={"reason": "done"}), destroy, "destroy")
+        check(app.get("/v1/changes?status=open", headers=KEY), ("get", "/v1/changes"), "open changes")
+        check(app.get("/healthz"), ("get", "/healthz"), "health")
+        absent = check(app.get("/v1/databases?owner=nobody", headers=KEY), listing, "empty")
+        assert absent == {"items": [], "next_cursor": None}
+    assert len(checked) >= 18
+
+
+def test_the_answers_are_documented_not_filtered() -> None:
+    """The models only document: each route keeps the plain dict response model its annotation
+    gives it, so its answers are serialized as before (a model would filter, None re-encode)."""
+    routes = {
+        route.name: route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)
+    }
+    found = {name: route.response_model for name, route in routes.items() if name in OPERATION_IDS}
+    assert found == dict.fromkeys(OPERATION_IDS, dict[str, Any]) | {
+        "get_health": dict[str, str],
+        "github_webhook": None,
+    }
+
+
+OPERATION_IDS = (
+    "provision_rds",
+    "create_database",
+    "list_databases",
+    "get_database",
+    "extend_database_ttl",
+    "destroy_database",
+    "get_request",
+    "list_changes",
+    "merge_change",
+    "get_health",
+    "github_webhook",
+)
