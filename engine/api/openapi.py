@@ -11,12 +11,12 @@ descriptions and answered 422 naming the field.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_type_hints
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from engine.gitops import CHANGE_STATUSES
+from engine.gitops import CHANGE_STATUSES, Change
 from engine.spec import (
     ENGINE_VERSION,
     ENGINES,
@@ -272,26 +272,19 @@ class DestructionAnswer(_Answer):
     change: ChangeLink
 
 
-class ChangeAnswer(_Answer):
-    """A proposed change: a branch with one commit, waiting to be merged (engine.gitops.Change)."""
-
-    id: int
-    branch: str
-    status: ChangeStatus
-    title: str
-    request_id: str
-    root: str
-    commit: str
-    base: str
-    description: str
-    created_at: str
-    merged_at: str | None
-    merge_commit: str | None
-    link: str | None
+# A change as engine.gitops.Change holds it, field for field (every field in every answer, so all
+# required; the record's optional ones nullable), its status one of CHANGE_STATUSES.
+_CHANGE_FIELDS: Final = {name: (hint, ...) for name, hint in get_type_hints(Change).items()}
+ChangeAnswer: type[_Answer] = create_model(  # type: ignore[call-overload]
+    "ChangeAnswer",
+    __base__=_Answer,
+    __doc__="A proposed change: a branch with one commit, waiting to be merged.",
+    **_CHANGE_FIELDS | {"status": (ChangeStatus, ...)},
+)
 
 
 class ChangeList(_Answer):
-    items: list[ChangeAnswer]
+    items: list[ChangeAnswer]  # type: ignore[valid-type]
 
 
 class HealthAnswer(_Answer):
