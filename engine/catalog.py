@@ -203,6 +203,12 @@ class Catalog:
         """The limits of this catalog a parsed request breaks (engine.spec.parse_request)."""
         return request_errors(parsed, self)
 
+    def is_production(self, environment: str) -> bool:
+        """Whether an environment takes production's rules; one dbvend.yaml does not name does (the
+        stricter answer)."""
+        env = self.environments.get(environment)
+        return env is None or env.production
+
 
 @cache
 def default_catalog_text() -> str:

@@ -117,10 +117,12 @@ def propose_destroy(
     claim: Claim,
     now: datetime,
     reason: str,
+    production: bool,
     ledger: Ledger | None = None,
     kind: str | None = None,
 ) -> Change:
-    """Open (or find again) the change that destroys a database: its claim marked for destruction.
+    """Open (or find again) the change that destroys a database: its claim marked for destruction;
+    `production` (Catalog.is_production) decides what its description says destroys it.
 
     One per expiry: a destroy change closed unmerged is not proposed again for the same
     expiry (closing it is a decision); after an extension the next expiry gets its own.
@@ -130,8 +132,6 @@ def propose_destroy(
     short = reason if len(reason) <= 80 else reason[:79] + "…"  # a title stays a line (GitHub: 256)
     title = f"{change_title(claim)}: destroy ({short})"
     kind = kind or f"destroy-{claim.extensions}"
-    env = backend.catalog().environments.get(claim.environment)
-    production = env is None or env.production  # unknown: the stricter rule
     description = describe_destroy(marked, reason, production)
     change = backend.open_change(Proposal(rendered, marked, title, description, kind))
     if ledger is not None and ledger.get(claim.request_id) is not None and change.status == "open":
@@ -158,10 +158,11 @@ def request_destroy(
         raise InvalidRequest([FieldError("reason", rule) for rule in rules])
     claim, _ = current_claim(backend, environment, identifier)
     said = f"asked by {by}: {reason}"
+    production = backend.catalog().is_production(environment)  # read once, whatever the attempts
     if claim.destroy_requested_at is not None:  # a destroy change was merged: CI destroys it
         raise Conflict(f"{claim.root} is already being destroyed (since {claim.destroy_requested_at})")
     return _past_closed(
-        lambda kind: propose_destroy(backend, claim, now, said, ledger, kind),
+        lambda kind: propose_destroy(backend, claim, now, said, production, ledger, kind),
         f"destroy-{claim.extensions}",
         f"{claim.root}: {_ATTEMPTS} destroy changes",
     )

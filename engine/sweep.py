@@ -138,7 +138,8 @@ def expire(
             direct = env.ttl.auto_destroy and destroyer is not None
             action = "would destroy it (auto_destroy)" if direct else "would open a destroy change"
         else:
-            action = _act(lease, backend, ledger, now, destroyer if env.ttl.auto_destroy else None)
+            auto = destroyer if env.ttl.auto_destroy else None
+            action = _act(lease, backend, ledger, now, auto, env.production)
             if ledger is not None and not action.startswith(("failed", "expired at")):
                 _tell_expired(lease, ledger, replies, action)
         done.append(Expiry(lease.directory, lease.request_id, action))
@@ -151,6 +152,7 @@ def _act(
     ledger: Ledger | None,
     now: datetime,
     destroyer: Destroyer | None,
+    production: bool,
 ) -> str:
     try:
         if destroyer is not None:
@@ -159,7 +161,7 @@ def _act(
                 return f"failed: auto_destroy of {lease.directory}: {detail}"
             return "destroyed"
         assert backend is not None
-        return _propose(lease, backend, ledger, now)
+        return _propose(lease, backend, ledger, now, production)
     except DbvendError as exc:
         log.warning("expired %s: %s", lease.directory, exc, extra={"request_id": lease.request_id})
         return f"failed: {exc}"
@@ -177,9 +179,12 @@ def _tell_expired(lease: Lease, ledger: Ledger, replies: IssueReplies | None, ac
         tell(ledger, replies, lease.request_id, f"<!-- dbvend:ttl-expired:{expiry} -->", text)
 
 
-def _propose(lease: Lease, backend: GitOpsBackend, ledger: Ledger | None, now: datetime) -> str:
+def _propose(
+    lease: Lease, backend: GitOpsBackend, ledger: Ledger | None, now: datetime, production: bool
+) -> str:
     claim, _ = current_claim(backend, lease.environment, lease.identifier)
-    change = propose_destroy(backend, claim, now, f"its time-to-live ran out at {_iso(lease)}", ledger)
+    why = f"its time-to-live ran out at {_iso(lease)}"
+    change = propose_destroy(backend, claim, now, why, production, ledger)
     if change.status == "closed":
         return f"destroy change #{change.id} was closed unmerged: left alone until extended or destroyed"
     if change.status == "merged":

@@ -182,8 +182,7 @@ def _refuse_unapproved_production_destroy(repo: Path, roots: list[str]) -> None:
         return
     catalog = load_catalog(repo / CATALOG_FILE)
     for root in marked:
-        env = catalog.environments.get(Root.of(root).environment)
-        if env is None or env.production:
+        if catalog.is_production(Root.of(root).environment):
             raise DbvendError(
                 f"{root} is a production database marked for destruction: it is destroyed only by "
                 "`/destroy` on its approved pull request, not on merge"

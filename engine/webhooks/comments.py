@@ -73,8 +73,7 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         pulls.comment(number, parsed.text)
         return {"detail": "replied"}
     command: Command = parsed
-    catalog_env = catalog.environments.get(Root.of(directory).environment)
-    production = catalog_env is None or catalog_env.production  # unknown: the stricter rule
+    production = catalog.is_production(Root.of(directory).environment)
     destroying = command.name == "destroy" or (command.name == "apply" and ".destroy-" in head)
     refusal = authorize(command, facts, rules.apply, production and destroying)
     if refusal is not None:
