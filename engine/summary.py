@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from engine.versions import minor_only
 
@@ -222,18 +222,44 @@ def _attribute_changes(change: Mapping[str, Any]) -> tuple[AttributeChange, ...]
     """The top-level attributes whose value changes or becomes unknown, sorted by name."""
     before, after, unknown = (_as_object(change.get(key)) for key in ("before", "after", "after_unknown"))
     forcing = _forcing_attributes(change.get("replace_paths"))
-    diffs = []
+    masks = change.get("before_sensitive"), change.get("after_sensitive")
+    return tuple(
+        AttributeChange(
+            name,
+            old,
+            new,
+            name in forcing,
+            _key_changes(name, before.get(name), after.get(name), change, unknown.get(name)),
+        )
+        for name, old, new in _changed_values(before, after, unknown, *masks)
+    )
+
+
+_MISSING: Final = object()
+
+
+def _changed_values(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    unknown: Mapping[str, Any],
+    before_mask: Any,
+    after_mask: Any,
+    absent: str | None = None,
+) -> Iterator[tuple[str, str, str]]:
+    """(name, shown before, shown after) of each name whose value changes or becomes unknown, sorted.
+    `absent` is how a name missing on one side shows; None: as null (Terraform's top level names every
+    attribute on both sides)."""
+    missing = None if absent is None else _MISSING
     for name in sorted(set(before) | set(after) | set(unknown)):
         is_unknown = _any_true(unknown.get(name))
-        if not is_unknown and before.get(name) == after.get(name):
+        old_value, new_value = before.get(name, missing), after.get(name, missing)
+        if not is_unknown and old_value == new_value:
             continue
-        old = _shown(name, before.get(name), change.get("before_sensitive"))
-        new = UNKNOWN if is_unknown else _shown(name, after.get(name), change.get("after_sensitive"))
-        if is_unknown and _is_hidden(name, after.get(name), change.get("after_sensitive")):
-            new = SENSITIVE
-        keys = _key_changes(name, before.get(name), after.get(name), change, unknown.get(name))
-        diffs.append(AttributeChange(name, old, new, name in forcing, keys))
-    return tuple(diffs)
+        old = absent if old_value is _MISSING else _shown(name, old_value, before_mask)
+        new = absent if new_value is _MISSING else _shown(name, new_value, after_mask)
+        if is_unknown:
+            new = SENSITIVE if _is_hidden(name, after.get(name), after_mask) else UNKNOWN
+        yield str(name), str(old), str(new)
 
 
 def _key_changes(
@@ -251,17 +277,10 @@ def _key_changes(
     old_mask, new_mask = (
         _as_object(change.get(side)).get(name) for side in ("before_sensitive", "after_sensitive")
     )
-    keys = []
-    for key in sorted(set(old) | set(new) | set(unknown_keys)):
-        is_unknown = _any_true(unknown_keys.get(key))
-        if not is_unknown and (key in old) == (key in new) and old.get(key) == new.get(key):
-            continue
-        shown_before = _shown(key, old[key], old_mask) if key in old else ABSENT
-        shown_after = _shown(key, new[key], new_mask) if key in new else ABSENT
-        if is_unknown:
-            shown_after = SENSITIVE if _is_hidden(key, new.get(key), new_mask) else UNKNOWN
-        keys.append(AttributeChange(str(key), shown_before, shown_after))
-    return tuple(keys)
+    changed = _changed_values(old, new, unknown_keys, old_mask, new_mask, absent=ABSENT)
+    return tuple(
+        AttributeChange(key, shown_before, shown_after) for key, shown_before, shown_after in changed
+    )
 
 
 def _hides_whole(sensitivity: Any, name: str) -> bool:
