@@ -93,16 +93,16 @@ RESERVED_DATABASE_NAMES: Final = frozenset(
 )
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
-_DATABASE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+DATABASE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _TTL = re.compile(r"(?P<n>[1-9][0-9]{0,4})(?P<unit>[hd])")
 # A request's environment and engine version, and the names dbvend.yaml may give them.
 ENVIRONMENT_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,19}")
 ENGINE_VERSION: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,39}")
-_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
-_TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]|[A-Za-z0-9]")
+OWNER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
+TEAM: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]|[A-Za-z0-9]")
 # Free text, but never anything a template or a markdown table could take for syntax,
 # and no invisible characters (controls, bidi overrides, zero-width, separators).
-_REASON_SYNTAX: Final = frozenset('$%{}<>`\\|"')
+REASON_SYNTAX: Final = frozenset('$%{}<>`\\|"')
 _REASON_INVISIBLE: Final = ("C", "Zl", "Zp")  # unicodedata categories: Cc Cf Cs Co Cn, line/paragraph
 REASON_MAX: Final = 500
 
@@ -191,7 +191,7 @@ def database_name_errors(name: str, engine: str | None) -> list[str]:
     """The database-name rules this value breaks for the engine (empty when valid)."""
     if not name:
         return ["must not be empty"]
-    if not name.isascii() or not _DATABASE_NAME.fullmatch(name):
+    if not name.isascii() or not DATABASE_NAME.fullmatch(name):
         return ["must start with a letter and hold only ASCII letters, digits and underscores"]
     limit = 64 if engine in ("mysql", "aurora-mysql") else 63
     rules = []
@@ -219,7 +219,7 @@ def reason_errors(text: str) -> list[str]:
 def _plain_text(text: str, limit: int) -> bool:
     """One line of visible text: no template/markdown syntax, nothing invisible."""
     return len(text) <= limit and not any(
-        char in _REASON_SYNTAX or unicodedata.category(char).startswith(_REASON_INVISIBLE) for char in text
+        char in REASON_SYNTAX or unicodedata.category(char).startswith(_REASON_INVISIBLE) for char in text
     )
 
 
@@ -342,8 +342,8 @@ def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> D
                 if ttl.isprintable() and len(ttl) < 20
                 else "is not a TTL: use hours or days such as 12h or 7d, or none",
             )
-    owner = read.pattern("owner", _OWNER, "must be a login or e-mail: letters, digits, . _ @ + -")
-    team = read.pattern("team", _TEAM, "must be 1-64 letters, digits, spaces, . _ -")
+    owner = read.pattern("owner", OWNER, "must be a login or e-mail: letters, digits, . _ @ + -")
+    team = read.pattern("team", TEAM, "must be 1-64 letters, digits, spaces, . _ -")
     reason = read.text("reason")
     if reason is not None and not _plain_text(reason, REASON_MAX):
         read.fail("reason", REASON_RULE)

@@ -10,6 +10,7 @@ descriptions and answered 422 naming the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal, get_type_hints
 
@@ -18,20 +19,32 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from engine.gitops import CHANGE_STATUSES, Change
 from engine.spec import (
+    DATABASE_NAME,
     ENGINE_VERSION,
     ENGINES,
     ENVIRONMENT_NAME,
     LEAST_MAX_ACU,
     MAX_ACU,
     MAX_READERS,
+    OWNER,
     REASON_MAX,
+    REASON_SYNTAX,
     SIZES,
     STORAGE_GB,
+    TEAM,
 )
 from engine.store.records import CHANNELS, STATUSES
 
-# What a reason may never hold (engine.spec.REASON_RULE): template and markdown syntax, controls.
-_PLAIN_TEXT: Final = r'^[^$%{}<>`\\|"\x00-\x1f\x7f-\x9f]*$'
+# What a reason may never hold (engine.spec.REASON_RULE): template and markdown syntax, controls (the
+# other invisible characters engine.spec refuses have no range a pattern can name briefly).
+_PLAIN_TEXT: Final = (
+    "^[^" + "".join("\\" + c if c in "\\]^-" else c for c in sorted(REASON_SYNTAX)) + r"\x00-\x1f\x7f-\x9f]*$"
+)
+
+
+def _whole(pattern: re.Pattern[str]) -> str:
+    """engine.spec's pattern (matched whole there) as a JSON Schema pattern, which matches anywhere."""
+    return f"^(?:{pattern.pattern})$"
 
 
 class FieldRule(BaseModel):
@@ -61,10 +74,10 @@ class DatabaseRequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    database_name: str = Field(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    database_name: str = Field(max_length=64, pattern=_whole(DATABASE_NAME))
     database_engine: Annotated[str, WithJsonSchema({"type": "string", "enum": list(ENGINES)})]
     environment: str = Field(
-        pattern=f"^(?:{ENVIRONMENT_NAME.pattern})$", description="One of the environments in dbvend.yaml."
+        pattern=_whole(ENVIRONMENT_NAME), description="One of the environments in dbvend.yaml."
     )
     identifier: str | None = Field(
         None,
@@ -74,7 +87,7 @@ class DatabaseRequestBody(BaseModel):
     )
     engine_version: str | None = Field(
         None,
-        pattern=f"^(?:{ENGINE_VERSION.pattern})$",
+        pattern=_whole(ENGINE_VERSION),
         description="One of the engine's versions in dbvend.yaml; the first when absent.",
     )
     size: Annotated[str, WithJsonSchema({"type": "string", "enum": list(SIZES)})] | None = Field(
@@ -86,10 +99,8 @@ class DatabaseRequestBody(BaseModel):
         pattern=r"^(?:[1-9][0-9]{0,4}[hd]|none)$",
         description="Time-to-live, such as 12h or 7d, or none; within the environment's maximum.",
     )
-    owner: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
-    team: str | None = Field(
-        None, pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]|[A-Za-z0-9])$"
-    )
+    owner: str | None = Field(None, pattern=_whole(OWNER))
+    team: str | None = Field(None, pattern=_whole(TEAM))
     reason: str | None = Field(
         None,
         max_length=REASON_MAX,
