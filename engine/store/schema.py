@@ -28,6 +28,7 @@ requests = sa.Table(
     sa.Column("idempotency_key", sa.String(200)),
     sa.Column("change_head", sa.String(64)),  # the change's head commit when it was opened (0005)
     sa.Column("merge_commit", sa.String(64)),  # and its merge commit once merged (0005)
+    sa.Column("connection", sa.Text),  # how to reach the database once applied, JSON, no secret (0007)
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.UniqueConstraint("requester", "idempotency_key", name="uq_requests_idempotency"),
@@ -86,4 +87,35 @@ app_state = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+# Notifications (issue 21): an event row is written in the transaction that makes it happen (the
+# outbox); the notifier sends it after commit to each target dbvend.yaml names for it, one
+# delivery row per event and target, retried with backoff until sent or given up.
+notification_events = sa.Table(
+    "notification_events",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # sent as X-Dbvend-Event-Id
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("request_id", sa.String(64)),
+    sa.Column("environment", sa.String(32)),
+    sa.Column("identifier", sa.String(64)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("detail", sa.Text),
+    sa.Column("link", sa.String(500)),
+    sa.Column("data", sa.Text),  # JSON: what the event carries besides (the connection, say)
+    sa.Column("done", sa.Boolean, nullable=False, default=False),  # every target sent or given up
+    sa.Index("ix_notification_events_pending", "done", "at"),
+)
+
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("event_id", sa.String(64), sa.ForeignKey("notification_events.id"), primary_key=True),
+    sa.Column("target", sa.String(64), primary_key=True),  # a hash of the target's url and format
+    sa.Column("state", sa.String(8), nullable=False),  # pending | sent | failed (given up)
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
 )

@@ -183,7 +183,7 @@ def test_migrations_run_once_and_again_harmlessly(ledger: Ledger) -> None:
     again = Ledger.connect(ledger.engine.url.render_as_string(hide_password=False))
     with again.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0006"
+    assert version == "0007"
     again.engine.dispose()
 
 
