@@ -3,7 +3,8 @@
     api_handler       FastAPI app behind Mangum(app, lifespan="off"): REST API (v1) and HTTP API (v2)
     consumer_handler  an SQS batch -> the pipeline per record; {"batchItemFailures": [...]}
                       {"dbvend": "periodic"} (EventBridge, every 5 minutes) -> the outbox flushed,
-                      then the stuck pass (engine.queue.stuck); {"flushed": n, "resent": n, ...}
+                      then the stuck pass (engine.queue.stuck), then the notifications due
+                      (engine.notifier); {"flushed": n, "resent": n, "failed": n}
 
 This module imports only the standard library. What the handlers need (FastAPI, Mangum, boto3
 clients, githubkit, the ledger's engine, checkov's warm worker) is built on a container's first
@@ -42,6 +43,9 @@ SECRET_SETTINGS: Final = {
 
 LAMBDA_DATA: Final = Path("/tmp/dbvend-data")  # Lambda's only writable place
 PERIODIC: Final = "periodic"  # the scheduled event is {"dbvend": "periodic"} (github-app/template.yaml)
+# Seconds the consumer spends sending notifications after a batch, and in the periodic pass.
+AFTER_BATCH_BUDGET: Final = 2.0
+PERIODIC_BUDGET: Final = 30.0
 
 _lock = threading.RLock()  # a build may need another (the API needs the settings)
 _cache: dict[str, Any] = {}
@@ -218,7 +222,28 @@ class Consumer:
                     log.exception("could not record the failure", extra=extra)
                     if message.id not in batch.failures:
                         batch.failures.append(message.id)
+        self.notify(AFTER_BATCH_BUDGET)
         return batch.response()
+
+    def notify(self, budget: float) -> int:
+        """Send the notifications due, for at most about `budget` seconds (each POST's timeout is
+        bounded by it too); what is left, the periodic event sends. Never raises: a receiver that is
+        down or a ledger hiccup is logged and retried later, the batch's outcome stands."""
+        from engine.notifier import TIMEOUT, deliver_pending
+
+        try:
+            sent = deliver_pending(
+                self.ledger,
+                self.backend.catalog,
+                timeout=min(TIMEOUT, budget),
+                deadline=time.monotonic() + budget,
+            )
+        except Exception:
+            log.exception("notifications not sent")
+            return 0
+        if any(sent.counts):
+            log.info("notifications: %d sent, %d to retry, %d given up", *sent.counts)
+        return sent.sent
 
     def periodic(self) -> dict[str, int]:
         """The scheduled housekeeping: send what a dead sender left in the outbox, then re-send
@@ -226,12 +251,14 @@ class Consumer:
         from engine.queue.stuck import StuckPass
 
         if self.outbox is None:  # DBVEND_QUEUE=local: no SNS to have lost anything
+            self.notify(PERIODIC_BUDGET)
             return {"flushed": 0, "resent": 0, "failed": 0}
         flushed = self.outbox.flush()
         stuck = StuckPass(
             self.ledger, self.settings.stuck_after, self.clock, self.outbox.publisher, self.replies
         ).run()
         summary = {"flushed": len(flushed), "resent": len(stuck.resent), "failed": len(stuck.failed)}
+        self.notify(PERIODIC_BUDGET)
         log.info("periodic: %s", summary, extra={"resent": stuck.resent, "failed": stuck.failed})
         return summary
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -188,6 +189,44 @@ class GitHubRules:
     issue_requesters: str = "anyone"
 
 
+# What dbvend tells a notification target about (README "Notifications"): a request's statuses,
+# and the events that are no status (a modify change opened, a TTL reminder, drift found).
+NOTIFICATION_EVENTS: Final = (
+    "accepted",
+    "rejected",
+    "change_open",
+    "planned",
+    "applied",
+    "failed",
+    "modify_open",
+    "expiring",
+    "destroy_open",
+    "destroyed",
+    "drift",
+)
+NOTIFICATION_FORMATS: Final = ("slack", "json")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A webhook dbvend posts events to: which events, of which environments (None: all)."""
+
+    url: str
+    format: str  # slack ({"text": ...}) or json (the event, signed when secret_env is set)
+    events: frozenset[str] = frozenset(NOTIFICATION_EVENTS)
+    environments: frozenset[str] | None = None
+    secret_env: str | None = None  # the environment variable holding the HMAC secret
+
+    @property
+    def target_id(self) -> str:
+        """The target's name in the ledger's deliveries: the same url and format, the same target."""
+        return hashlib.sha256(f"{self.format} {self.url}".encode()).hexdigest()[:32]
+
+    def wants(self, event: str, environment: str | None) -> bool:
+        in_scope = self.environments is None or environment is None or environment in self.environments
+        return event in self.events and in_scope
+
+
 @dataclass(frozen=True)
 class Catalog:
     region: str
@@ -198,6 +237,7 @@ class Catalog:
     alarms: Alarms
     policy: PolicyRules = PolicyRules()
     github: GitHubRules = GitHubRules()
+    notifications: tuple[Notification, ...] = ()
 
     def request_errors(self, parsed: Mapping[str, Any]) -> list[FieldError]:
         """The limits of this catalog a parsed request breaks (engine.spec.parse_request)."""

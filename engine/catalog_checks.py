@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -41,6 +43,19 @@ CHECK_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/()-]{0,99}")
 WORKFLOW: Final = re.compile(r"[A-Za-z0-9._-]{1,100}\.ya?ml")
 LOGIN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 LABEL: Final = re.compile(r"[^,\s][^,]{0,49}")
+ENV_VAR: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Cloud metadata services, by name and by address (AWS IMDS, its IPv6 twin, GCP, Azure, Alibaba):
+# a webhook there would hand the instance's credentials to whoever can read the notification.
+METADATA_HOSTS: Final = frozenset(
+    {"metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal"}
+)
+METADATA_ADDRESSES: Final = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
+)
 
 
 def dotted(path: KeyPath) -> str:
@@ -240,3 +255,56 @@ def time_to_live(value: Any) -> timedelta | None:
     if not isinstance(value, str):
         raise ValueError(value)
     return parse_ttl(value)
+
+
+def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a webhook may not be sent to this address (None: it may). Loopback and private
+    addresses are allowed (a platform's own chat server); link-local, metadata and unspecified are not."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
+    if address.is_link_local:
+        return f"{address} is a link-local address"
+    if address.is_unspecified or address.is_multicast:
+        return f"{address} is not a host's address"
+    return None
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names literally, in any form the resolver would read it (127.1, 0xa9fea9fe)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:  # inet_aton takes the old short, octal, hex and decimal forms; it does not look anything up
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def webhook_url_problem(value: Any) -> str | None:
+    """Why a value is no notification target (None: it is one): an http(s) URL with a host that is
+    neither a metadata service nor a link-local or unspecified address. A name that is no literal
+    address is checked again when sending, on the address it resolves to."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or " " in value:
+        return "must be an http(s) URL (ASCII, no spaces)"
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").rstrip(".").lower()
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number or out of range
+    except ValueError:
+        return "must be an http(s) URL (its host or port does not parse)"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http or https URL"
+    if not host or len(value) > 2000:
+        return "must be an http(s) URL with a host (at most 2000 characters)"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user or password (a receiver checks the signature: secret_env)"
+    if host in METADATA_HOSTS:
+        return f"must not point at {host}: a cloud metadata service"
+    address = _literal_address(host)
+    why = None if address is None else refused_address(address)
+    return None if why is None else f"must not point at {host}: {why}"

@@ -13,12 +13,15 @@ from engine import rds
 from engine.catalog import (
     CATALOG_FILE,
     ISSUE_REQUESTERS,
+    NOTIFICATION_EVENTS,
+    NOTIFICATION_FORMATS,
     Alarms,
     ApplyRules,
     Catalog,
     EngineOffer,
     Environment,
     GitHubRules,
+    Notification,
     PolicyRules,
     PolicySkip,
     StateBackend,
@@ -29,6 +32,7 @@ from engine.catalog_checks import (
     BUCKET,
     CHECK_ID,
     CHECK_NAME,
+    ENV_VAR,
     KEY_PREFIX,
     LABEL,
     LOGIN,
@@ -46,6 +50,7 @@ from engine.catalog_checks import (
     one_of,
     sentence,
     text_of,
+    webhook_url_problem,
 )
 from engine.catalog_environments import read_environments
 from engine.errors import CatalogError
@@ -61,6 +66,7 @@ _TOP_KEYS: Final = (
     "environments",
     "policy",
     "github",
+    "notifications",
 )
 _APPLY_KEYS: Final = (
     "require_approval",
@@ -157,6 +163,48 @@ def _catalog(top: Section) -> Catalog:
         alarms=alarms,
         policy=_policy(top),
         github=_github(top),
+        notifications=_notifications(top, tuple(environments)),
+    )
+
+
+def _notifications(top: Section, environments: tuple[str, ...]) -> tuple[Notification, ...]:
+    items = top.get("notifications", list_of_mappings, "must be a list of {url, format, ...}", [])
+    targets: dict[str, Notification] = {}
+    for i, item in enumerate(items):
+        spec = top.reader.section(
+            item, top.at("notifications", i), ("url", "format", "events", "environments", "secret_env")
+        )
+        target = _notification(spec, environments)
+        if target.target_id in targets:
+            raise spec.error("url", "is given twice with the same format")
+        targets[target.target_id] = target
+    return tuple(targets.values())
+
+
+def _notification(spec: Section, environments: tuple[str, ...]) -> Notification:
+    url = spec.get("url", text_of(1, 2000), "must be an http(s) URL")
+    problem = webhook_url_problem(url)
+    if problem is not None:
+        raise spec.error("url", problem)
+    known_events = ", ".join(NOTIFICATION_EVENTS)
+    events = spec.get("events", list_of(None), f"must be a non-empty list of events: {known_events}", None)
+    for n, event in enumerate(events or []):
+        if event not in NOTIFICATION_EVENTS:
+            raise spec.error(("events", n), f"must be one of {known_events}")
+    envs = spec.get("environments", list_of(None), "must be a non-empty list of environments", None)
+    for n, env in enumerate(envs or []):
+        if env not in environments:
+            raise spec.error(
+                ("environments", n), f"must be one of the environments: {', '.join(environments)}"
+            )
+    return Notification(
+        url=url,
+        format=spec.get("format", one_of(NOTIFICATION_FORMATS), "must be slack or json"),
+        events=frozenset(events) if events is not None else frozenset(NOTIFICATION_EVENTS),
+        environments=frozenset(envs) if envs is not None else None,
+        secret_env=spec.get(
+            "secret_env", matching(ENV_VAR), "must be the name of an environment variable", None
+        ),
     )
 
 

@@ -15,7 +15,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final
@@ -23,6 +23,7 @@ from typing import Final
 from engine.catalog import Catalog
 from engine.checkov.gate import PolicyGate, policy_decision
 from engine.claim import parse_claim
+from engine.connection import Connection, connection_from_outputs, connection_markdown
 from engine.cost import estimate_monthly_cost
 from engine.description import md_escape
 from engine.errors import GitError, InvalidRequest, TerraformError
@@ -237,6 +238,7 @@ class ApplyReport:
     detail: str
     changes: PlanSummary | None = None
     destroyed: bool = False  # a destroy ran to the end: nothing of the root is left in AWS
+    connection: Connection | None = None  # how to reach the database, from the root's outputs
 
 
 def apply_roots(
@@ -265,7 +267,8 @@ def apply_roots(
             # full version) is no change anyone asked for, and AWS would refuse to apply it.
             if not planned.changes or (summary.is_empty and summary.minor_upgrades and not destroying):
                 verb = "nothing left to destroy" if destroying else "no changes"
-                reports.append(ApplyReport(root, True, verb, summary, destroyed=destroying))
+                report = ApplyReport(root, True, verb, summary, destroyed=destroying)
+                reports.append(report if destroying else _with_connection(report, terraform, directory))
                 continue
             applied = terraform.apply(directory, planned.plan_file)
         except (TerraformError, ValueError) as exc:
@@ -273,11 +276,24 @@ def apply_roots(
             continue
         if applied.lock is not None:
             reports.append(ApplyReport(root, False, applied.lock.describe(), summary))
+        elif destroying:
+            reports.append(
+                ApplyReport(root, True, f"destroyed: {count_line_of(summary)}", summary, destroyed=True)
+            )
         else:
-            verb = "destroyed" if destroying else "applied"
-            detail = f"{verb}: {count_line_of(summary)}"
-            reports.append(ApplyReport(root, True, detail, summary, destroyed=destroying))
+            report = ApplyReport(root, True, f"applied: {count_line_of(summary)}", summary)
+            reports.append(_with_connection(report, terraform, directory))
     return reports
+
+
+def _with_connection(report: ApplyReport, terraform: Terraform, directory: Path) -> ApplyReport:
+    """The report with the connection details the applied root outputs; when they cannot be read
+    or are refused (one looks like a secret), the apply still stands and the report says why."""
+    try:
+        connection = connection_from_outputs(terraform.output_json(directory))
+    except (TerraformError, ValueError) as exc:
+        return replace(report, detail=f"{report.detail}; connection details not read: {exc}")
+    return replace(report, connection=connection)
 
 
 def destroy_requested(repo: Path, root: str) -> bool:
@@ -377,6 +393,8 @@ def render_apply(reports: Sequence[ApplyReport], command: str) -> str:
         detail = report.detail.strip()
         if report.ok or "\n" not in detail:
             lines.append(f"- {icon} `{report.directory}`: {md_escape(detail)}")
+            if report.connection is not None:
+                lines += ["", *connection_markdown(report.connection), ""]
         else:
             lines += [f"- {icon} `{report.directory}`:", "", *code_block(detail), ""]
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from engine.catalog import Catalog, Environment
 from engine.errors import FieldError, InvalidRequest
 from engine.roots import Root
 from engine.spec import DatabaseRequest, format_ttl, parse_request, parse_ttl
+from engine.ttl import parse_time
 
 CLAIM_SCHEMA: Final = 1
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -65,6 +66,9 @@ class Claim:
     master_secret_kms_key: str | None = None
     alarm_free_storage_percent: int = 10
     alarm_acu_percent: int = 90
+    # From here on, fields added with issue 21 (day-two changes); older request.json files have these.
+    modifications: int = 0  # how many day-two changes (engine.modify) were proposed from main
+    allow_major_version_upgrade: bool = False  # set by a modification that moves to a new major only
 
     @property
     def environment(self) -> str:
@@ -96,6 +100,44 @@ def extended(claim: Claim, expires_at: datetime) -> Claim:
     moment = format_time(expires_at)
     tags = {**claim.tags, "expires-at": moment}
     return replace(claim, expires_at=moment, extensions=claim.extensions + 1, tags=dict(sorted(tags.items())))
+
+
+# What a changed request field moves in the claim: the claim's own fields resolve_claim derives from it.
+_DERIVED: Final[Mapping[str, tuple[str, ...]]] = {
+    "size": ("instance_class", "alarm_connections", "performance_insights"),
+    "storage_gb": ("storage_gb", "max_allocated_storage"),
+    "engine_version": ("engine_version",),
+    "readers": ("readers",),
+    "proxy": ("proxy",),
+    "min_acu": ("min_acu", "max_acu", "alarm_connections", "seconds_until_auto_pause"),
+    "max_acu": ("min_acu", "max_acu", "alarm_connections", "seconds_until_auto_pause"),
+    "owner": (),
+    "team": (),
+}
+
+
+def modified(claim: Claim, request: DatabaseRequest, catalog: Catalog, major_upgrade: bool) -> Claim:
+    """The claim of a day-two change: `request` (validated against `catalog`) replaces the claim's,
+    and only what its changed fields derive moves (resolve_claim's rules); the request id, acceptance,
+    expiry, extensions and everything else the catalog gave at acceptance stay. One more modification
+    is counted; `major_upgrade` sets allow_major_version_upgrade for this change alone."""
+    fresh = resolve_claim(request, catalog, claim.request_id, parse_time(claim.accepted_at))
+    before = claim.request.as_dict()
+    changed = [name for name in _DERIVED if request.as_dict().get(name) != before.get(name)]
+    moved: dict[str, Any] = {name: getattr(fresh, name) for field in changed for name in _DERIVED[field]}
+    tags = dict(claim.tags)
+    for tag in ("owner", "team"):  # the tags a request sets; the catalog's and the expiry stay
+        tags.pop(tag, None)
+        if tag in fresh.tags:
+            tags[tag] = fresh.tags[tag]
+    return replace(
+        claim,
+        request=request,
+        tags=dict(sorted(tags.items())),
+        modifications=claim.modifications + 1,
+        allow_major_version_upgrade=major_upgrade,
+        **moved,
+    )
 
 
 def marked_for_destroy(claim: Claim, at: datetime, reason: str) -> Claim:

@@ -1,4 +1,4 @@
-"""Pull-request comment commands (/plan, /apply, /destroy, /extend, /help): parsing and authorization."""
+"""Pull-request comment commands (/plan, /apply, /destroy, /extend, /modify, /help): parse, authorize."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from engine.catalog import ApplyRules
+from engine.modify import MODIFIABLE, value_from_text
 from engine.spec import parse_ttl
 
-COMMANDS: Final = ("plan", "apply", "destroy", "extend", "help")
+COMMANDS: Final = ("plan", "apply", "destroy", "extend", "modify", "help")
 # Commands that only need write permission on an open pull request; every other command
 # (apply, destroy and anything added later) also needs approval, green checks and no conflicts.
-WRITE_ONLY_COMMANDS: Final = frozenset({"plan", "extend"})
+WRITE_ONLY_COMMANDS: Final = frozenset({"plan", "extend", "modify"})
+# Commands for the database's people rather than its review: write permission, or the one who asked.
+DATABASE_COMMANDS: Final = frozenset({"extend", "modify"})
 WRITE_PERMISSIONS: Final = frozenset({"admin", "maintain", "write"})
 PERMISSIONS: Final = ("admin", "maintain", "write", "triage", "read", "none")
 # "/atlantis apply" and friends are meant for another bot on the same repository: stay quiet.
@@ -32,6 +35,8 @@ passing checks and no merge conflicts |
 | `/destroy` | destroy the databases this pull request manages; needs the same as `/apply` |
 | `/extend <duration>` | set the database's expiry to now + `<duration>`, in hours or days: `/extend 12h`, \
 `/extend 7d` |
+| `/modify <field>=<value> ...` | change the database: `/modify size=medium storage_gb=100`; fields: \
+`size`, `storage_gb`, `engine_version`, `readers`, `proxy`, `min_acu`, `max_acu`, `owner`, `team` |
 | `/help` | show this message |
 
 Commands are lower case and take no Terraform flags: dbvend always plans and applies \
@@ -42,6 +47,10 @@ EXTEND_USAGE: Final = (
     " database's expiry to now + the duration."
 )
 
+MODIFY_USAGE: Final = (
+    "Usage: `/modify <field>=<value> ...`, such as `/modify size=medium storage_gb=100`, each field once,"
+    f" among {', '.join(MODIFIABLE)}: it opens a change that modifies the database."
+)
 # The first word of a command-shaped line: "/apply", "/Apply", "/aply!". Paths such as
 # "/etc/hosts" and prose such as "/ not a command" are not command-shaped and are ignored.
 _COMMAND_WORD = re.compile(r"/([A-Za-z][A-Za-z0-9_.!?-]{0,39})")
@@ -59,11 +68,13 @@ _PASSING: Final = frozenset({"success", "neutral", "skipped"})
 
 @dataclass(frozen=True)
 class Command:
-    """A command to run: `name` is one of COMMANDS; `/extend` carries its duration."""
+    """A command to run: `name` is one of COMMANDS; `/extend` carries its duration, `/modify` its
+    fields (name, typed value), in the order given."""
 
     name: str
     argument: str | None = None
     extension: timedelta | None = None
+    changes: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,8 @@ def parse_comment(body: str) -> Command | Reply | Ignore:
         return Reply(_unknown_command_text(name))
     if name == "extend":
         return _parse_extend(arguments)
+    if name == "modify":
+        return _parse_modify(arguments)
     if arguments:
         return Reply(_no_arguments_text(name))
     return Command(name)
@@ -136,6 +149,29 @@ def _parse_extend(arguments: Sequence[str]) -> Command | Reply:
             f"`none` is not an extension: say how long to keep the database from now. {EXTEND_USAGE}"
         )
     return Command("extend", text, extension)
+
+
+def _parse_modify(arguments: Sequence[str]) -> Command | Reply:
+    """`field=value` pairs, each a field of a modification given once, its value typed (the rules on
+    the values are the modification's own, engine.modify)."""
+    if not arguments:
+        return Reply(f"`/modify` needs at least one `field=value`. {MODIFY_USAGE}")
+    changes: dict[str, object] = {}
+    for pair in arguments:
+        field, equals, text = pair.partition("=")
+        shown = f"`{pair}`" if _ECHOABLE.fullmatch(pair.replace("=", "")) else "That"
+        if not equals or not text:
+            return Reply(f"{shown} is not `field=value`. {MODIFY_USAGE}")
+        if field not in MODIFIABLE:
+            named = f"`{field}`" if _ECHOABLE.fullmatch(field) else "That field"
+            return Reply(f"{named} is not a field `/modify` changes. {MODIFY_USAGE}")
+        if field in changes:
+            return Reply(f"`{field}` is given twice. {MODIFY_USAGE}")
+        try:
+            changes[field] = value_from_text(field, text)
+        except ValueError:
+            return Reply(f"{shown} is not a value `{field}` takes. {MODIFY_USAGE}")
+    return Command("modify", " ".join(arguments), changes=tuple(changes.items()))
 
 
 # -- Authorization ----------------------------------------------------------------------------
@@ -201,13 +237,13 @@ def authorize(
 ) -> Refusal | None:
     """None when the commenter may run the command on this pull request, else every reason not.
 
-    `/extend` is for the database's people, not its review: someone with write permission, or
-    the author (of the request's issue); on an open or a merged pull request alike. A command
+    `/extend` and `/modify` are for the database's people, not its review: someone with write
+    permission, or the author (of the request's issue); on an open or a merged pull request alike. A command
     that `destroys_production` (a database) needs an approval even where the rules need none.
     """
     if destroys_production and not rules.require_approval:
         rules = replace(rules, require_approval=True)
-    if command.name == "extend":
+    if command.name in DATABASE_COMMANDS:
         permission = facts.permission.lower()
         if permission in WRITE_PERMISSIONS or (
             facts.author and facts.author.casefold() == facts.commenter.casefold()

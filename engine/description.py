@@ -9,6 +9,7 @@ from typing import Final
 from engine.claim import Claim
 from engine.cost import CostEstimate
 from engine.hcl import CheckResult
+from engine.modify import Modification
 from engine.policy import PolicyDecision
 from engine.render import final_snapshot_identifier
 
@@ -148,6 +149,62 @@ def describe_extension(before: Claim, after: Claim, by: str, checks: list[CheckR
             "",
         ]
     )
+
+
+def describe_modification(
+    before: Claim, modification: Modification, by: str, checks: list[CheckResult], policy: PolicyDecision
+) -> str:
+    """A modification's description: per field, from and to, and what happens to the running database
+    (engine.modify's table of RDS's documented behaviour), which CI's plan on this change confirms."""
+    after = modification.claim
+    where = f"{after.environment}/{after.identifier}"
+    window = after.maintenance_window or "the weekly window AWS picks"
+    lines = [
+        MARKER,
+        f"## dbvend: change {md_escape(where)} (modification {after.modifications})",
+        "",
+        f"Terraform root: `{after.root}`",
+        "",
+        f"Asked by {md_escape(by)}. What happens to the running database once this is merged and applied:",
+        "",
+        "| field | from | to | what happens | when |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {e.field} | {md_escape(e.before)} | {md_escape(e.after)} | {md_escape(e.behaviour.what)} "
+            f"| {md_escape(e.impact)} |"
+            for e in modification.effects
+        ),
+        "",
+    ]
+    if any(e.behaviour.window for e in modification.effects):
+        lines += [
+            "The generated root leaves `apply_immediately` at AWS's default (false): what RDS applies in "
+            f"the maintenance window ({md_escape(window)}) waits for it, and until then later plans show "
+            "it as still to change.",
+            "",
+        ]
+    if modification.major_upgrade:
+        lines += [
+            "This is a major version upgrade: `allow_major_version_upgrade = true` for this change (the "
+            "next modification of this database sets it back to false). Test the upgrade on a copy first.",
+            "",
+        ]
+    lines += [
+        "Nothing here replaces the database (dbvend refuses changes that would). CI's plan on this "
+        "change confirms it: updates in place (`~`) and created or destroyed readers and proxies, never "
+        "a replacement (`-/+`) of the database itself.",
+        "",
+        "Sources: "
+        + "; ".join(md_escape(s) for s in dict.fromkeys(e.behaviour.source for e in modification.effects))
+        + ".",
+        "",
+        "| check | result | detail |",
+        "|---|---|---|",
+        *(f"| {c.name} | {_STATUS[c.status]} | {md_escape(c.detail)} |" for c in checks),
+        "",
+        *policy_section(policy),
+    ]
+    return "\n".join(lines)
 
 
 def describe_destroy(claim: Claim, reason: str, production: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -144,6 +145,21 @@ def _decide_root(report: RootReport, issue: DriftIssue | None, now: datetime) ->
         return DriftAction(directory, "open", title=issue_title(directory), body=body, detail=detail)
     kind: ActionKind = "leave" if issue.body == body else "update"
     return DriftAction(directory, kind, number, title=issue_title(directory), body=body, detail=detail)
+
+
+def occurrence(action: DriftAction, tracked: bool) -> str:
+    """The key of one drift of a database, told once (Ledger.first_time): with drift issues
+    (`tracked`), the drift since its issue's first detection; without, what the plan would change
+    (the body less its times), so the same drift seen by the next run is not news."""
+    if tracked:
+        found = _SINCE_RE.search(action.body)
+        return f"drift:{action.directory}:{found.group(1) if found else action.issue}"
+    kept = [
+        line
+        for line in action.body.splitlines()
+        if not _SINCE_RE.search(line) and not line.startswith("- **First detected**")
+    ]
+    return f"drift:{action.directory}:" + hashlib.sha256("\n".join(kept).encode()).hexdigest()[:32]
 
 
 def counts(summary: PlanSummary) -> str:

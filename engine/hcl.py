@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any, Final
 
 from engine.claim import Claim
+from engine.connection import SECRET_NAME
 from engine.render import RenderedRoot
 
 META_ARGUMENTS: Final = frozenset({"count", "for_each", "depends_on", "lifecycle", "provider"})
@@ -115,6 +116,30 @@ def check_no_password(parsed: Mapping[str, Any]) -> list[str]:
 
     for (rtype, name), body in resources_of(parsed).items():
         walk(body, f"{rtype}.{name}")
+    return problems
+
+
+_LOCAL: Final = re.compile(r"\blocal\.([A-Za-z0-9_]+)")
+PARAMETER_VALUES: Final = ("value", "insecure_value", "value_wo")
+
+
+def check_parameters_hold_no_secret(parsed: Mapping[str, Any]) -> list[str]:
+    """An SSM parameter is a plain String whose value (and the locals it reads) names no secret:
+    what dbvend publishes there is read by anyone allowed to read parameters."""
+    local_values: dict[str, Any] = {}
+    for block in parsed.get("locals", []):
+        local_values |= {key: value for key, value in block.items() if key not in _PARSER_KEYS}
+    problems = []
+    for (rtype, name), body in resources_of(parsed).items():
+        if rtype != "aws_ssm_parameter":
+            continue
+        if hcl_unquote(body.get("type")) != "String":
+            problems.append(f"{rtype}.{name}: type must be String (a SecureString is for secrets)")
+        text = json.dumps([body.get(key) for key in PARAMETER_VALUES])
+        text += json.dumps([local_values.get(local) for local in _LOCAL.findall(text)])
+        found = SECRET_NAME.search(text)
+        if found:
+            problems.append(f"{rtype}.{name}: its value names a secret ({found.group()})")
     return problems
 
 
@@ -304,6 +329,11 @@ def run_checks(rendered: RenderedRoot, claim: Claim, terraform: str | None) -> l
     checks: list[tuple[str, Callable[[], list[str]], str]] = [
         ("claim", lambda: check_claim(parsed, claim), "the blocks carry the claim"),
         ("no-password", lambda: check_no_password(parsed), "no password attribute"),
+        (
+            "no-published-secret",
+            lambda: check_parameters_hold_no_secret(parsed),
+            "the published connection parameter holds no secret",
+        ),
         ("provider-schema", lambda: check_schema(parsed), "every argument is in the AWS provider"),
     ]
     for name, check, ok in checks:

@@ -1,26 +1,30 @@
-"""After a database exists: extending its time-to-live, proposing its destruction. Each a change.
+"""After a database exists: extending its time-to-live, changing it, proposing its destruction. Each a change.
 
-An extension and a destroy change are changes like the request's own: one small commit on a
-branch of their own (dbvend/<env>/<id>.extend-<n>, dbvend/<env>/<id>.destroy-<n>) updating the
-claim, found again by the request id and kind, so a retried call or a second sweep makes nothing
-twice. The claim is read from main, never from HCL; the rules live in engine.ttl (pure).
+An extension, a modification (engine.modify) and a destroy change are changes like the request's
+own: one small commit on a branch of their own (dbvend/<env>/<id>.extend-<n>, .modify-<n>,
+dbvend/<env>/<id>.destroy-<n>) updating the claim, found again by the request id and kind, so a
+retried call or a second sweep makes nothing twice. The claim is read from main, never from HCL;
+the rules live in engine.ttl and engine.modify (pure).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from engine.checkov.gate import PolicyGate
 from engine.claim import Claim, extended, marked_for_destroy, parse_claim
 from engine.cost import estimate_monthly_cost
-from engine.description import change_title, describe_destroy, describe_extension
+from engine.description import change_title, describe_destroy, describe_extension, describe_modification
 from engine.errors import CheckFailed, Conflict, DatabaseNotFound, DbvendError, FieldError, InvalidRequest
-from engine.gitops import Change, GitOpsBackend, Proposal
+from engine.gitops import Change, GitOpsBackend, Proposal, branch_name
 from engine.hcl import run_checks
+from engine.modify import Modification, modify_claim
+from engine.pipeline import prepare
 from engine.render import RenderedRoot, render_claim
 from engine.roots import Root
 from engine.spec import parse_ttl, reason_errors
@@ -110,6 +114,79 @@ def _open_extension(
             "merge or close it first"
         )
     return change
+
+
+@dataclass(frozen=True)
+class Modified:
+    change: Change
+    modification: Modification  # the claim the change writes, and what each field does to the database
+
+
+def modify_database(
+    backend: GitOpsBackend,
+    environment: str,
+    identifier: str,
+    fields: Mapping[str, object],
+    now: datetime,
+    by: str,
+    gate: PolicyGate,
+    ledger: Ledger | None = None,
+    terraform: str | None = None,
+) -> Modified:
+    """Open the change that modifies a database on main (engine.modify: size, storage, engine version,
+    Aurora capacity, readers, proxy, owner, team), checked and gated like a new request.
+
+    InvalidRequest names each field refused; Conflict while another change of the database is open
+    (one at a time: its extension, destruction or another modification). The same call again finds
+    the same change.
+    """
+    claim, _ = current_claim(backend, environment, identifier)
+    catalog = backend.catalog()
+    modification = modify_claim(claim, fields, catalog)
+    after = modification.claim
+    kind = f"modify-{after.modifications}"
+    _refuse_other_open_changes(backend, after, kind)
+    outcome = prepare(after, catalog, gate, terraform, now.date())
+    changed = ", ".join(f"{e.field} {e.after}" for e in modification.effects)
+    short = changed if len(changed) <= 120 else changed[:119] + "…"
+    title = f"{change_title(after)}: change {short}"
+    description = describe_modification(claim, modification, by, outcome.checks, outcome.policy)
+    change = _past_closed(
+        lambda attempt: backend.open_change(Proposal(outcome.rendered, after, title, description, attempt)),
+        kind,
+        f"{after.root}: {_ATTEMPTS} modifications",
+    )
+    written = backend.read_file(change.commit, Root(environment, identifier).file("request.json"))
+    if change.status == "merged" or written != after.to_json():
+        raise Conflict(
+            f"a modification of {environment}/{identifier} is already open in change #{change.id} "
+            f"({change.title}): merge or close it first"
+        )
+    backend.report_checks(change, outcome.policy)
+    noted = f"modification:{change.request_id}:{change.id}"
+    if (
+        ledger is not None
+        and ledger.get(claim.request_id) is not None
+        and ledger.first_time(noted, "modification")
+    ):
+        ledger.note(claim.request_id, f"modification ({changed}) asked by {by}: change #{change.id}")
+    log.info("modification of %s (%s): change #%d", claim.root, changed, change.id)
+    return Modified(change, modification)
+
+
+def _refuse_other_open_changes(backend: GitOpsBackend, claim: Claim, kind: str) -> None:
+    """One open change per database: Conflict naming another open change of it (an extension, a
+    destruction, a modification of another count), unless this very modification is open already
+    (a retry: found again by open_change)."""
+    prefix = branch_name(claim.environment, claim.identifier) + "."
+    mine = prefix + kind
+    held = [change for change in backend.changes("open") if change.branch.startswith(prefix)]
+    if any(c.branch == mine or c.branch.startswith(mine + "-") for c in held) or not held:
+        return
+    raise Conflict(
+        f"change #{held[0].id} of {claim.environment}/{claim.identifier} is open ({held[0].title}): "
+        "merge or close it first, one change at a time"
+    )
 
 
 def propose_destroy(
@@ -241,6 +318,8 @@ def describe_database(
         "expires_at": None,
         "extensions": 0,
         "destroy_requested_at": None,
+        # How to reach it once applied (no secret); gone with the database.
+        "connection": record.connection if record is not None and record.status != "destroyed" else None,
     }
     if text is not None:
         try:

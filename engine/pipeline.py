@@ -33,15 +33,18 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def prepare(claim: Claim, catalog: Catalog, gate: PolicyGate, terraform: str | None) -> Outcome:
-    """Render and check a claim, then the policy gate; CheckFailed (PolicyFailed) on a failure."""
+def prepare(
+    claim: Claim, catalog: Catalog, gate: PolicyGate, terraform: str | None, today: date | None = None
+) -> Outcome:
+    """Render and check a claim, then the policy gate (its skips as of `today`, by default the day the
+    request was accepted); CheckFailed (PolicyFailed) on a failure."""
     rendered = render_claim(claim)
     checks = run_checks(rendered, claim, terraform)
     failures = [f"{c.name}: {c.detail}" for c in checks if c.failed]
     if failures:
         raise CheckFailed(failures)
     decision = check_rendered(
-        gate, rendered, catalog, claim.environment, date.fromisoformat(claim.accepted_at[:10])
+        gate, rendered, catalog, claim.environment, today or date.fromisoformat(claim.accepted_at[:10])
     )
     if decision.result == "fail":
         raise decision.refusal()

@@ -128,6 +128,8 @@ def render_main_tf(claim: Claim) -> str:
         "final_snapshot_identifier": final_snapshot_identifier(claim) if claim.final_snapshot else None,
         "instances": _cluster_instances(claim) if claim.is_aurora else [],
         "alarms": _alarms(claim),
+        "connection": _connection_fields(claim),
+        "connection_parameter": connection_parameter_name(claim.environment, claim.identifier),
         "alarm_actions": [claim.alarm_topic_arn] if claim.alarm_topic_arn else [],
         "dimension": HclText("DBClusterIdentifier" if claim.is_aurora else "DBInstanceIdentifier"),
         "dimension_value": HclText(
@@ -146,6 +148,39 @@ def render_claim(claim: Claim) -> RenderedRoot:
         root=claim.root,
         files={"request.json": claim.to_json(), "main.tf": render_main_tf(claim)},
     )
+
+
+def connection_parameter_name(environment: str, identifier: str) -> str:
+    """The SSM parameter a root publishes its connection details under."""
+    return f"/dbvend/{environment}/{identifier}/connection"
+
+
+def _connection_fields(claim: Claim) -> dict[str, HclText]:
+    """The connection's attributes as references to what the root creates (no secret among them)."""
+    if claim.is_aurora:
+        main = "aws_rds_cluster.this"
+        fields = {
+            "host": f"{main}.endpoint",
+            "database": f"{main}.database_name",
+            "username": f"{main}.master_username",
+            "reader_host": f"{main}.reader_endpoint",
+            "proxy_host": "aws_db_proxy.this.endpoint" if claim.proxy else "null",
+        }
+    else:
+        main = "aws_db_instance.this"
+        fields = {
+            "host": f"{main}.address",
+            "database": f"{main}.db_name",
+            "username": f"{main}.username",
+            "reader_host": "null",
+            "proxy_host": "null",
+        }
+    fields |= {
+        "port": f"{main}.port",
+        "master_secret_arn": f"{main}.master_user_secret[0].secret_arn",
+        "iam_auth": f"{main}.iam_database_authentication_enabled",
+    }
+    return {name: HclText(expression) for name, expression in fields.items()}
 
 
 def _cluster_instances(claim: Claim) -> list[dict[str, Any]]:

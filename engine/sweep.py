@@ -89,6 +89,9 @@ def remind(
             ledger.first_time(key, "ttl-reminder")
         text = reminder_text(reminder, now)
         assert lease.expires_at is not None
+        expires_at = lease.expires_at.isoformat().replace("+00:00", "Z")
+        left = describe_left(lease.expires_at - now)
+        ledger.notify("expiring", record.id, f"expires at {expires_at} (in {left})")
         # one comment per window of each expiry: after an extension the owner is told anew
         expiry, window_s = int(lease.expires_at.timestamp()), int(reminder.window.total_seconds())
         where = tell(ledger, replies, record.id, f"<!-- dbvend:ttl-reminder:{expiry}:{window_s}s -->", text)

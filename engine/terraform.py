@@ -1,4 +1,4 @@
-"""The terraform CLI for one database root: init, plan, show -json, apply, destroy.
+"""The terraform CLI for one database root: init, plan, show -json, apply, destroy, output -json.
 
 Used by `dbvend ci` (the Action and the CircleCI job); the engine itself never applies. Every
 step runs with `-input=false`, a timeout, the shared plugin cache (TF_PLUGIN_CACHE_DIR) and
@@ -190,14 +190,12 @@ class Terraform:
 
     def show_json(self, root: Path, plan_file: Path) -> dict[str, Any]:
         """The saved plan as Terraform's JSON plan representation."""
-        step = self._run(root, ["show", "-json", "-no-color", str(plan_file)], raw=True)
-        if step.exit_code != 0:
-            raise TerraformError("show", root, _tail(step.output), step.exit_code)
-        try:
-            data: dict[str, Any] = json.loads(step.output)
-        except ValueError as exc:
-            raise TerraformError("show", root, f"not JSON: {exc}") from None
-        return data
+        return self._json("show", root, ["show", "-json", "-no-color", str(plan_file)])
+
+    def output_json(self, root: Path) -> dict[str, Any]:
+        """The root's outputs from its state (`output -json`): name -> {value, type, sensitive}. Its
+        text is parsed, never printed: a sensitive output's value is in it too."""
+        return self._json("output", root, ["output", "-json", "-no-color"])
 
     def apply(self, root: Path, plan_file: Path) -> ApplyResult:
         """Apply a saved plan (terraform refuses a plan whose state moved since: stale)."""
@@ -218,6 +216,16 @@ class Terraform:
         if lock is not None:
             return ApplyResult(root, step, lock)
         raise TerraformError(step_name, root, _tail(step.output), step.exit_code)
+
+    def _json(self, step_name: str, root: Path, args: list[str]) -> dict[str, Any]:
+        step = self._run(root, args, raw=True)
+        if step.exit_code != 0:
+            raise TerraformError(step_name, root, _tail(step.output), step.exit_code)
+        try:
+            data: dict[str, Any] = json.loads(step.output)
+        except ValueError as exc:
+            raise TerraformError(step_name, root, f"not JSON: {exc}") from None
+        return data
 
     def _checked(self, step_name: str, root: Path, args: list[str]) -> StepResult:
         step = self._run(root, args)

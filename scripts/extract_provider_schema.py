@@ -62,6 +62,7 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "aws_rds_cluster_parameter_group",
     "aws_cloudwatch_log_group",
     "aws_db_proxy_endpoint",
+    "aws_ssm_parameter",
 )
 
 # Properties every cdktf resource config has that are not provider arguments.

@@ -11,26 +11,29 @@ from fastapi import APIRouter, Query
 
 from engine.api.deps import AcceptedDep, BodyDep, KeyDep
 from engine.api.openapi import (
+    CHANGE_EXAMPLES,
     DESTRUCTION_EXAMPLES,
-    EXTENSION_EXAMPLES,
     KEYED,
     TO_FIRST_DATABASE,
     WITH_BODY,
     DatabaseAccepted,
     DatabaseAnswer,
+    DatabaseChangeAnswer,
+    DatabaseChangeBody,
     DatabasePage,
     DestructionAnswer,
     DestructionBody,
-    ExtensionAnswer,
-    ExtensionBody,
     answer,
     asks_for_a_database,
+    effect_answer,
     json_body,
     refusals,
 )
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import Change
-from engine.lifecycle import describe_database, extend_database, request_destroy
+from engine.lifecycle import describe_database, extend_database, modify_database, request_destroy
+from engine.modify import body_errors
+from engine.services import Services
 from engine.store.records import STATUSES, RequestRecord
 from engine.web import Environment, Identifier, ServicesDep
 
@@ -91,14 +94,19 @@ def get_database(
 
 @router.patch(
     "/{environment}/{identifier}",
-    openapi_extra=json_body(ExtensionBody, EXTENSION_EXAMPLES),
-    responses=CHANGES_A_DATABASE | {200: answer(ExtensionAnswer, "The extension's change is open.")},
+    openapi_extra=json_body(DatabaseChangeBody, CHANGE_EXAMPLES),
+    responses=CHANGES_A_DATABASE
+    | {200: answer(DatabaseChangeAnswer, "The extension's or the modification's change is open.")},
 )
-def extend_database_ttl(
+def change_database(
     services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
 ) -> dict[str, Any]:
-    """Extend a database's time-to-live: `{"ttl": "3d"}` moves its expiry to now + 3 days (within
-    the environment's maximum). The extension is a change to merge, like the request was."""
+    """Change a database, by a change to merge like the request was. `{"ttl": "3d"}` alone extends
+    its time-to-live to now + 3 days (within the environment's maximum); any of size, storage_gb,
+    engine_version, readers, proxy, min_acu, max_acu, owner and team modify it (checked and gated
+    like a new request), the answer saying per field what happens to the running database."""
+    if body and set(body) != {"ttl"}:
+        return _modify(services, key_id, environment, identifier.lower(), body)
     ttl = _only_field(body, "ttl", "an extension", "is required: hours or days such as 12h or 3d", 20)
     done = extend_database(
         services.backend,
@@ -116,6 +124,36 @@ def extend_database_ttl(
         "expires_at": done.claim.expires_at,
         "previous_expires_at": done.previous_expiry,
         "extensions": done.claim.extensions,
+        "change": _change_answer(done.change),
+    }
+
+
+def _modify(
+    services: Services, key_id: str, environment: str, identifier: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A PATCH of modification fields: one modify-<n> change (engine.lifecycle.modify_database); a
+    body no modification may be is refused before the database is read."""
+    errors = body_errors(body)
+    if errors:
+        raise InvalidRequest(errors, "invalid modification")
+    with services.settings.policy_gate() as gate:  # checkov starts only once the fields are valid
+        done = modify_database(
+            services.backend,
+            environment,
+            identifier,
+            body,
+            datetime.now(UTC),
+            f"API key {key_id}",
+            gate,
+            services.ledger,
+            services.settings.terraform_path,
+        )
+    return {
+        "environment": environment,
+        "identifier": identifier,
+        "modifications": done.modification.claim.modifications,
+        "allow_major_version_upgrade": done.modification.major_upgrade,
+        "effects": [effect_answer(effect) for effect in done.modification.effects],
         "change": _change_answer(done.change),
     }
 

@@ -1,11 +1,11 @@
 """What the OpenAPI document says that FastAPI cannot see: the bodies read by hand, one error schema.
 
 The bodies are parsed strictly by engine.api.deps.json_object and checked field by field by
-engine.spec (requests) and engine.api.databases (an extension, a destruction): those stay the
-rules. The models here only describe them, for /docs and generated clients; each constraint they
-state is one the server enforces (a request that breaks the schema is refused), while rules a
-schema cannot state (dbvend.yaml's limits on main, one field against another) are in the
-descriptions and answered 422 naming the field.
+engine.spec (requests), engine.modify (a modification) and engine.api.databases (an extension, a
+destruction): those stay the rules. The models here only describe them, for /docs and generated
+clients; each constraint they state is one the server enforces (a request that breaks the schema
+is refused), while rules a schema cannot state (dbvend.yaml's limits on main, one field against
+another) are in the descriptions and answered 422 naming the field.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal, get_type_hints
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, create_model
 
+from engine.connection import Connection
 from engine.gitops import CHANGE_STATUSES, Change
+from engine.modify import Effect
 from engine.spec import (
     DATABASE_NAME,
     ENGINE_VERSION,
@@ -123,6 +125,58 @@ class ExtensionBody(BaseModel):
     ttl: str = Field(pattern=r"^[1-9][0-9]{0,4}[hd]$", description="Hours or days, such as 12h or 3d.")
 
 
+class ModificationBody(BaseModel):
+    """A modification (a day-two change): one or more fields of the database's request, changed.
+
+    Each field keeps its request rules (DatabaseRequestBody) and dbvend.yaml's limits; beyond them,
+    storage_gb only grows (by 10% or more), engine_version only moves to a later version the catalog
+    offers (a new major is a major upgrade), size and storage_gb apply to RDS instances and the
+    Aurora fields (min_acu, max_acu, readers, proxy) to Aurora clusters only, and something must
+    change. A modification breaking any of these is answered 422 naming the field. The database's
+    engine, name, identifier and environment never change (another value is another database), and
+    ttl is an extension, sent alone (ExtensionBody).
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _present_or_absent(schema))
+
+    size: Annotated[str, WithJsonSchema({"type": "string", "enum": list(SIZES)})] | None = Field(
+        None, description="The instance class, per environment in dbvend.yaml; not for Aurora."
+    )
+    storage_gb: int | None = Field(
+        None, ge=STORAGE_GB[0], le=STORAGE_GB[1], description="Grows only; not for Aurora."
+    )
+    engine_version: str | None = Field(
+        None, pattern=_whole(ENGINE_VERSION), description="A later version the catalog offers."
+    )
+    readers: int | None = Field(None, ge=0, le=MAX_READERS, description="Aurora only.")
+    proxy: bool | None = Field(None, description="Aurora only: an RDS Proxy in front of the cluster.")
+    min_acu: float | None = Field(None, ge=0, le=MAX_ACU, multiple_of=0.5, description="Aurora only.")
+    max_acu: float | None = Field(
+        None, ge=LEAST_MAX_ACU, le=MAX_ACU, multiple_of=0.5, description="Aurora only."
+    )
+    owner: str | None = Field(None, pattern=_whole(OWNER))
+    team: str | None = Field(None, pattern=_whole(TEAM))
+
+
+class DatabaseChangeBody(RootModel[ExtensionBody | ModificationBody]):
+    """A change to a database: an extension ({"ttl"} alone) or a modification (other fields)."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _one_of(schema))
+
+
+def _present_or_absent(schema: dict[str, Any]) -> None:
+    """Fields sent with a value or not at all (null changes nothing, and is refused), at least one."""
+    for name, field in schema["properties"].items():
+        field.pop("default", None)
+        schema["properties"][name] = _without_null(field)
+    schema["minProperties"] = 1
+
+
+def _one_of(schema: dict[str, Any]) -> None:
+    """Exactly one of the branches (they never overlap: a modification holds no ttl)."""
+    schema["oneOf"] = schema.pop("anyOf")
+
+
 class DestructionBody(BaseModel):
     """A destruction: why the database goes."""
 
@@ -136,7 +190,13 @@ class DestructionBody(BaseModel):
     )
 
 
-BODIES: Final[tuple[type[BaseModel], ...]] = (DatabaseRequestBody, ExtensionBody, DestructionBody)
+BODIES: Final[tuple[type[BaseModel], ...]] = (
+    DatabaseRequestBody,
+    ExtensionBody,
+    ModificationBody,
+    DatabaseChangeBody,
+    DestructionBody,
+)
 
 
 # What the routes answer on success. These models only document the dicts the routes build, in
@@ -248,6 +308,16 @@ class CostAnswer(_Answer):
     source: str
 
 
+# How to reach a database, as engine.connection.Connection holds it, field for field: every field in
+# every answer (so all required), the optional ones nullable. No secret: the password's secret by ARN.
+ConnectionAnswer: type[_Answer] = create_model(  # type: ignore[call-overload]
+    "ConnectionAnswer",
+    __base__=_Answer,
+    __doc__="Where the database answers and who signs in; the password stays in Secrets Manager.",
+    **{name: (hint, ...) for name, hint in get_type_hints(Connection).items()},
+)
+
+
 class DatabaseAnswer(_Answer):
     """One database: its claim, status and errors, monthly cost estimate and expiry."""
 
@@ -262,6 +332,9 @@ class DatabaseAnswer(_Answer):
     expires_at: str | None
     extensions: int
     destroy_requested_at: str | None
+    connection: ConnectionAnswer | None = Field(  # type: ignore[valid-type]
+        description="How to connect, once applied (never a password); null before that."
+    )
 
 
 class ExtensionAnswer(_Answer):
@@ -273,6 +346,47 @@ class ExtensionAnswer(_Answer):
     previous_expires_at: str | None
     extensions: int
     change: ChangeLink
+
+
+class EffectAnswer(_Answer):
+    """One field a modification changes, and what RDS does to the running database (engine.modify)."""
+
+    field: str
+    before: str
+    after: str
+    impact: str = Field(description="in place / with a reboot / new or removed resources, and when.")
+    what: str = Field(description="What happens to the running database.")
+    source: str = Field(description="The AWS document that says so.")
+
+
+class ModificationAnswer(_Answer):
+    """A modification opened: what each field does to the running database, and its change."""
+
+    environment: str
+    identifier: str
+    modifications: int = Field(description="Its count: the change's branch ends in .modify-<count>.")
+    allow_major_version_upgrade: bool = Field(description="A major engine upgrade, allowed for this change.")
+    effects: list[EffectAnswer]
+    change: ChangeLink
+
+
+def effect_answer(effect: Effect) -> dict[str, Any]:
+    """An engine.modify.Effect as EffectAnswer documents it."""
+    behaviour = effect.behaviour
+    return {
+        "field": effect.field,
+        "before": effect.before,
+        "after": effect.after,
+        "impact": effect.impact,
+        "what": behaviour.what,
+        "source": behaviour.source,
+    }
+
+
+class DatabaseChangeAnswer(RootModel[ExtensionAnswer | ModificationAnswer]):
+    """What PATCH answers: an extension's (for {"ttl"}) or a modification's."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _one_of(schema))
 
 
 class DestructionAnswer(_Answer):
@@ -377,7 +491,17 @@ REQUEST_EXAMPLES: Final = {
         },
     },
 }
-EXTENSION_EXAMPLES: Final = {"three-days": {"summary": "Three days from now", "value": {"ttl": "3d"}}}
+CHANGE_EXAMPLES: Final = {
+    "three-days": {"summary": "An extension: three days from now", "value": {"ttl": "3d"}},
+    "resize": {
+        "summary": "A modification: a larger class and more storage",
+        "value": {"size": "medium", "storage_gb": 100},
+    },
+    "aurora": {
+        "summary": "A modification: Aurora capacity and a reader",
+        "value": {"max_acu": 4, "readers": 1},
+    },
+}
 DESTRUCTION_EXAMPLES: Final = {"done": {"summary": "Done with it", "value": {"reason": "load test done"}}}
 
 
@@ -398,7 +522,7 @@ TO_REQUEST: Final = links(get_request={"request_id": "request_id"})
 _DATABASE: Final = {"environment": "environment", "identifier": "identifier"}
 TO_DATABASE: Final = links(
     get_database=_DATABASE,
-    extend_database_ttl=_DATABASE,
+    change_database=_DATABASE,
     destroy_database=_DATABASE,
     merge_change={"change_id": "change_id"},
 )
@@ -407,7 +531,7 @@ _FIRST: Final = {"environment": "items/0/environment", "identifier": "items/0/id
 TO_FIRST_DATABASE: Final = links(
     get_request={"request_id": "items/0/request_id"},
     get_database=_FIRST,
-    extend_database_ttl=_FIRST,
+    change_database=_FIRST,
     destroy_database=_FIRST,
 )
 """From a listing of databases to the first one."""

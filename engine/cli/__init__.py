@@ -15,7 +15,15 @@ from engine.catalog import CATALOG_FILE
 from engine.catalog_reader import load_catalog
 from engine.checkov.gate import PolicyGate
 from engine.claim import claim_from_raw
-from engine.cli.support import F, current_settings, out, reports_errors
+from engine.cli.support import (
+    F,
+    current_settings,
+    database_argument,
+    moment_option,
+    optional_ledger,
+    out,
+    reports_errors,
+)
 from engine.errors import DbvendError
 from engine.gitops import Change
 from engine.gitops.local import LocalRepository, init_layout
@@ -276,40 +284,25 @@ def close(change_id: int) -> None:
 def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -> None:
     """Extend a database's time-to-live to now + TTL (hours or days: 12h, 3d): a change to merge."""
     import getpass
-    from datetime import UTC, datetime
 
     from engine.lifecycle import extend_database
     from engine.services import build_backend
-    from engine.ttl import parse_time
 
-    environment, _, identifier = database.partition("/")
-    if not environment or not identifier or "/" in identifier:
-        raise click.BadParameter("must be <environment>/<name>, such as dev/orders", param_hint="ENV/NAME")
-    try:
-        now = parse_time(now_text) if now_text else datetime.now(UTC)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
+    environment, identifier = database_argument(database)
+    now = moment_option(now_text)
     settings = current_settings()
     backend = build_backend(settings)[0]
-    ledger = None
-    if settings.has_ledger:
-        from engine.store.ledger import Ledger
-
-        ledger = Ledger.connect(settings.ledger_url)
-    try:
+    with optional_ledger(settings) as ledger:
         done = extend_database(
             backend,
             environment,
-            identifier.lower(),
+            identifier,
             ttl_text,
             now,
             by or f"{getpass.getuser()} (dbvend extend)",
             ledger,
             settings.terraform_path,
         )
-    finally:
-        if ledger is not None:
-            ledger.engine.dispose()
     change = done.change
     out.print(
         f"change #{change.id} ({change.branch}) extends {environment}/{identifier} until "
@@ -430,14 +423,20 @@ def _print_checks(checks: list[Any]) -> None:
 
 def _register() -> None:
     from engine.cli.ci import ci
+    from engine.cli.connect import connect
     from engine.cli.drift import drift
+    from engine.cli.modify import modify
+    from engine.cli.notify import notify
     from engine.cli.serve import serve
     from engine.cli.ttl import ttl
 
     main.add_command(ci)
+    main.add_command(connect)
     main.add_command(ttl)
     main.add_command(drift)
+    main.add_command(modify)
     main.add_command(serve)
+    main.add_command(notify)
 
 
 _register()

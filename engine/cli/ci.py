@@ -302,7 +302,8 @@ def _record(settings: Any, reports: list[Any], requests: dict[str, str], command
     outcomes = {
         r.directory: ("destroyed" if r.destroyed else "applied" if r.ok else "", r.detail) for r in reports
     }
-    _in_ledger(settings, requests, outcomes, command)
+    connections = {r.directory: r.connection.as_dict() for r in reports if r.connection is not None}
+    _in_ledger(settings, requests, outcomes, command, connections)
 
 
 def _record_plans(settings: Any, reports: list[Any], requests: dict[str, str]) -> None:
@@ -325,14 +326,20 @@ def _cost_text(monthly: float | None) -> str | None:
 
 
 def _in_ledger(
-    settings: Any, requests: dict[str, str], outcomes: dict[str, tuple[str, str]], command: str
+    settings: Any,
+    requests: dict[str, str],
+    outcomes: dict[str, tuple[str, str]],
+    command: str,
+    connections: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Per root, its request moved to a status (or, when it cannot move there, a note), with a
-    line saying what CI did; nothing without DATABASE_URL or for roots the ledger does not know."""
+    line saying what CI did; nothing without DATABASE_URL or for roots the ledger does not know.
+    An applied root's connection details are recorded in the same transaction, before the move."""
     if not settings.database_url:
         return
     from engine.store.ledger import Ledger
 
+    found = connections or {}
     ledger = Ledger.connect(settings.database_url)
     try:
         for directory, (status, line) in outcomes.items():
@@ -340,8 +347,11 @@ def _in_ledger(
             if request_id is None or ledger.get(request_id) is None:
                 continue
             detail = f"dbvend ci {command}: {directory}: {line.splitlines()[0] if line else ''}"
-            if not (status and ledger.transition(request_id, status, detail)):
-                ledger.note(request_id, detail)
+            with ledger.transaction() as connection:
+                if directory in found:
+                    ledger.record_connection(request_id, found[directory], connection)
+                if not (status and ledger.transition(request_id, status, detail, connection=connection)):
+                    ledger.note(request_id, detail, connection)
     finally:
         ledger.engine.dispose()
 

@@ -65,6 +65,8 @@ def drift(repo: Path, parallel: int, backend_file: str | None, dry_run: bool) ->
         notes, remark = [describe(a, written=False) for a in actions], "Dry run: no issue is written."
     else:
         notes, failed = write_issues(issues, actions)
+    if not dry_run:
+        notify_drift(actions, tracked=issues is not None)
     report = render_run(now, actions, notes, reports, remark)
     step_summary(report)
     out.print(report, markup=False, highlight=False, soft_wrap=True)
@@ -95,6 +97,28 @@ def write_issues(issues: GitHubDriftIssues, actions: Sequence[DriftAction]) -> t
             notes.append(f"❌ {exc}")
             failed = True
     return notes, failed
+
+
+def notify_drift(actions: Sequence[DriftAction], tracked: bool) -> None:
+    """A `drift` notification event per drifted database the ledger knows (DATABASE_URL), once per
+    drift (engine.drift.occurrence); sent by whichever notifier runs (README "Notifications")."""
+    from engine.drift import occurrence
+    from engine.store.ledger import Ledger
+
+    url = current_settings().database_url
+    drifted = [action for action in actions if action.drifted]
+    if not url or not drifted:
+        return
+    ledger = Ledger.connect(url)
+    try:
+        for action in drifted:
+            _, environment, identifier = [*action.directory.split("/"), "", ""][:3]
+            record = ledger.holder(environment, identifier)
+            if record is not None and ledger.first_time(occurrence(action, tracked), "drift"):
+                where = f" (issue #{action.issue})" if action.issue else ""
+                ledger.notify("drift", record.id, f"drift: {action.detail}{where}")
+    finally:
+        ledger.engine.dispose()
 
 
 def drift_issues() -> GitHubDriftIssues | None:

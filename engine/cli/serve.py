@@ -31,6 +31,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
 
     from engine.app import create_app
     from engine.logs import configure_logging
+    from engine.notifier import NotificationSender
     from engine.queue.local import LocalQueue
     from engine.queue.stuck import StuckPass, stuck_interval
     from engine.queue.worker import Worker
@@ -56,13 +57,17 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
     thread.start()
+    # Notifications go out from a thread of their own: a target that hangs never holds up a request.
+    sender = NotificationSender(services.ledger, services.backend.catalog).start(stop)
     config = uvicorn.Config(
         create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
 
     def stop_worker() -> None:
         stop.set()
+        services.ledger.notified.set()
         thread.join()
+        sender.join(10.0)  # a POST in hand ends within its timeout
         gate.close()
 
     try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -15,6 +17,9 @@ from rich.console import Console
 from engine.errors import DbvendError, InvalidRequest
 from engine.services import actions_github
 from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.store.ledger import Ledger
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -52,6 +57,39 @@ def current_settings(**overrides: Any) -> Settings:
     if root is not None:
         root.obj = made
     return made
+
+
+def database_argument(text: str) -> tuple[str, str]:
+    """ENV/NAME of a command about one database: its environment and identifier (lower case)."""
+    environment, _, identifier = text.partition("/")
+    if not environment or not identifier or "/" in identifier:
+        raise click.BadParameter("must be <environment>/<name>, such as dev/orders", param_hint="ENV/NAME")
+    return environment, identifier.lower()
+
+
+def moment_option(text: str | None) -> datetime:
+    """A command's --now (ISO 8601 with its zone), or now."""
+    from engine.ttl import parse_time
+
+    try:
+        return parse_time(text) if text else datetime.now(UTC)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+
+
+@contextmanager
+def optional_ledger(settings: Settings) -> Iterator[Ledger | None]:
+    """The ledger when one is configured (or `dbvend serve` made one), closed afterwards; else None."""
+    if not settings.has_ledger:
+        yield None
+        return
+    from engine.store.ledger import Ledger
+
+    ledger = Ledger.connect(settings.ledger_url)
+    try:
+        yield ledger
+    finally:
+        ledger.engine.dispose()
 
 
 def step_summary(markdown: str) -> None:

@@ -175,7 +175,7 @@ class Sighting:
     repository: str = ""  # the store's own id of the repository where a write needs it (GitHub's node id)
 
 
-_CHANGE_NOUNS: Final = {"extend": "an extension", "destroy": "a destruction"}
+_CHANGE_NOUNS: Final = {"extend": "an extension", "destroy": "a destruction", "modify": "a modification"}
 
 
 def conflict(claim: Claim, kind: str | None, seen: Sighting) -> Conflict | None:

@@ -1,19 +1,28 @@
-"""The portal's database pages: the fleet, one database, and its Extend and destroy buttons."""
+"""The portal's database pages: the fleet, one database, and its Extend, Change and destroy buttons."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.catalog import Catalog
 from engine.claim import Claim, claim_from_raw, parse_claim
+from engine.connection import (
+    IAM_GRANT,
+    connection_facts,
+    connection_or_none,
+    connection_string,
+    iam_commands,
+    secret_commands,
+)
 from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest, NotFound
 from engine.gitops import Change, branch_name
-from engine.lifecycle import describe_database, extend_database, request_destroy
+from engine.lifecycle import describe_database, extend_database, modify_database, request_destroy
+from engine.modify import fields_from_text
 from engine.portal import views
 from engine.portal.pages import FormDep, PortalError, page, router
 from engine.portal.signin import Visitor, VisitorDep, checked_fields
@@ -118,10 +127,25 @@ def _database_page(
         history=history,
         plan=views.latest_plan(record.history if record is not None else []),
         left=views.time_left(found["expires_at"], datetime.now(UTC)),
+        connect=_connect(found["connection"]),
         done=done,
         errors=errors or {},
         values=values or {},
     )
+
+
+def _connect(details: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The Connect section's facts and commands (no password: where to fetch one), or None."""
+    connection = connection_or_none(details)
+    if connection is None:
+        return None
+    return {
+        "facts": connection_facts(connection),
+        "iam": iam_commands(connection) if connection.iam_auth else [],
+        "iam_grant": IAM_GRANT[connection.is_postgres],
+        "secret": secret_commands(connection),
+        "url": connection_string(connection),
+    }
 
 
 @router.get("/databases/{environment}/{identifier}")
@@ -130,7 +154,9 @@ def database_page(
     me: VisitorDep,
     environment: Environment,
     identifier: Identifier,
-    done: Annotated[str | None, Query(max_length=40, pattern=r"^(extend|destroy)-[0-9]{1,10}$")] = None,
+    done: Annotated[
+        str | None, Query(max_length=40, pattern=r"^(extend|destroy|modify)-[0-9]{1,10}$")
+    ] = None,
 ) -> Response:
     identifier = identifier.lower()
     said = _what_was_done(services, environment, identifier, done) if done else None
@@ -149,6 +175,11 @@ def _what_was_done(services: Services, environment: str, identifier: str, done: 
         return None
     if kind == "destroy":
         return f"Destruction proposed in change #{change.id}: once merged and applied, the database goes."
+    if kind == "modify":
+        return (
+            f"Modification proposed in change #{change.id}: its description says what happens to the "
+            "running database once it is merged and applied."
+        )
     text = services.backend.read_file(change.commit, Root(environment, identifier).file("request.json"))
     expiry = parse_claim(text).expires_at if text else None
     return f"Extension to {expiry} proposed in change #{change.id}: merge it to apply."
@@ -168,6 +199,27 @@ def extend_from_page(
             services.ledger, services.settings.terraform_path,
         ).change,
     )  # fmt: skip
+
+
+@router.post("/databases/{environment}/{identifier}/modify")
+def modify_from_page(
+    services: ServicesDep, me: VisitorDep, environment: Environment, identifier: Identifier, fields: FormDep
+) -> Response:
+    """The database page's Change form: the same change as PATCH /v1/databases/... with modification
+    fields opens (blank fields stay as they are); each refusal shown next to its field."""
+    asked, errors = fields_from_text(checked_fields(me, fields))
+    identifier = identifier.lower()
+
+    def open_change() -> Change:
+        if errors:
+            raise InvalidRequest(errors, "invalid modification")
+        with services.settings.policy_gate() as gate:
+            return modify_database(
+                services.backend, environment, identifier, asked, datetime.now(UTC), f"portal ({me.key_id})",
+                gate, services.ledger, services.settings.terraform_path,
+            ).change  # fmt: skip
+
+    return _button(services, me, environment, identifier, None, "modify", fields, open_change)
 
 
 @router.post("/databases/{environment}/{identifier}/destroy")
@@ -191,13 +243,14 @@ def _button(
     me: Visitor,
     environment: str,
     identifier: str,
-    field: str,
+    field: str | None,
     kind: str,
     values: Mapping[str, str],
     open_change: Callable[[], Change],
 ) -> Response:
     """A database page's button: the change it opens, then back to the page (`?done=<kind>-<id>`,
-    so a reload posts nothing again); a refusal shows the page with it next to `field`."""
+    so a reload posts nothing again); a refusal shows the page with it next to `field` (None: next
+    to each field it names)."""
     try:
         change = open_change()
     except (NotFound, InvalidRequest, Conflict, CheckFailed, GitOpsError) as exc:
@@ -211,16 +264,20 @@ def _refused(
     environment: str,
     identifier: str,
     exc: DbvendError,
-    field: str,
+    field: str | None,
     values: Mapping[str, str],
 ) -> HTMLResponse:
-    """The database page again, the refusal next to the field it concerns."""
+    """The database page again, the refusal next to the field it concerns (`field` None: each rule
+    next to its own field, and one naming none under "modify", the Change form's own)."""
     answer = exc.answer()
     if exc.http_status == 404:
         raise PortalError(404, answer["detail"])
-    rules = [
-        error["rule"] if error["field"] == field else f"{error['field']} {error['rule']}"
-        for error in answer.get("errors") or [{"field": field, "rule": answer["detail"]}]
-    ]
-    errors = {field: rules}
+    named = answer.get("errors") or [{"field": field or "modify", "rule": answer["detail"]}]
+    errors: dict[str, list[str]] = {}
+    for error in named:
+        if field is None:
+            errors.setdefault(error["field"], []).append(error["rule"])
+        else:
+            rule = error["rule"] if error["field"] == field else f"{error['field']} {error['rule']}"
+            errors.setdefault(field, []).append(rule)
     return _database_page(services, me, environment, identifier, exc.http_status, None, errors, values)

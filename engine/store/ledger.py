@@ -8,13 +8,17 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from engine.connection import parse_connection
 from engine.errors import Conflict, DbvendError, IdempotencyMismatch
+from engine.notify import NOTIFIED_STATUSES
 from engine.store.database import READING, create_ledger_engine, migrate
+from engine.store.notifications import WROTE_EVENT, write_event
 from engine.store.records import (
     NEXT,
     RELEASING,
@@ -47,6 +51,8 @@ class Ledger:
         # busy timeout). PostgreSQL needs no such thing.
         sqlite = engine.dialect.name == "sqlite"
         self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        # Set when a transaction that wrote a notification event has committed (engine.notifier).
+        self.notified = threading.Event()
 
     @classmethod
     def connect(cls, url: str) -> Ledger:
@@ -59,6 +65,9 @@ class Ledger:
         """A writing transaction: committed at the end, rolled back on an exception."""
         with self._serial, self.engine.begin() as connection:
             yield connection
+            wrote = connection.info.pop(WROTE_EVENT, False)
+        if wrote:
+            self.notified.set()
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -91,6 +100,7 @@ class Ledger:
             )
         )
         connection.execute(request_events.insert().values(request_id=new.id, status="accepted", at=at))
+        write_event(connection, "accepted", _Told(new.id, new.environment, new.identifier, "accepted"), None)
         return at
 
     def earlier(self, new: NewRequest) -> RequestRecord | None:
@@ -134,7 +144,7 @@ class Ledger:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         with self._using(connection) as conn:
-            row = conn.execute(sa.select(requests.c.status).where(requests.c.id == request_id)).one_or_none()
+            row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).one_or_none()
             if row is None:
                 raise DbvendError(f"no request {request_id} in the ledger")
             if status not in NEXT[row.status] or expected not in (None, row.status):
@@ -165,6 +175,11 @@ class Ledger:
             conn.execute(
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
             )
+            if status in NOTIFIED_STATUSES:
+                link = values.get("change_link", row.change_link)
+                told = _Told(request_id, row.environment, row.identifier, status, link)
+                connected = json.loads(row.connection) if status == "applied" and row.connection else None
+                write_event(conn, status, told, detail, data={"connection": connected} if connected else None)
             return True
 
     def note(self, request_id: str, detail: str, connection: Connection | None = None) -> None:
@@ -176,6 +191,37 @@ class Ledger:
                     request_id=request_id, status=row.status, at=now_text(), detail=detail
                 )
             )
+
+    def record_connection(
+        self, request_id: str, details: Mapping[str, Any], connection: Connection | None = None
+    ) -> None:
+        """How to reach a request's database once applied (engine.connection's fields, JSON), in the
+        caller's transaction when given: before its move to applied, which tells the details on.
+        ValueError for details that are not connection details or name a secret."""
+        checked = parse_connection(details).as_dict()
+        with self._using(connection) as conn:
+            updated = conn.execute(
+                requests.update().where(requests.c.id == request_id).values(connection=json.dumps(checked))
+            )
+            if updated.rowcount != 1:
+                raise DbvendError(f"no request {request_id} in the ledger")
+
+    def notify(
+        self,
+        event: str,
+        request_id: str,
+        detail: str | None = None,
+        link: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        connection: Connection | None = None,
+    ) -> str:
+        """A notification event that is no status change (modify_open, expiring, drift), in the
+        caller's transaction when given; `link` defaults to the request's change. Its event id."""
+        with self._using(connection) as conn:
+            row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).one_or_none()
+            if row is None:
+                raise DbvendError(f"no request {request_id} in the ledger")
+            return write_event(conn, event, row, detail, link, data)
 
     def claim_delivery(self, delivery_id: str, event: str) -> bool:
         """Record a webhook delivery; False when it was recorded before (a redelivery)."""
@@ -439,6 +485,17 @@ class Ledger:
         return None if row is None else _record(row, [])
 
 
+@dataclass(frozen=True)
+class _Told:
+    """The request fields a notification event carries."""
+
+    id: str
+    environment: str
+    identifier: str
+    status: str
+    change_link: str | None = None
+
+
 def _record(row: Any, history: list[Event]) -> RequestRecord:
     return RequestRecord(
         id=row.id,
@@ -459,4 +516,5 @@ def _record(row: Any, history: list[Event]) -> RequestRecord:
         policy=json.loads(row.policy) if row.policy else None,
         change_head=row.change_head,
         merge_commit=row.merge_commit,
+        connection=json.loads(row.connection) if row.connection else None,
     )

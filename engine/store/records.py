@@ -78,6 +78,7 @@ class RequestRecord(RequestFields):
     policy: dict[str, Any] | None = None
     change_head: str | None = None
     merge_commit: str | None = None
+    connection: dict[str, Any] | None = None  # how to reach the database once applied, no secret
 
     def as_dict(self) -> dict[str, Any]:
         return {

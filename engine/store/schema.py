@@ -118,4 +118,5 @@ notification_deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_at", sa.Float, nullable=False),
     sa.Column("last_error", sa.Text),
+    sa.Index("ix_notification_deliveries_due", "state", "next_at"),
 )

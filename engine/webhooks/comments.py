@@ -1,5 +1,5 @@
-"""`issue_comment` created: /plan, /apply, /destroy, /extend, /help on a dbvend pull request, and
-/extend on the issue a database was requested with.
+"""`issue_comment` created: /plan, /apply, /destroy, /extend, /modify, /help on a dbvend pull request,
+and /extend and /modify on the issue a database was requested with.
 
 Only the comment's first line counts (engine.commands). dbvend reacts with "eyes" on receipt,
 checks the commenter and the pull request against dbvend.yaml's rules (engine.commands.authorize)
@@ -9,8 +9,8 @@ saying why, and nothing is dispatched. /plan, /apply and /destroy dispatch the r
 on the default branch with the pull request's number, its database directory and the command,
 recorded in the ledger so that only the run answering it counts (engine.webhooks.pulls): the App
 never runs terraform.
-/extend opens the extension's own pull request (engine.lifecycle), on the request's pull request
-(open or merged) or its issue.
+/extend and /modify open the extension's or the modification's own pull request (engine.lifecycle),
+on the request's pull request (open or merged) or its issue.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from engine.commands import (
+    DATABASE_COMMANDS,
     WRITE_ONLY_COMMANDS,
     Command,
     Ignore,
@@ -32,7 +33,7 @@ from engine.description import md_escape
 from engine.errors import DbvendError, InvalidRequest
 from engine.forms import field_error_lines
 from engine.gitops import PullRequests, root_of_branch
-from engine.lifecycle import extend_database
+from engine.lifecycle import extend_database, modify_database
 from engine.roots import Root
 from engine.webhooks.context import WebhookContext
 
@@ -79,8 +80,8 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     if refusal is not None:
         pulls.comment(number, _refused(commenter, refusal))
         return {"detail": "refused", "command": command.name, "reasons": list(refusal.reasons)}
-    if command.name == "extend":
-        return _extend(context, pulls, number, directory, command, commenter)
+    if command.name in DATABASE_COMMANDS:
+        return _database_change(context, pulls, number, directory, command, commenter)
     inputs = {"pr": str(number), "directory": directory, "command": command.name}
     identity = context.identity
     context.services.ledger.record_dispatch(
@@ -103,9 +104,10 @@ def _on_issue(
     pulls: PullRequests,
     context: WebhookContext,
 ) -> dict[str, Any]:
-    """On a plain issue only /extend counts, and only on the issue a database was requested with."""
-    if isinstance(parsed, Command) and parsed.name != "extend":
-        return {"detail": "only /extend works on an issue"}
+    """On a plain issue only /extend and /modify count, and only on the issue a database was requested
+    with."""
+    if isinstance(parsed, Command) and parsed.name not in DATABASE_COMMANDS:
+        return {"detail": "only /extend and /modify work on an issue"}
     number = int(issue["number"])
     record = context.services.ledger.by_issue(context.identity.full_name, number)
     if record is None:
@@ -120,12 +122,12 @@ def _on_issue(
     refusal = authorize(parsed, facts, context.services.backend.catalog().github.apply)
     if refusal is not None:
         pulls.comment(number, _refused(commenter, refusal))
-        return {"detail": "refused", "command": "extend", "reasons": list(refusal.reasons)}
+        return {"detail": "refused", "command": parsed.name, "reasons": list(refusal.reasons)}
     directory = Root(record.environment, record.identifier).path
-    return _extend(context, pulls, number, directory, parsed, commenter)
+    return _database_change(context, pulls, number, directory, parsed, commenter)
 
 
-def _extend(
+def _database_change(
     context: WebhookContext,
     pulls: PullRequests,
     number: int,
@@ -133,30 +135,43 @@ def _extend(
     command: Command,
     commenter: str,
 ) -> dict[str, Any]:
-    """Open the extension's pull request, and say so (or why not) where the command was given."""
+    """Open the pull request of an extension (/extend) or a modification (/modify), and say so (or
+    why not) where the command was given."""
     root = Root.of(directory)
     services = context.services
+    now, by, terraform = datetime.now(UTC), f"@{commenter}", services.settings.terraform_path
+    who = f"`/{command.name}` by @{md_escape(commenter)}"
     try:
-        done = extend_database(
-            services.backend,
-            root.environment,
-            root.identifier,
-            command.argument or "",
-            datetime.now(UTC),
-            f"@{commenter}",
-            services.ledger,
-            services.settings.terraform_path,
-        )
+        if command.name == "modify":
+            with services.settings.policy_gate() as gate:
+                done = modify_database(
+                    services.backend, root.environment, root.identifier, dict(command.changes), now, by,
+                    gate, services.ledger, terraform,
+                )  # fmt: skip
+            change, what = done.change, "modification opened"
+            effects = "\n".join(
+                f"- `{e.field}`: {md_escape(e.before)} → {md_escape(e.after)} ({md_escape(e.impact)})"
+                for e in done.modification.effects
+            )
+            said = (
+                f"{who}: pull request #{change.id} changes `{directory}`:\n\n{effects}\n\nIt takes effect "
+                "once merged and applied; its description says what happens to the running database."
+            )
+        else:
+            extension = extend_database(
+                services.backend, root.environment, root.identifier, command.argument or "", now, by,
+                services.ledger, terraform,
+            )  # fmt: skip
+            change, what = extension.change, "extension opened"
+            said = (
+                f"{who}: pull request #{change.id} moves the expiry of `{directory}` from "
+                f"{extension.previous_expiry} to {extension.claim.expires_at}. It takes effect once merged."
+            )
     except DbvendError as exc:
-        pulls.comment(number, f"`/extend` for `{directory}` was not done{_why_not(exc)}")
-        return {"detail": "refused", "command": "extend", "reasons": [str(exc)]}
-    change = done.change
-    pulls.comment(
-        number,
-        f"`/extend` by @{md_escape(commenter)}: pull request #{change.id} moves the expiry of `{directory}` "
-        f"from {done.previous_expiry} to {done.claim.expires_at}. It takes effect once merged.",
-    )
-    return {"detail": "extension opened", "command": "extend", "change": change.id, "directory": directory}
+        pulls.comment(number, f"`/{command.name}` for `{directory}` was not done{_why_not(exc)}")
+        return {"detail": "refused", "command": command.name, "reasons": [str(exc)]}
+    pulls.comment(number, said)
+    return {"detail": what, "command": command.name, "change": change.id, "directory": directory}
 
 
 def _refused(commenter: str, refusal: Refusal) -> str:
@@ -164,7 +179,8 @@ def _refused(commenter: str, refusal: Refusal) -> str:
 
 
 def _why_not(exc: DbvendError) -> str:
-    """Why an extension was not opened, as its commenter reads it: a broken rule by its field's name."""
+    """Why a change (an extension, a modification) was not opened, as its commenter reads it: a broken
+    rule by its field's name."""
     if isinstance(exc, InvalidRequest) and exc.errors:
         return ":\n\n" + "\n".join(field_error_lines(exc.errors))
     return f": {md_escape(str(exc))}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from engine.connection import connection_markdown, connection_or_none
 from engine.description import md_escape
 from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
 from engine.lifecycle import settle_change
@@ -101,6 +102,13 @@ def _run_text(command: str, number: int, conclusion: str, run: dict[str, Any]) -
     )
 
 
+def _connection_text(record: RequestRecord | None) -> str:
+    """After a successful apply, how to connect: what the run's `dbvend ci apply` recorded (when it
+    reached the ledger). No password: where to fetch one."""
+    connection = connection_or_none(record.connection if record is not None else None)
+    return "" if connection is None else "\n\n" + "\n".join(connection_markdown(connection))
+
+
 def _request_of(context: WebhookContext, pull: dict[str, Any], number: int) -> RequestRecord | None:
     """The ledger's request for a dbvend pull request: the marker's, for the branch's database, and
     (for the request's own change) the change the ledger recorded, if it recorded one."""
@@ -128,7 +136,10 @@ def workflow_run(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
     status = AFTER_SUCCESS.get(command) if conclusion == "success" else None
     if status is None or not ledger.transition(record.id, status, detail):
         ledger.note(record.id, detail)
-    _tell(context, record.id, _run_text(command, number, conclusion, run))
+    text = _run_text(command, number, conclusion, run)
+    if status == "applied":
+        text += _connection_text(ledger.get(record.id))
+    _tell(context, record.id, text)
     return {"detail": "recorded", "request_id": record.id, "command": command, "conclusion": conclusion}
 
 

@@ -34,7 +34,9 @@ TIMEOUT = 300
 #   change with a merge); one field depends on another (Aurora fields only with Aurora engines,
 #   storage_gb only without, min_acu <= max_acu) and database_name may not be a reserved word.
 # - PATCH /v1/databases/{environment}/{identifier}: the new ttl must fall within the maximum of
-#   the database's environment, counted from the request's acceptance (dbvend.yaml, the claim).
+#   the database's environment, counted from the request's acceptance (dbvend.yaml, the claim); a
+#   modification is held to dbvend.yaml's limits and to the database as it is (storage grows by
+#   10% or more, no older engine major, Aurora fields only on Aurora, something must change).
 # - POST /v1/databases/{environment}/{identifier}/destroy: a reason may hold no invisible
 #   character (Unicode categories C, Zl, Zp), which a portable regular expression cannot name.
 # - GET /v1/databases: a cursor is valid only as a listing's next_cursor (an opaque token).

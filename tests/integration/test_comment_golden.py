@@ -34,14 +34,22 @@ from engine.commands import (
     Review,
     parse_comment,
 )
+from engine.connection import parse_connection
 from engine.cost import estimate_monthly_cost
-from engine.description import claim_rows, describe_change, describe_destroy, describe_extension
+from engine.description import (
+    claim_rows,
+    describe_change,
+    describe_destroy,
+    describe_extension,
+    describe_modification,
+)
 from engine.drift import DriftIssue, decide, marker
 from engine.errors import CheckFailed, Conflict, DbvendError, FieldError, InvalidRequest, TerraformError
 from engine.forms import render_issue_body
 from engine.gitops import MARKER, PullHead, RepositoryIdentity
 from engine.gitops.local import LocalRepository
 from engine.hcl import run_checks
+from engine.modify import modify_claim
 from engine.pipeline import process_request
 from engine.plan_report import RootReport, render_report
 from engine.policy import PolicyDecision, PolicyFinding, ScanResult, Skipped
@@ -58,6 +66,7 @@ from engine.terraform import LockHeld
 from engine.ttl import due, lease_of
 from engine.webhooks import comments, issues, pulls
 from engine.webhooks.context import WebhookContext
+from tests.support import connections
 from tests.support import github_payloads as payloads
 from tests.support.paths import COMMENTS, PLANS
 
@@ -489,7 +498,12 @@ def _(tmp: Path) -> list[str]:
 @case("apply-success", "engine.ci.render_apply")
 def _(tmp: Path) -> str:
     reports = [
-        ApplyReport("terraform/dev/orders", True, f"applied: {count_line_of(plan('create_root.json'))}"),
+        ApplyReport(
+            "terraform/dev/orders",
+            True,
+            f"applied: {count_line_of(plan('create_root.json'))}",
+            connection=parse_connection(connections.POSTGRES),
+        ),
         ApplyReport("terraform/dev/search", True, "no changes", plan("noop.json")),
     ]
     return posted(render_apply(reports, "apply"), f"{APPLY_MARKER}:apply")
@@ -558,6 +572,12 @@ def _(tmp: Path) -> str:
     return "\n\n---\n\n".join(reply_text(body) for body in ("/extend", "/extend forever", "/extend none"))
 
 
+@case("command-modify-usage", "engine.commands.parse_comment")
+def _(tmp: Path) -> str:
+    bodies = ("/modify", "/modify size", "/modify colour=red", "/modify size=medium size=large")
+    return "\n\n---\n\n".join(reply_text(body) for body in bodies)
+
+
 @case("comment-plan-started", "engine.webhooks.comments.handle")
 def _(tmp: Path) -> str:
     world = make_world(tmp)
@@ -620,6 +640,20 @@ def _(tmp: Path) -> str:
     world = make_world(tmp)
     world.database(ttl="3d")
     return command_comment(world, "/extend 90d", APPROVED_GREEN)
+
+
+@case("comment-modify-opened", "engine.webhooks.comments.handle (engine.lifecycle.modify_database)")
+def _(tmp: Path) -> str:
+    world = make_world(tmp)
+    world.database(ttl="3d", engine_version="16")
+    return command_comment(world, "/modify size=medium storage_gb=40 engine_version=17", APPROVED_GREEN)
+
+
+@case("comment-modify-not-done", "engine.webhooks.comments.handle (engine.lifecycle.modify_database)")
+def _(tmp: Path) -> str:
+    world = make_world(tmp)
+    world.database(ttl="3d")
+    return command_comment(world, "/modify storage_gb=10 min_acu=1", APPROVED_GREEN)
 
 
 @case("issue-accepted", "engine.webhooks.issues.handle")
@@ -714,14 +748,32 @@ def _(tmp: Path) -> str:
 
 def failed_apply_reply(world: World, html_url: str | None = None) -> str:
     """The issue's reply once the run answering `/apply` on pull request #1 failed (at html_url)."""
+    return apply_run_reply(world, "failure", html_url)
+
+
+def apply_run_reply(
+    world: World, conclusion: str, html_url: str | None = None, connection: dict[str, Any] | None = None
+) -> str:
+    """The issue's reply once the run answering `/apply` on pull request #1 ended (at html_url), its
+    `dbvend ci apply` having recorded `connection` in the ledger."""
     issue(world, "opened", FORM)
     world.worker().run_once()
+    if connection is not None:
+        record = world.services.ledger.by_issue(REPOSITORY, 12)
+        assert record is not None
+        world.services.ledger.record_connection(record.id, connection)
     world.services.ledger.record_dispatch(1, "apply", "main", payloads.HEAD_SHA)
-    run = payloads.workflow_run("completed", "dbvend apply #1", "failure", run_id=7)
+    run = payloads.workflow_run("completed", "dbvend apply #1", conclusion, run_id=7)
     if html_url is not None:
         run["workflow_run"]["html_url"] = html_url
     assert pulls.workflow_run(run, world.context("workflow_run"))["detail"] == "recorded"
     return world.replies.bodies[-1]
+
+
+@case("issue-apply-run-succeeded", "engine.webhooks.pulls.workflow_run")
+def _(tmp: Path) -> str:
+    """The run answering `/apply` succeeded, and its `dbvend ci apply` recorded how to connect."""
+    return apply_run_reply(make_world(tmp), "success", connection=connections.AURORA_MYSQL)
 
 
 @case("issue-apply-on-merge-failed", "engine.webhooks.pulls.workflow_run (push)")
@@ -807,6 +859,14 @@ def _(tmp: Path) -> str:
     before = claim(ttl="3d")
     after = extended(before, NOW + timedelta(days=7))
     return describe_extension(before, after, "@alice", run_checks(render_claim(after), after, None))
+
+
+@case("description-modification", "engine.description.describe_modification")
+def _(tmp: Path) -> str:
+    before = claim(ttl="3d", engine_version="16")
+    done = modify_claim(before, {"size": "medium", "storage_gb": 40, "engine_version": "17"}, catalog())
+    checks = run_checks(render_claim(done.claim), done.claim, None)
+    return describe_modification(before, done, "@alice", checks, PolicyDecision("pass"))
 
 
 @case("description-destroy", "engine.description.describe_destroy")

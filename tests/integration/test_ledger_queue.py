@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 import engine.store.database as store_database
-from engine.errors import Conflict, IdempotencyMismatch
+from engine.errors import Conflict, DbvendError, IdempotencyMismatch
 from engine.intake import record_and_queue
 from engine.queue.local import InHand, LocalQueue
 from engine.store.ledger import Ledger
-from tests.support import ledgers
+from tests.support import connections, ledgers
 from tests.support.ledgers import PAYLOAD, Clock, new
 
 # On SQLite and on PostgreSQL, shared with test_stuck_requests.py.
@@ -78,6 +78,23 @@ def test_transitions_only_move_forward(ledger: Ledger) -> None:
         "merged",
     ]
     assert ledger.by_change(7) is not None and ledger.holder("dev", "orders1") is not None
+
+
+def test_connection_details_are_kept_checked_and_never_a_secret(ledger: Ledger) -> None:
+    record_and_queue(ledger, new())
+    assert ledger.get("req-1").connection is None  # type: ignore[union-attr]
+    with ledger.transaction() as connection:  # as `dbvend ci apply` does: before the move to applied
+        ledger.record_connection("req-1", connections.POSTGRES, connection)
+        assert ledger.transition("req-1", "change_open", connection=connection)
+    assert ledger.get("req-1").connection == connections.POSTGRES  # type: ignore[union-attr]
+    assert ledger.holder("dev", "orders1").connection == connections.POSTGRES  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="hold no secret"):
+        ledger.record_connection("req-1", {**connections.POSTGRES, "password": "hunter2"})
+    with pytest.raises(ValueError, match="host"):
+        ledger.record_connection("req-1", {**connections.POSTGRES, "host": "x; rm -rf /"})
+    with pytest.raises(DbvendError, match="no request"):
+        ledger.record_connection("req-404", connections.POSTGRES)
+    assert ledger.get("req-1").connection == connections.POSTGRES  # type: ignore[union-attr]
 
 
 def test_listing_filters_and_pages(ledger: Ledger) -> None:

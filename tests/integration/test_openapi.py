@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from engine.app import create_app
 from engine.catalog import Catalog
 from engine.checkov.gate import PolicyGate
 from engine.gitops import CHANGE_STATUSES
+from engine.modify import MODIFIABLE, body_errors
 from engine.services import Services, build_services
 from engine.settings import Settings
 from engine.spec import FIELDS, parse_request, reason_errors
@@ -45,7 +47,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
 BODIES = {
     ("post", "/provision-rds"): "DatabaseRequestBody",
     ("post", "/v1/databases"): "DatabaseRequestBody",
-    ("patch", DATABASE): "ExtensionBody",
+    ("patch", DATABASE): "DatabaseChangeBody",
     ("post", DATABASE + "/destroy"): "DestructionBody",
 }
 OPEN = {("get", "/healthz"), ("post", "/github/webhook")}
@@ -60,13 +62,9 @@ SUCCESSES: dict[tuple[str, str], tuple[int, str, set[str]]] = {
         200,
         "DatabaseAnswer",
         {"environment", "identifier", "status", "request_id", "errors", "change", "claim", "cost"}
-        | {"expires_at", "extensions", "destroy_requested_at"},
+        | {"expires_at", "extensions", "destroy_requested_at", "connection"},
     ),
-    ("patch", DATABASE): (
-        200,
-        "ExtensionAnswer",
-        {"environment", "identifier", "expires_at", "previous_expires_at", "extensions", "change"},
-    ),
+    ("patch", DATABASE): (200, "DatabaseChangeAnswer", {"environment", "identifier", "change"}),
     ("post", DATABASE + "/destroy"): (202, "DestructionAnswer", {"environment", "identifier", "change"}),
     ("get", "/v1/requests/{request_id}"): (
         200,
@@ -121,6 +119,12 @@ def component(document: dict[str, Any], name: str) -> dict[str, Any]:
     return schema
 
 
+def branches(document: dict[str, Any], name: str) -> list[str]:
+    """The components a oneOf component is one of; the component itself when it is an object."""
+    schema = component(document, name)
+    return [ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]] if "oneOf" in schema else [name]
+
+
 def validator(document: dict[str, Any], name: str) -> Draft202012Validator:
     """A validator of one component, its references resolved within the document."""
     return Draft202012Validator({"$ref": f"#/components/schemas/{name}", **document})
@@ -137,11 +141,16 @@ def test_the_four_request_bodies_are_declared(document: dict[str, Any]) -> None:
         body = found[key]["requestBody"]
         assert body["required"] is True and set(body["content"]) == {"application/json"}, key
         assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
-        assert component(document, name)["additionalProperties"] is False
+        for branch in branches(document, name):
+            assert component(document, branch)["additionalProperties"] is False, branch
     request = component(document, "DatabaseRequestBody")
     assert set(request["properties"]) == set(FIELDS)
     assert set(request["required"]) == {"database_name", "database_engine", "environment"}
     assert set(component(document, "ExtensionBody")["properties"]) == {"ttl"}
+    assert branches(document, "DatabaseChangeBody") == ["ExtensionBody", "ModificationBody"]
+    modification = component(document, "ModificationBody")
+    assert set(modification["properties"]) == set(MODIFIABLE) and modification["minProperties"] == 1
+    assert all("null" not in json.dumps(field) for field in modification["properties"].values())
     assert set(component(document, "DestructionBody")["properties"]) == {"reason"}
     reads_none = {key for key, operation in found.items() if "requestBody" not in operation}
     assert reads_none == set(found) - set(BODIES) - {("post", "/github/webhook")}
@@ -284,6 +293,23 @@ def test_what_an_extension_may_say_the_schema_allows(document: dict[str, Any], t
     validator(document, "ExtensionBody").validate({"ttl": ttl})
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"size": "large"},
+        {"storage_gb": 100, "engine_version": "17", "owner": "ann.o+db@example.com", "team": "Data team-1"},
+        {"min_acu": 0, "max_acu": 1, "readers": 0, "proxy": False},
+        {"min_acu": 4.5, "max_acu": 256, "readers": 15, "proxy": True},
+    ],
+)
+def test_what_a_modification_may_say_the_schema_allows(
+    document: dict[str, Any], body: dict[str, Any]
+) -> None:
+    assert body_errors(body) == []
+    validator(document, "ModificationBody").validate(body)
+    validator(document, "DatabaseChangeBody").validate(body)
+
+
 @pytest.mark.parametrize("reason", ["x", "load test done, \u00e9t\u00e9", "r" * 500])
 def test_what_a_destruction_may_say_the_schema_allows(document: dict[str, Any], reason: str) -> None:
     assert reason_errors(reason) == []
@@ -298,10 +324,28 @@ def test_every_success_answer_declares_its_schema(document: dict[str, Any]) -> N
         assert successes == ({200, 204} if key == ("post", "/github/webhook") else {status}), key
         content = operation["responses"][str(status)]["content"]
         assert content == {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}, key
-        schema = component(document, name)
-        assert schema["type"] == "object" and set(schema["required"]) == required, key
-        # every answer but the webhook's (each handler adds its own) holds exactly these fields
-        assert schema["additionalProperties"] is (name == "WebhookOutcome"), key
+        for branch in branches(document, name):
+            schema = component(document, branch)
+            assert schema["type"] == "object" and required <= set(schema["required"]), key
+            # every answer but the webhook's (each handler adds its own) holds exactly these fields
+            assert schema["additionalProperties"] is (name == "WebhookOutcome"), key
+    assert branches(document, "DatabaseChangeAnswer") == ["ExtensionAnswer", "ModificationAnswer"]
+    assert set(component(document, "ExtensionAnswer")["required"]) == {
+        "environment",
+        "identifier",
+        "expires_at",
+        "previous_expires_at",
+        "extensions",
+        "change",
+    }
+    assert set(component(document, "ModificationAnswer")["required"]) == {
+        "environment",
+        "identifier",
+        "modifications",
+        "allow_major_version_upgrade",
+        "effects",
+        "change",
+    }
     assert "content" not in operations(document)[("post", "/github/webhook")]["responses"]["204"]
     seed = component(document, "ProvisionAccepted")
     assert seed["properties"]["message"]["const"] == "Request accepted"
@@ -369,13 +413,22 @@ def test_real_answers_are_what_the_document_says(
         assert merged["status"] == "merged" and merged["change"]["status"] == "merged"
         extend = check(app.patch(database, headers=KEY, json={"ttl": "10d"}), ("patch", DATABASE), "extend")
         check(app.post(f"/v1/changes/{extend['change']['id']}/merge", headers=KEY), merge, "merge extension")
+        resize = app.patch(database, headers=KEY, json={"size": "medium", "storage_gb": 40})
+        modified = check(resize, ("patch", DATABASE), "modify")
+        assert modified["change"]["branch"] == "dbvend/dev/mydb123.modify-1"
+        assert [effect["field"] for effect in modified["effects"]] == ["size", "storage_gb"]
+        check(
+            app.post(f"/v1/changes/{modified['change']['id']}/merge", headers=KEY),
+            merge,
+            "merge modification",
+        )
         destroy = ("post", DATABASE + "/destroy")
         check(app.post(f"{database}/destroy", headers=KEY, json={"reason": "done"}), destroy, "destroy")
         check(app.get("/v1/changes?status=open", headers=KEY), ("get", "/v1/changes"), "open changes")
         check(app.get("/healthz"), ("get", "/healthz"), "health")
         absent = check(app.get("/v1/databases?owner=nobody", headers=KEY), listing, "empty")
         assert absent == {"items": [], "next_cursor": None}
-    assert len(checked) >= 18
+    assert len(checked) >= 20
 
 
 def test_the_answers_are_documented_not_filtered() -> None:
@@ -396,7 +449,7 @@ OPERATION_IDS = (
     "create_database",
     "list_databases",
     "get_database",
-    "extend_database_ttl",
+    "change_database",
     "destroy_database",
     "get_request",
     "list_changes",

@@ -13,9 +13,12 @@ from fastapi.testclient import TestClient
 from engine.app import create_app
 from engine.checkov.gate import PolicyGate
 from engine.claim import parse_claim
+from engine.intake import record_and_queue
 from engine.portal.session import COOKIE
 from engine.services import Services
-from tests.support import app
+from engine.store.records import NewRequest
+from engine.store.schema import requests
+from tests.support import app, connections
 from tests.support.app import KEY, ORDERS, drain, form_token, sign_in_as, submit
 
 # The portal's services and a browser signed in on them, shared with test_stuck_requests.py.
@@ -238,6 +241,25 @@ def test_extend_and_destroy_from_the_database_page_are_changes(
     assert destroy_change.branch == "dbvend/dev/orders.destroy-0"
     assert services.ledger.holding()[0].status == "destroy_open"
     assert browser.get("/databases/dev/nothing").status_code == 404
+
+
+def test_the_database_page_says_how_to_connect_once_applied(browser: TestClient, services: Services) -> None:
+    """The Connect section: the recorded details and commands, escaped; a row that is not connection
+    details (edited by hand in the ledger) shows nothing of itself."""
+    ledger = services.ledger
+    new = NewRequest("req-connect", "api", "k-one", ORDERS, "dev", "orders", "orders")
+    record_and_queue(ledger, new)
+    assert "appear here once the database is applied" in browser.get("/databases/dev/orders").text
+    ledger.record_connection("req-connect", connections.AURORA_MYSQL)
+    page = browser.get("/databases/dev/orders").text
+    assert f"<dt>Reader host</dt><dd><code>{connections.AURORA_MYSQL['reader_host']}</code></dd>" in page
+    assert "export MYSQL_PWD=$(aws rds generate-db-auth-token" in page and "--enable-cleartext-plugin" in page
+    assert "mysql://dbadmin:${PASSWORD}@ledger.cluster-" in page and "AWSAuthenticationPlugin" in page
+    hostile = {**connections.AURORA_MYSQL, "host": "<script>alert(1)</script>"}
+    with ledger.transaction() as connection:
+        connection.execute(requests.update().values(connection=json.dumps(hostile)))
+    page = browser.get("/databases/dev/orders").text
+    assert "<script>alert" not in page and "appear here once the database is applied" in page
 
 
 def test_destroy_through_the_api_is_the_same_change(

@@ -91,6 +91,7 @@ def test_run_checks_reports_each_check(catalog: Catalog) -> None:
         "hcl-parse",
         "claim",
         "no-password",
+        "no-published-secret",
         "provider-schema",
         "terraform-fmt",
     ]

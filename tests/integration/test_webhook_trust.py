@@ -601,3 +601,44 @@ def test_a_repository_whose_default_branch_is_master_goes_the_whole_way(
         assert swept.exit_code == 0, swept.output
         destroy = [p for p in github.open_pulls() if p.head_ref.endswith(".destroy-1")]
         assert len(destroy) == 1 and github.pull_request(destroy[0].number)["base"]["ref"] == "master"
+
+
+def test_modify_on_the_issue_or_the_pull_request_is_one_change_at_a_time(
+    tmp_path: Path, gate: PolicyGate
+) -> None:
+    """/modify (engine.commands) as /extend: the one who asked, on their issue, or a writer on the
+    request's pull request; one change on dbvend/<env>/<id>.modify-1, found again by a repeated
+    comment, and another modification refused while it is open."""
+    with GitHubServer(tmp_path / "gh") as github:
+        services = github_services(tmp_path, github)
+        with TestClient(create_app(services)) as client:
+            issue, pull, _ = open_request(services, client, github, gate)
+            services.backend.merge(pull)
+            assert deliver(client, "pull_request", pull_closed(github, pull, merged=True)).json()
+            github.set_permission("alice", "read")
+            github.set_permission("writer", "write")
+            resize = "/modify size=medium storage_gb=40"
+            opened = deliver(
+                client, "issue_comment", comment_on(github, issue, "alice", resize, on_pull=False)
+            )
+            assert opened.json()["detail"] == "modification opened", opened.json()
+            again = deliver(
+                client, "issue_comment", comment_on(github, issue, "alice", resize, on_pull=False)
+            )
+            assert again.json()["change"] == opened.json()["change"]
+            other = deliver(client, "issue_comment", comment_on(github, pull, "writer", "/modify size=large"))
+            assert other.json()["detail"] == "refused" and "already open" in other.json()["reasons"][0]
+            stranger = deliver(client, "issue_comment", comment_on(github, pull, "mallory", resize))
+            assert stranger.json()["detail"] == "refused"
+            modifications = [p for p in github.open_pulls() if ".modify-" in p.head_ref]
+            assert [p.head_ref for p in modifications] == ["dbvend/dev/orders.modify-1"]
+            assert modifications[0].number == opened.json()["change"]
+            claim = json.loads(
+                github.read_file("dbvend/dev/orders.modify-1", "terraform/dev/orders/request.json") or "{}"
+            )
+            assert (claim["instance_class"], claim["storage_gb"], claim["modifications"]) == (
+                "db.t3.small",
+                40,
+                1,
+            )
+            assert "pull request #" in github.comment_bodies(issue)[-1]

@@ -5,6 +5,7 @@ Every call is appended to $FAKE_TERRAFORM_LOG as one JSON line {"cwd", "args"}. 
 `apply` succeed; `plan` writes its -out file and exits 2 (changes) as -detailed-exitcode says;
 `show -json` prints the plan JSON in $FAKE_TERRAFORM_PLAN (a recorded plan in Terraform's
 documented format), or one built from the root's request.json: a create of its database.
+`output -json` prints no outputs.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def main() -> int:
         return 2
     if command == "show":
         print(json.dumps(plan_for(Path.cwd())))
+        return 0
+    if command == "output":
+        print(json.dumps({}))  # nothing was really applied: no outputs in the state
         return 0
     if command in ("init", "apply", "destroy", "version"):
         return 0

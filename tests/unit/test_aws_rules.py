@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -76,9 +77,11 @@ def test_every_engine_renders_a_major_version_with_automatic_minor_upgrades(cata
             if rtype in ("aws_db_instance", "aws_rds_cluster_instance")
         ]
         assert upgraded and all(u is True for u in upgraded)
-        # A reviewed major upgrade in the claim can apply (RDS API, ModifyDBInstance:
-        # AllowMajorVersionUpgrade must be true when EngineVersion is a new major).
-        assert body["allow_major_version_upgrade"] is True
+        # A major upgrade only where a reviewed modification asks for one (RDS API, ModifyDBInstance:
+        # AllowMajorVersionUpgrade must be true when EngineVersion is a new major; engine.modify).
+        assert body["allow_major_version_upgrade"] is False
+        upgrade = replace(claim, allow_major_version_upgrade=True)
+        assert database(resources(upgrade))["allow_major_version_upgrade"] is True
 
 
 def test_the_catalog_offers_the_majors_and_every_one_of_them_renders(catalog: Catalog) -> None:

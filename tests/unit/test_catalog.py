@@ -317,3 +317,106 @@ def test_ttl_max_extensions_is_read_and_checked() -> None:
     broken = text.replace("max_extensions: 3", "max_extensions: -1")
     with pytest.raises(CatalogError, match="max_extensions: must be a whole number"):
         parse_catalog(broken)
+
+
+# -- notifications: targets read strictly; no URL that reaches a metadata service ------------
+
+
+def with_notifications(section: str) -> str:
+    text = default_catalog_text()
+    assert "\nnotifications: []\n" in text
+    return text.replace("\nnotifications: []\n", "\nnotifications:\n" + dedent(section), 1)
+
+
+def test_notification_targets_are_read_with_their_defaults() -> None:
+    from engine.catalog import NOTIFICATION_EVENTS
+
+    catalog = parse_catalog(
+        with_notifications(
+            """\
+              - url: http://127.0.0.1:8999/hook
+                format: json
+                secret_env: DBVEND_HOOK_SECRET
+              - url: https://chat.internal.example/hooks/abc
+                format: slack
+                events: [applied, failed]
+                environments: [prod]
+            """
+        )
+    )
+    local, chat = catalog.notifications
+    assert local.events == frozenset(NOTIFICATION_EVENTS) and local.environments is None
+    assert local.secret_env == "DBVEND_HOOK_SECRET" and local.format == "json"
+    assert chat.events == {"applied", "failed"} and chat.environments == {"prod"}
+    assert parse_catalog(default_catalog_text()).notifications == ()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://files.example.com/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/hook",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://instance-data/latest",
+        "http://[fd00:ec2::254]/",
+        "http://169.254.10.20/",
+        "http://0.0.0.0:8080/",
+        "http://[::]/",
+        "http://2852039166/",  # 169.254.169.254 as one number
+        "http://[::ffff:169.254.169.254]/",
+        "https:///no-host",
+        "https://user:token@hooks.example.com/x",
+    ],
+)
+def test_a_notification_url_that_is_not_http_or_reaches_metadata_is_refused(url: str) -> None:
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(with_notifications(f"  - {{url: '{url}', format: json}}\n"))
+    assert caught.value.key == "notifications[0].url"
+    assert "token" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/x", "http://10.1.2.3/hooks/x", "https://[::1]:8443/x", "http://mm.corp/x"]
+)
+def test_loopback_private_and_named_hosts_are_allowed(url: str) -> None:
+    (target,) = parse_catalog(with_notifications(f"  - {{url: '{url}', format: slack}}\n")).notifications
+    assert target.url == url
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "words"),
+    [
+        ("{url: 'https://a.example/x', format: xml}", "notifications[0].format", "slack or json"),
+        ("{url: 'https://a.example/x'}", "notifications[0].format", "required"),
+        ("{url: 'https://a.example/x', format: json, method: PUT}", "notifications[0].method", "not a known"),
+        (
+            "{url: 'https://a.example/x', format: json, events: [appplied]}",
+            "notifications[0].events[0]",
+            "one of",
+        ),
+        ("{url: 'https://a.example/x', format: json, events: []}", "notifications[0].events", "non-empty"),
+        (
+            "{url: 'https://a.example/x', format: json, environments: [qa]}",
+            "notifications[0].environments[0]",
+            "dev",
+        ),
+        (
+            "{url: 'https://a.example/x', format: json, secret_env: 'A-B'}",
+            "notifications[0].secret_env",
+            "variable",
+        ),
+        ("https://a.example/x", "notifications[0]", "mapping"),
+    ],
+)
+def test_notification_errors_name_the_key(entry: str, key: str, words: str) -> None:
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(with_notifications(f"  - {entry}\n"))
+    assert caught.value.key == key and words in str(caught.value)
+
+
+def test_the_same_target_twice_is_refused() -> None:
+    twice = "  - {url: 'https://a.example/x', format: json}\n  - {url: 'https://a.example/x', format: json}\n"
+    with pytest.raises(CatalogError, match=r"notifications\[1\]\.url: is given twice"):
+        parse_catalog(with_notifications(twice))

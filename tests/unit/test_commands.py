@@ -678,3 +678,60 @@ def test_parsed_commands_go_straight_into_authorize() -> None:
     assert isinstance(command, Command)
     assert authorize(command, READY, RULES) is None
     assert authorize(command, replace(READY, mergeable=None), RULES) is not None
+
+
+# -- /modify ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "changes"),
+    [
+        ("/modify size=medium", (("size", "medium"),)),
+        ("/modify size=medium storage_gb=100", (("size", "medium"), ("storage_gb", 100))),
+        ("/modify min_acu=0.5 max_acu=4 readers=2", (("min_acu", 0.5), ("max_acu", 4.0), ("readers", 2))),
+        ("/modify proxy=true", (("proxy", True),)),
+        ("/modify proxy=false owner=bob team=data", (("proxy", False), ("owner", "bob"), ("team", "data"))),
+        ("/modify engine_version=17\nto get the new planner", (("engine_version", "17"),)),
+    ],
+)
+def test_modify_carries_its_typed_fields(body: str, changes: tuple[tuple[str, object], ...]) -> None:
+    parsed = parse_comment(body)
+    assert isinstance(parsed, Command) and parsed.name == "modify" and parsed.changes == changes
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("/modify", "needs at least one `field=value`"),
+        ("/modify size", "`size` is not `field=value`"),
+        ("/modify size=", "`size=` is not `field=value`"),
+        ("/modify colour=red", "`colour` is not a field `/modify` changes"),
+        ("/modify ttl=3d", "`ttl` is not a field `/modify` changes"),
+        ("/modify database_engine=mysql", "`database_engine` is not a field `/modify` changes"),
+        ("/modify size=medium size=large", "`size` is given twice"),
+        ("/modify storage_gb=lots", "`storage_gb=lots` is not a value `storage_gb` takes"),
+        ("/modify readers=1.5", "`readers=1.5` is not a value `readers` takes"),
+        ("/modify proxy=yes", "`proxy=yes` is not a value `proxy` takes"),
+    ],
+)
+def test_modify_answers_bad_input_with_its_usage(body: str, expected: str) -> None:
+    text = reply_text(body)
+    assert expected in text and "Usage: `/modify <field>=<value> ...`" in text
+
+
+@pytest.mark.parametrize("argument", ["@everyone=1", "<img/src=x>", "[x](http://evil)=1", "a`b", "readers=@"])
+def test_modify_does_not_echo_markup(argument: str) -> None:
+    """(A value of a text field is no reply here: its rules, and their answer, are the modification's.)"""
+    text = reply_text(f"/modify {argument}")
+    assert argument not in text
+
+
+def test_modify_is_authorized_as_extend_is() -> None:
+    modify = Command("modify", "size=medium", changes=(("size", "medium"),))
+    for permission in ("read", "none"):
+        assert reasons(modify, replace(READY, permission=permission)) == reasons(
+            EXTEND, replace(READY, permission=permission)
+        )
+        assert authorize(modify, replace(READY, permission=permission, author="Carol"), RULES) is None
+    assert authorize(modify, replace(READY, state="merged"), RULES) is None
+    assert "`/modify <field>=<value> ...`" in HELP_TEXT

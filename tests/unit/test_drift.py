@@ -173,3 +173,20 @@ def test_roots_being_destroyed_are_skipped() -> None:
         [BILLING, "terraform/dev/broken", ORDERS],
         ["terraform/prod/leaving"],
     )
+
+
+def test_a_drift_is_one_occurrence_until_it_changes_or_its_issue_is_new() -> None:
+    from engine.drift import occurrence
+
+    root = "terraform/dev/orders"
+    (first,) = decide([drifted(root)], [], NOW)
+    (later,) = decide([drifted(root)], [], NOW + timedelta(hours=24))
+    assert occurrence(first, tracked=False) == occurrence(later, tracked=False), "the same differences"
+    (other,) = decide([drifted(root, "replace_cluster")], [], NOW + timedelta(hours=24))
+    assert occurrence(other, tracked=False) != occurrence(first, tracked=False)
+    summary = drifted(root).summary
+    assert summary is not None
+    (kept,) = decide([drifted(root, "replace_cluster")], [opened_issue(root, summary)], NOW)
+    assert kept.kind == "update" and occurrence(kept, tracked=True) == occurrence(first, tracked=True)
+    (reopened,) = decide([drifted(root)], [], NOW + timedelta(days=3))
+    assert occurrence(reopened, tracked=True) != occurrence(first, tracked=True), "a new issue, a new drift"

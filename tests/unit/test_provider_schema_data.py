@@ -29,6 +29,7 @@ EXPECTED_RESOURCES = {
     "aws_rds_cluster_parameter_group",
     "aws_cloudwatch_log_group",
     "aws_db_proxy_endpoint",
+    "aws_ssm_parameter",
 }
 TYPES = {"string", "number", "bool", "list", "set", "map", "any"}
 CDKTF_ONLY = {"connection", "count", "depends_on", "for_each", "lifecycle", "provider", "provisioners"}
@@ -182,6 +183,17 @@ def test_rds_cluster_instance(resources: dict[str, Any]) -> None:
     assert args["promotion_tier"]["type"] == "number"
     assert "endpoint" in resources["aws_rds_cluster_instance"]["attributes"]
     assert "not_an_argument" not in args
+
+
+def test_ssm_parameter(resources: dict[str, Any]) -> None:
+    """The provider docs, resources/ssm_parameter: name and type are required; exactly one of value,
+    insecure_value (never marked sensitive, not valid with SecureString) or value_wo is set."""
+    args = _args(resources, "aws_ssm_parameter")
+    assert args["name"] == {"type": "string", "required": True}
+    assert args["type"] == {"type": "string", "required": True}
+    for name in ("value", "insecure_value", "value_wo", "tier", "data_type", "key_id", "description", "tags"):
+        assert name in args, name
+    assert {"arn", "version"} <= set(resources["aws_ssm_parameter"]["attributes"])
 
 
 def test_db_proxy(resources: dict[str, Any]) -> None:

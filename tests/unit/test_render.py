@@ -13,7 +13,17 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.claim import claim_from_raw, parse_claim
-from engine.hcl import check_claim, check_no_password, check_schema, fmt_layout, hcl_unquote, parse_hcl
+from engine.connection import FIELDS
+from engine.hcl import (
+    check_claim,
+    check_no_password,
+    check_parameters_hold_no_secret,
+    check_schema,
+    fmt_layout,
+    hcl_unquote,
+    parse_hcl,
+    resources_of,
+)
 from engine.render import _environment, hcl_string, render_claim
 from engine.spec import ENGINES
 from tests.support.claims import ACCEPTED_AT, ENVIRONMENTS, NASTY_STRINGS, claim_for, matrix, tampered
@@ -128,6 +138,51 @@ def test_password_check_catches_a_password(catalog: Catalog) -> None:
     )
     assert check_no_password(parse_hcl(text)) == [
         "aws_db_instance.this: attribute password is not allowed (managed secrets only)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "opts"),
+    [
+        ("postgres", {}),
+        ("mysql", {}),
+        ("aurora-postgresql", {"proxy": True}),
+        ("aurora-mysql", {"readers": 1}),
+    ],
+)
+def test_every_root_publishes_its_connection_by_name_and_no_secret(
+    catalog: Catalog, engine: str, opts: dict[str, object]
+) -> None:
+    claim = claim_for(catalog, engine, "dev", opts)
+    parsed = parse_hcl(render_claim(claim).files["main.tf"])
+    parameter = hcl_unquote(resources_of(parsed)[("aws_ssm_parameter", "connection")])
+    assert parameter["name"] == "/dbvend/dev/orders/connection" and parameter["type"] == "String"
+    assert parameter["insecure_value"] == "${jsonencode(local.connection)}" and "value" not in parameter
+    assert parameter["tags"] == dict(claim.tags)
+    published = parsed["locals"][0]["connection"]
+    assert tuple(published) == FIELDS and hcl_unquote(published["engine"]) == engine
+    main = "aws_rds_cluster" if claim.is_aurora else "aws_db_instance"
+    assert published["master_secret_arn"] == f"${{{main}.this.master_user_secret[0].secret_arn}}"
+    assert (published["proxy_host"] == "${aws_db_proxy.this.endpoint}") is bool(opts.get("proxy"))
+    outputs = {name: body for block in parsed["output"] for name, body in block.items()}
+    assert outputs['"connection"']["value"] == "${local.connection}"
+    assert check_parameters_hold_no_secret(parsed) == [] and check_schema(parsed) == []
+
+
+def test_published_secret_check_catches_a_secure_string_and_a_password(catalog: Catalog) -> None:
+    rendered = render_claim(claim_for(catalog, "postgres", "dev", {}))
+    secure = tampered(rendered, 'type        = "String"', 'type        = "SecureString"')
+    assert check_parameters_hold_no_secret(parse_hcl(secure)) == [
+        "aws_ssm_parameter.connection: type must be String (a SecureString is for secrets)"
+    ]
+    leaked = tampered(
+        rendered,
+        "    iam_auth          = aws_db_instance.this.iam_database_authentication_enabled",
+        "    iam_auth          = aws_db_instance.this.iam_database_authentication_enabled\n"
+        "    secret            = data.aws_secretsmanager_secret_version.master.secret_string",
+    )
+    assert check_parameters_hold_no_secret(parse_hcl(leaked)) == [
+        "aws_ssm_parameter.connection: its value names a secret (secret_string)"
     ]
 
 

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("next_at", sa.Float, nullable=False),
         sa.Column("last_error", sa.Text),
     )
+    op.create_index("ix_notification_deliveries_due", "notification_deliveries", ["state", "next_at"])
 
 
 def downgrade() -> None:

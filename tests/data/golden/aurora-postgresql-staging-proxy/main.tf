@@ -104,8 +104,9 @@ resource "aws_rds_cluster" "this" {
   # examples/mysql: "8.0"): the provider keeps the prefix while the cluster runs a later minor and
   # reports that minor as engine_version_actual, so AWS's minor upgrades are no diff; dbvend's plan
   # summary and drift check also leave a minor-only engine_version diff out, deliberately, for
-  # roots written with a full version. A new major in the claim is a reviewed change.
-  allow_major_version_upgrade = true
+  # roots written with a full version. A new major in the claim is a reviewed change (engine.modify):
+  # allowed for that change alone.
+  allow_major_version_upgrade = false
 
   serverlessv2_scaling_configuration {
     min_capacity             = 1
@@ -315,6 +316,46 @@ output "port" {
 output "master_secret_arn" {
   description = "Secrets Manager secret holding the master credentials (managed by RDS)."
   value       = aws_rds_cluster.this.master_user_secret[0].secret_arn
+}
+
+# How to reach the database, published by name for applications and their own Terraform
+# (data "aws_ssm_parameter"): a plain String on purpose, since it holds no secret, only the ARN of
+# the master secret RDS manages; CKV_DBV_12 fails a parameter that would hold one.
+locals {
+  connection = {
+    engine            = "aurora-postgresql"
+    host              = aws_rds_cluster.this.endpoint
+    port              = aws_rds_cluster.this.port
+    database          = aws_rds_cluster.this.database_name
+    username          = aws_rds_cluster.this.master_username
+    reader_host       = aws_rds_cluster.this.reader_endpoint
+    proxy_host        = aws_db_proxy.this.endpoint
+    master_secret_arn = aws_rds_cluster.this.master_user_secret[0].secret_arn
+    iam_auth          = aws_rds_cluster.this.iam_database_authentication_enabled
+  }
+}
+
+resource "aws_ssm_parameter" "connection" {
+  name        = "/dbvend/staging/ledger/connection"
+  description = "dbvend: how to connect to staging/ledger (no secret)"
+  type        = "String"
+  tier        = "Standard"
+  data_type   = "text"
+  # insecure_value, not value: the provider shows it in the plan, so reviewers see what is published.
+  insecure_value = jsonencode(local.connection)
+
+  tags = {
+    "environment" = "staging"
+    "expires-at"  = "2026-12-07T09:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "unassigned"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+output "connection" {
+  description = "Host, port, database, user and the ARN of the master secret: how to connect, no secret."
+  value       = local.connection
 }
 
 resource "aws_cloudwatch_metric_alarm" "cpu" {

@@ -121,9 +121,9 @@ resource "aws_db_instance" "this" {
   copy_tags_to_snapshot               = true
   # A major version ("17", "8.4"): AWS's minor upgrades stay within it, and the provider keeps the
   # prefix while the database runs 17.6 (provider docs, db_instance: engine_version). A new major
-  # in the claim is a reviewed change, so it may upgrade.
+  # in the claim is a reviewed change (engine.modify): allowed for that change alone.
   auto_minor_version_upgrade            = true
-  allow_major_version_upgrade           = true
+  allow_major_version_upgrade           = false
   performance_insights_enabled          = false
   performance_insights_retention_period = null
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
@@ -152,6 +152,46 @@ output "port" {
 output "master_secret_arn" {
   description = "Secrets Manager secret holding the master credentials (managed by RDS)."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+# How to reach the database, published by name for applications and their own Terraform
+# (data "aws_ssm_parameter"): a plain String on purpose, since it holds no secret, only the ARN of
+# the master secret RDS manages; CKV_DBV_12 fails a parameter that would hold one.
+locals {
+  connection = {
+    engine            = "postgres"
+    host              = aws_db_instance.this.address
+    port              = aws_db_instance.this.port
+    database          = aws_db_instance.this.db_name
+    username          = aws_db_instance.this.username
+    reader_host       = null
+    proxy_host        = null
+    master_secret_arn = aws_db_instance.this.master_user_secret[0].secret_arn
+    iam_auth          = aws_db_instance.this.iam_database_authentication_enabled
+  }
+}
+
+resource "aws_ssm_parameter" "connection" {
+  name        = "/dbvend/dev/orders/connection"
+  description = "dbvend: how to connect to dev/orders (no secret)"
+  type        = "String"
+  tier        = "Standard"
+  data_type   = "text"
+  # insecure_value, not value: the provider shows it in the plan, so reviewers see what is published.
+  insecure_value = jsonencode(local.connection)
+
+  tags = {
+    "environment" = "dev"
+    "expires-at"  = "2026-11-23T21:30:00Z"
+    "managed-by"  = "dbvend"
+    "owner"       = "alice"
+    "request-id"  = "3f2b8c1e-0000-4000-8000-000000000001"
+  }
+}
+
+output "connection" {
+  description = "Host, port, database, user and the ARN of the master secret: how to connect, no secret."
+  value       = local.connection
 }
 
 resource "aws_cloudwatch_metric_alarm" "cpu" {
