@@ -81,6 +81,9 @@ def extend_database(
         raise InvalidRequest([FieldError("environment", f"{claim.environment} is no longer in dbvend.yaml")])
     new_expiry = extend(lease_of(claim.root, text), ttl, now, env.ttl, claim.extensions)
     after = extended(claim, new_expiry)
+    # Both rewrite request.json: an extension waits for an open modification (a destroy change
+    # does not stop one: extending is how its database is kept).
+    _refuse_other_open_changes(backend, after, f"extend-{after.extensions}", blocking=("modify-",))
     rendered = render_claim(after)
     checks = run_checks(rendered, after, terraform)
     failures = [f"{c.name}: {c.detail}" for c in checks if c.failed]
@@ -169,18 +172,28 @@ def modify_database(
         and ledger.get(claim.request_id) is not None
         and ledger.first_time(noted, "modification")
     ):
-        ledger.note(claim.request_id, f"modification ({changed}) asked by {by}: change #{change.id}")
+        with ledger.transaction() as connection:
+            said = f"modification ({changed}) asked by {by}: change #{change.id}"
+            ledger.note(claim.request_id, said, connection)
+            ledger.notify("modify_open", claim.request_id, said, change.link, connection=connection)
     log.info("modification of %s (%s): change #%d", claim.root, changed, change.id)
     return Modified(change, modification)
 
 
-def _refuse_other_open_changes(backend: GitOpsBackend, claim: Claim, kind: str) -> None:
-    """One open change per database: Conflict naming another open change of it (an extension, a
-    destruction, a modification of another count), unless this very modification is open already
-    (a retry: found again by open_change)."""
+def _refuse_other_open_changes(
+    backend: GitOpsBackend, claim: Claim, kind: str, blocking: tuple[str, ...] = ()
+) -> None:
+    """One open change per database: Conflict naming another open change of it (of the kinds in
+    `blocking`, or of any kind when it is empty), unless this very change is open already (a
+    retry: found again by open_change)."""
     prefix = branch_name(claim.environment, claim.identifier) + "."
     mine = prefix + kind
-    held = [change for change in backend.changes("open") if change.branch.startswith(prefix)]
+    held = [
+        change
+        for change in backend.changes("open")
+        if change.branch.startswith(prefix)
+        and (not blocking or change.branch.removeprefix(prefix).startswith(blocking))
+    ]
     if any(c.branch == mine or c.branch.startswith(mine + "-") for c in held) or not held:
         return
     raise Conflict(

@@ -61,6 +61,10 @@ def test_a_resize_through_the_api_is_one_change_found_again(
     other = browser.patch(DATABASE, headers=KEY, json={"size": "large"})
     assert other.status_code == 409 and "already open in change" in other.json()["detail"]
     assert modify_changes(services) == ["dbvend/dev/orders.modify-1"]
+    # an extension waits for it too: both rewrite request.json
+    waiting = browser.patch(DATABASE, headers=KEY, json={"ttl": "5d"})
+    assert waiting.status_code == 409, waiting.text
+    assert f"change #{body['change']['id']} of dev/orders is open" in waiting.json()["detail"]
     # merged, the next modification waits for the open extension: one change of a database at a time
     assert browser.post(f"/v1/changes/{body['change']['id']}/merge", headers=KEY).status_code == 200
     extension = browser.patch(DATABASE, headers=KEY, json={"ttl": "5d"}).json()["change"]

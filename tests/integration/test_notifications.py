@@ -82,7 +82,10 @@ def test_every_event_arrives_once_per_occurrence_signed(
             assert book.transition(request_id, "applied", "dbvend ci apply: applied", connection=connection)
         assert httpx.post(f"{server.url}/v1/changes/1/merge", headers=HEADERS).status_code == 200
         assert wait_for_status(server, request_id, "merged") == "merged"
-        book.notify("modify_open", request_id, "modify change #2: storage_gb 20 -> 50")
+        modified = httpx.patch(
+            f"{server.url}/v1/databases/dev/orders", headers=HEADERS, json={"team": "payments"}, timeout=60
+        )
+        assert modified.status_code == 200, modified.text
         leases = [lease_of(d, t) for d, t in claims_at(repo.path, "main").items()]
         expires = leases[0].expires_at
         assert expires is not None
