@@ -9,20 +9,17 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
 
+from engine.api.bodies import CHANGE_EXAMPLES, DESTRUCTION_EXAMPLES, DatabaseChangeBody, DestructionBody
 from engine.api.deps import AcceptedDep, BodyDep, KeyDep
 from engine.api.openapi import (
-    CHANGE_EXAMPLES,
-    DESTRUCTION_EXAMPLES,
     KEYED,
     TO_FIRST_DATABASE,
     WITH_BODY,
     DatabaseAccepted,
     DatabaseAnswer,
     DatabaseChangeAnswer,
-    DatabaseChangeBody,
     DatabasePage,
     DestructionAnswer,
-    DestructionBody,
     answer,
     asks_for_a_database,
     effect_answer,

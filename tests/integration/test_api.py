@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api.openapi import REQUEST_EXAMPLES
+from engine.api.bodies import REQUEST_EXAMPLES
 from engine.app import create_app
 from engine.checkov.gate import PolicyGate
 from engine.gitops.local import LocalRepository

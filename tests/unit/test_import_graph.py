@@ -173,3 +173,15 @@ def test_the_store_does_not_import_the_queue() -> None:
         if dep.startswith("engine.queue")
     )
     assert found == []
+
+
+MOST_LINES: Final = 500  # issue 20: a module a newcomer reads whole
+
+
+def test_no_module_is_longer_than_a_reader_reads_whole() -> None:
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in module_names().values()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MOST_LINES
+    }
+    assert long == {}, f"split these by what they hold: {long}"
