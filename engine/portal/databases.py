@@ -28,7 +28,7 @@ from engine.portal.pages import FormDep, PortalError, page, router
 from engine.portal.signin import Visitor, VisitorDep, checked_fields
 from engine.roots import Root
 from engine.services import Services
-from engine.spec import ENGINES
+from engine.spec import ENGINES, SIZES
 from engine.store.records import STATUSES, RequestRecord
 from engine.ttl import parse_time
 from engine.web import Environment, Identifier, ServicesDep
@@ -128,6 +128,7 @@ def _database_page(
         plan=views.latest_plan(record.history if record is not None else []),
         left=views.time_left(found["expires_at"], datetime.now(UTC)),
         connect=_connect(found["connection"]),
+        sizes=SIZES,
         done=done,
         errors=errors or {},
         values=values or {},
