@@ -2,14 +2,22 @@
 //
 //   BASE_URL=http://127.0.0.1:8080 API_KEY=... ARTEFACTS=tests/artifacts/browser node tests/browser/portal.mjs
 //
+//   ... PYTHON=.venv/bin/python DBVEND_DATA=<the serve's data dir> node tests/browser/portal.mjs
+//
 // Follows the portal as the README describes it (engine/portal/): sign in, a refused request, a request that
 // opens a change, the change merged through the REST API, the fleet and its filter, the database page and
-// an extension, then the same pages at a phone's size. Prints one line per step, writes a screenshot per
-// page into ARTEFACTS, and exits non-zero with a precise message at the first thing that is not as the
-// contract says (failure.png then shows the page it was on). CHROMIUM overrides /usr/bin/chromium.
+// an extension (merged through the REST API), the Change form (a refusal, then a modification), the Connect
+// section before and after the database is applied, then the same pages at a phone's size. The apply is
+// recorded in the serve's ledger as `dbvend ci apply` records it, by tests/support/record_applied.py run
+// with PYTHON (the serve's settings: DBVEND_DATA or DATABASE_URL). Prints one line per step, writes a
+// screenshot per page into ARTEFACTS, and exits non-zero with a precise message at the first thing that is
+// not as the contract says (failure.png then shows the page it was on). CHROMIUM overrides /usr/bin/chromium.
 
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 // --headless=new: no display here. --no-sandbox: we run as root, where chromium's sandbox refuses to
@@ -22,6 +30,8 @@ const SCREENSHOTS = [
   'fleet.png',
   'database.png',
   'extended.png',
+  'changed.png',
+  'connect.png',
   'fleet-phone.png',
 ];
 
@@ -29,6 +39,22 @@ const STEP_TIMEOUT = 10_000; // any one locator or navigation
 const STATUS_TIMEOUT = 60_000; // the request page reaching change_open by itself
 const HOSTILE_NAME = '<script>alert(1)</script>';
 const FINAL_STATUSES = ['rejected', 'failed', 'closed', 'destroyed'];
+const RECORD_TIMEOUT = 30_000; // record_applied.py: a python start and one ledger transaction
+const RECORD_APPLIED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../support/record_applied.py');
+const BRANCH = 'dbvend/dev/orders'; // the request's change; a later one is BRANCH.<kind>
+// What `dbvend ci apply` reads from the root's `connection` output (engine/connection.py): no password.
+const CONNECTION = {
+  engine: 'postgres',
+  host: 'orders.abc123.eu-west-1.rds.amazonaws.com',
+  port: 5432,
+  database: 'orders',
+  username: 'dbadmin',
+  reader_host: null,
+  proxy_host: null,
+  master_secret_arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf',
+  iam_auth: true,
+};
+const NOT_YET_CONNECTED = 'Connection details appear here once the database is applied.';
 
 function required(name) {
   const value = process.env[name];
@@ -39,6 +65,8 @@ function required(name) {
 const BASE_URL = required('BASE_URL').replace(/\/+$/, '');
 const API_KEY = required('API_KEY');
 const ARTEFACTS = required('ARTEFACTS');
+const PYTHON = required('PYTHON');
+required('DBVEND_DATA'); // read by record_applied.py, as the serve reads it
 const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const started = Date.now();
@@ -155,6 +183,45 @@ async function filterFleet(page, environment) {
   expectEqual(params.get('environment'), environment, `fleet filter's query (${pathOf(page)})`);
 }
 
+/** The open changes of dev/orders (its request's branch, or a later change's BRANCH.<kind>), by the REST API. */
+async function openChanges() {
+  const { status, body } = await rest('GET', '/v1/changes?status=open');
+  expectEqual(status, 200, 'GET /v1/changes?status=open: HTTP status');
+  expect(Array.isArray(body?.items), `GET /v1/changes?status=open: no items in ${JSON.stringify(body)}`);
+  return body.items.filter((c) => c.branch === BRANCH || c.branch.startsWith(`${BRANCH}.`));
+}
+
+async function databaseAnswer() {
+  const { status, body } = await rest('GET', '/v1/databases/dev/orders');
+  expectEqual(status, 200, 'GET /v1/databases/dev/orders: HTTP status');
+  return body;
+}
+
+/** What `dbvend ci apply` records for an applied root: its connection details, then the move to applied,
+ * in one transaction of the serve's ledger (tests/support/record_applied.py). */
+async function recordApplied(requestId) {
+  const run = promisify(execFile);
+  let done;
+  try {
+    done = await run(PYTHON, [RECORD_APPLIED, requestId, JSON.stringify(CONNECTION)], {
+      env: process.env,
+      timeout: RECORD_TIMEOUT,
+    });
+  } catch (error) {
+    throw new Error(`${PYTHON} ${RECORD_APPLIED} ${requestId}: ${error.message} ${error.stderr || ''}`.trim());
+  }
+  return JSON.parse(done.stdout);
+}
+
+/** The Connect section's facts, label → value. */
+async function connectFacts(page) {
+  return page.locator('#connect dl.facts').evaluate((dl) =>
+    Object.fromEntries(
+      [...dl.querySelectorAll('dt')].map((dt) => [dt.textContent.trim(), dt.nextElementSibling?.textContent.trim()]),
+    ),
+  );
+}
+
 async function step(name, body) {
   const t0 = Date.now();
   try {
@@ -175,6 +242,7 @@ async function journey(browser, current) {
   let requestPath = '';
   let change = 0;
   let expiry = null;
+  let extension = 0;
 
   await step('a portal page without a session goes to /signin?next=...', async () => {
     await open(page, '/fleet');
@@ -397,10 +465,165 @@ async function journey(browser, current) {
     const extended = new Date(match[1]);
     expect(!Number.isNaN(extended.getTime()), `the extension's time ${JSON.stringify(match[1])} is not ISO`);
     expect(extended > expiry, `the extension ${match[1]} is not after the expiry ${expiry.toISOString()}`);
-    expect(Number(match[2]) !== change, `the extension's change #${match[2]} is the request's change`);
+    extension = Number(match[2]);
+    expect(extension !== change, `the extension's change #${extension} is the request's change`);
     noProblems('the extension');
     await shot(page, 'extended.png', { fullPage: true });
     log(`     ${text}`);
+  });
+
+  await step('merge the extension through the REST API: no change of dev/orders stays open', async () => {
+    // One open change per database: the Change form is refused while the extension is open.
+    const held = await openChanges();
+    expect(
+      held.length === 1 && held[0].id === extension && held[0].branch.startsWith(`${BRANCH}.extend-`),
+      `open changes of dev/orders before the merge: ${JSON.stringify(held.map((c) => [c.id, c.branch]))}`,
+    );
+    const { status, body } = await rest('POST', `/v1/changes/${extension}/merge`);
+    expect(status >= 200 && status < 300, `POST /v1/changes/${extension}/merge: ${status} ${JSON.stringify(body)}`);
+    const left = await openChanges();
+    const branches = JSON.stringify(left.map((c) => c.branch));
+    expect(left.length === 0, `open changes of dev/orders after the merge: ${branches}`);
+  });
+
+  await step('Change: storage that shrinks → 422, the field marked invalid with its rule, no change', async () => {
+    const claimed = (await databaseAnswer()).claim?.storage_gb;
+    expect(Number.isInteger(claimed) && claimed > 1, `the claim's storage_gb is ${JSON.stringify(claimed)}`);
+    await open(page, '/databases/dev/orders');
+    const form = await single(page.locator('#change-database form'), 'the Change form (#change-database form)');
+    expectEqual(await form.getAttribute('action'), '/databases/dev/orders/modify', 'the Change form\'s action');
+    const size = await single(field(page, 'Size'), 'select labelled "Size"');
+    const options = await size.locator('option').evaluateAll((all) => all.map((o) => o.value));
+    expectEqual(JSON.stringify(options), JSON.stringify(['', 'small', 'medium', 'large']), '"Size" option values');
+    for (const label of ['Engine version', 'Owner', 'Team']) {
+      await single(field(page, label), `input labelled "${label}"`);
+    }
+    const storage = await single(field(page, 'Storage (GB, grows only)'), 'input labelled "Storage (GB, grows only)"');
+    expectEqual(await storage.getAttribute('placeholder'), String(claimed), '"Storage (GB, grows only)" placeholder');
+    await storage.fill('1');
+    const response = await navigation(page, () => page.getByRole('button', { name: 'Change', exact: true }).click());
+    expectEqual(response.status(), 422, 'POST /databases/dev/orders/modify with storage 1: HTTP status');
+    const refused = await single(field(page, 'Storage (GB, grows only)'), 'the form again: "Storage (GB, grows only)"');
+    expectEqual(await refused.getAttribute('aria-invalid'), 'true', '"Storage (GB, grows only)" aria-invalid');
+    const describedBy = (await refused.getAttribute('aria-describedby')) || '';
+    expect(
+      describedBy.split(/\s+/).includes('error-storage_gb'),
+      `"Storage (GB, grows only)" aria-describedby is ${JSON.stringify(describedBy)}, not error-storage_gb`,
+    );
+    expectEqual(await refused.inputValue(), '1', '"Storage (GB, grows only)" value kept after 422');
+    const rule = await single(page.locator('#change-database p.field-error#error-storage_gb'), 'p#error-storage_gb');
+    const ruleText = (await rule.innerText()).trim();
+    // Grows only; a claim at the environment's least storage (dev's 20 GB) meets the range rule first.
+    const least = /^must be between (\d+) and \d+, got 1$/.exec(ruleText);
+    expect(
+      ruleText.startsWith(`can only grow: RDS cannot shrink allocated storage (now ${claimed} GB)`) ||
+        (least && Number(least[1]) >= claimed),
+      `the storage rule reads ${JSON.stringify(ruleText)} (the claim has ${claimed} GB)`,
+    );
+    expectEqual(await page.getByRole('status').count(), 0, 'role=status after a refused change');
+    const held = await openChanges();
+    expect(held.length === 0, `a refused change opened ${JSON.stringify(held.map((c) => c.branch))}`);
+    noProblems('the refused change');
+    log(`     ${ruleText}`);
+  });
+
+  await step('Change: size medium → "Modification proposed in change #<n>", one open change', async () => {
+    await open(page, '/databases/dev/orders'); // afresh: the refused form kept storage 1
+    await field(page, 'Size').selectOption('medium');
+    const response = await navigation(page, () => page.getByRole('button', { name: 'Change', exact: true }).click());
+    expectEqual(response.status(), 200, 'after the change: HTTP status');
+    expectEqual(new URL(page.url()).pathname, '/databases/dev/orders', 'after the change, the page');
+    const status = page.getByRole('status').filter({ hasText: 'Modification proposed' });
+    await single(status, 'role=status holding "Modification proposed"');
+    const text = (await status.innerText()).trim();
+    const match = /^Modification proposed in change #(\d+)\b/.exec(text);
+    expect(match, `role=status reads ${JSON.stringify(text)}`);
+    const modification = Number(match[1]);
+    expect(![change, extension].includes(modification), `the modification's change #${modification} is not new`);
+    const held = await openChanges();
+    expect(
+      held.length === 1 && held[0].branch === `${BRANCH}.modify-1` && held[0].id === modification,
+      `open changes of dev/orders: ${JSON.stringify(held.map((c) => [c.id, c.branch]))},` +
+        ` not #${modification} on ${BRANCH}.modify-1`,
+    );
+    noProblems('the change');
+    await shot(page, 'changed.png', { fullPage: true });
+    log(`     ${text}`);
+  });
+
+  await step(`Connect before apply: "${NOT_YET_CONNECTED}"`, async () => {
+    const connect = await single(page.locator('section#connect'), 'section#connect');
+    await single(connect.getByRole('heading', { name: 'Connect', exact: true }), 'heading "Connect" in #connect');
+    await single(connect.getByText(NOT_YET_CONNECTED, { exact: true }), `"${NOT_YET_CONNECTED}" in #connect`);
+    expectEqual(await connect.locator('pre, dl').count(), 0, 'commands or facts in #connect before apply');
+  });
+
+  await step('record the apply as `dbvend ci apply` does: the request applied with its connection', async () => {
+    const before = await databaseAnswer();
+    expect(before.request_id, `GET /v1/databases/dev/orders has no request_id: ${JSON.stringify(before)}`);
+    expectEqual(before.connection ?? null, null, 'connection details before apply');
+    const recorded = await recordApplied(before.request_id);
+    expectEqual(recorded.status, 'applied', 'record_applied.py: the request\'s status');
+    const after = await databaseAnswer();
+    expectEqual(after.status, 'applied', 'GET /v1/databases/dev/orders after apply: status');
+    for (const [key, value] of Object.entries(CONNECTION)) {
+      expectEqual(after.connection?.[key], value, `GET /v1/databases/dev/orders after apply: connection.${key}`);
+    }
+    log(`     request ${before.request_id} applied`);
+  });
+
+  await step('Connect after apply: facts, IAM token and secret commands, a ${PASSWORD} URL, no password', async () => {
+    await open(page, '/databases/dev/orders');
+    const connect = page.locator('section#connect');
+    expectEqual(await connect.getByText(NOT_YET_CONNECTED).count(), 0, `"${NOT_YET_CONNECTED}" after apply`);
+    const facts = await connectFacts(page);
+    const expected = {
+      Host: CONNECTION.host,
+      Port: '5432',
+      Database: 'orders',
+      User: 'dbadmin',
+      'Master secret': CONNECTION.master_secret_arn,
+      'IAM authentication': 'enabled',
+    };
+    expectEqual(JSON.stringify(facts), JSON.stringify(expected), '#connect facts');
+    for (const name of ['With an IAM token', 'With the master password from Secrets Manager', 'Connection string']) {
+      await single(connect.getByRole('heading', { name, exact: true }), `heading "${name}" in #connect`);
+    }
+    const blocks = (await connect.locator('pre').allInnerTexts()).map((b) => b.trim());
+    expectEqual(blocks.length, 3, 'code blocks in #connect (IAM token, secret, connection string)');
+    const [iam, secret, url] = blocks;
+    const token =
+      `aws rds generate-db-auth-token --hostname ${CONNECTION.host} --port 5432 --username dbadmin --region eu-west-1`;
+    expect(iam.startsWith(`export PGPASSWORD=$(${token})\n`), `the IAM token commands read ${JSON.stringify(iam)}`);
+    const psql = `psql 'host=${CONNECTION.host} port=5432 dbname=orders user=dbadmin sslmode=require'`;
+    const fetchSecret = `aws secretsmanager get-secret-value --secret-id '${CONNECTION.master_secret_arn}'`;
+    expect(iam.endsWith(psql), `the IAM token commands do not end with ${psql}: ${JSON.stringify(iam)}`);
+    expect(
+      secret.startsWith(`export PGPASSWORD=$(${fetchSecret}`) &&
+        secret.includes('--region eu-west-1 --query SecretString --output text | jq -r .password)') &&
+        secret.endsWith(psql),
+      `the Secrets Manager commands read ${JSON.stringify(secret)}`,
+    );
+    expectEqual(
+      url,
+      `postgresql://dbadmin:\${PASSWORD}@${CONNECTION.host}:5432/orders?sslmode=require`,
+      'the connection string',
+    );
+    // No password anywhere: each assignment of the password variable is a command substitution.
+    for (const [what, text] of [
+      ['page text', await page.locator('body').innerText()],
+      ['page HTML', await page.content()],
+    ]) {
+      const literal = /(?:PGPASSWORD|MYSQL_PWD)=(?!"?\$\()\S*/.exec(text);
+      expect(literal === null, `the ${what} holds a password assignment: ${literal?.[0]}`);
+      for (const [whole, password] of text.matchAll(/[a-z]+:\/\/[^:@/\s]+:([^@\s]+)@/g)) {
+        expectEqual(password, '${PASSWORD}', `the password in a URL of the ${what} (${whole})`);
+      }
+    }
+    const history = (await page.locator('ol.history > li').first().innerText()).trim();
+    expect(/\bapplied\b.*dbvend ci apply:/.test(history), `the newest history entry reads ${JSON.stringify(history)}`);
+    noProblems('the Connect section');
+    await shot(page, 'connect.png', { fullPage: true });
   });
 
   const state = await context.storageState();

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +30,14 @@ SCREENSHOTS = (
     "fleet.png",
     "database.png",
     "extended.png",
+    "changed.png",
+    "connect.png",
     "fleet-phone.png",
 )
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JOURNEY_TIMEOUT = 150  # seconds; the journey takes a few, and waits at most 60 for the request's change
+# Seconds: the journey takes about ten, and waits at most 60 for the request's change and 30 for
+# tests/support/record_applied.py.
+JOURNEY_TIMEOUT = 180
 INSTALL_HINT = "apt-get install -y chromium && npm ci --prefix tests/browser --no-audit --no-fund"
 
 
@@ -68,7 +73,15 @@ def test_portal_journey_in_chromium(server: ServeProcess) -> None:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTEFACTS.glob("*.png"):
         old.unlink()
-    env = {**os.environ, "BASE_URL": server.url, "API_KEY": API_KEY, "ARTEFACTS": str(ARTEFACTS)}
+    # The serve's environment (DBVEND_DATA, or DATABASE_URL), so that tests/support/record_applied.py, run
+    # with PYTHON, records the apply in the serve's ledger as `dbvend ci apply` does.
+    env = {
+        **server.env,
+        "BASE_URL": server.url,
+        "API_KEY": API_KEY,
+        "ARTEFACTS": str(ARTEFACTS),
+        "PYTHON": sys.executable,
+    }
     started = time.monotonic()
     try:
         done = subprocess.run(
