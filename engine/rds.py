@@ -197,3 +197,9 @@ PERFORMANCE_INSIGHTS_FREE_DAYS: Final = 7
 
 def performance_insights_available(engine: str, instance_class: str) -> bool:
     return instance_class not in NO_PERFORMANCE_INSIGHTS.get(engine, frozenset())
+
+
+def final_snapshot_name(identifier: str, request_id: str) -> str:
+    """`<identifier>-final-<request>`: one per request, so a name destroyed twice never collides."""
+    request = "".join(ch for ch in request_id.lower() if ch.isalnum())[:8]
+    return f"{identifier}-final-{request}"

@@ -226,6 +226,5 @@ def _alarms(claim: Claim) -> list[dict[str, Any]]:
 
 
 def final_snapshot_identifier(claim: Claim) -> str:
-    """`<identifier>-final-<request>`: one per request, so a name destroyed twice never collides."""
-    request = "".join(ch for ch in claim.request_id.lower() if ch.isalnum())[:8]
-    return f"{claim.identifier}-final-{request}"
+    """The final snapshot a destroy of this claim's database keeps (engine.rds.final_snapshot_name)."""
+    return rds.final_snapshot_name(claim.identifier, claim.request_id)

@@ -175,7 +175,8 @@ def _tell_expired(lease: Lease, ledger: Ledger, replies: IssueReplies | None, ac
     if ledger.get(lease.request_id) is None:
         return
     if action == "destroyed":
-        ledger.transition(lease.request_id, "destroyed", "time-to-live ran out: destroyed by the sweep")
+        said = "time-to-live ran out: destroyed by the sweep"
+        ledger.transition(lease.request_id, "destroyed", said, final_snapshot=lease.final_snapshot)
     expiry = int(lease.expires_at.timestamp()) if lease.expires_at else 0
     if ledger.first_time(f"ttl-expired:{lease.request_id}:{expiry}", "ttl-expired"):
         text = f"Time-to-live: `{md_escape(lease.directory)}` expired at {_iso(lease)}: {action}."

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from engine.catalog import TtlPolicy
 from engine.errors import FieldError, InvalidRequest
+from engine.rds import final_snapshot_name
 from engine.spec import format_ttl
 
 DEFAULT_REMINDERS: Final = (timedelta(hours=48), timedelta(hours=2))
@@ -34,6 +35,7 @@ class Lease:
     expires_at: datetime | None  # None: no time-to-live
     extensions: int = 0
     destroying: bool = False  # its destroy change is merged: the destroy itself is under way
+    final_snapshot: str | None = None  # the snapshot a destroy keeps (the environment keeps one)
 
     def left(self, now: datetime) -> timedelta | None:
         return None if self.expires_at is None else self.expires_at - now
@@ -79,16 +81,22 @@ def lease_of(directory: str, claim_text: str) -> Lease:
         claim: Mapping[str, Any] = json.loads(claim_text)
         request = claim["request"]
         expires = claim.get("expires_at")
+        identifier = directory.rsplit("/", 1)[-1]
         return Lease(
             directory=directory,
             environment=str(request["environment"]),
-            identifier=directory.rsplit("/", 1)[-1],
+            identifier=identifier,
             request_id=str(claim["request_id"]),
             owner=request.get("owner"),
             accepted_at=parse_time(str(claim["accepted_at"])),
             expires_at=parse_time(str(expires)) if expires else None,
             extensions=int(claim.get("extensions") or 0),
             destroying=bool(claim.get("destroy_requested_at")),
+            final_snapshot=(
+                final_snapshot_name(identifier, str(claim["request_id"]))
+                if claim.get("final_snapshot")
+                else None
+            ),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{directory}/request.json: cannot read its time-to-live: {exc}") from None

@@ -14,6 +14,7 @@ from engine.ci import changed_roots, check_generated
 from engine.cli.support import current_settings, job_github, out, reports_errors, step_summary
 from engine.errors import DbvendError, StaleHead
 from engine.roots import Root
+from engine.ttl import Lease, lease_of
 
 if TYPE_CHECKING:
     pass
@@ -116,7 +117,7 @@ def plan(
         if gate is not None:
             gate.close()
     report = render_report(reports, title=f"dbvend plan ({head[:12]})")
-    _record_plans(settings, reports, _request_ids(repo, [r.directory for r in reports]))
+    _record_plans(settings, reports, _leases(repo, [r.directory for r in reports]))
     step_summary(report)
     out.print(report, markup=False, highlight=False, soft_wrap=True)
     if pull_request is not None:
@@ -242,7 +243,7 @@ def _apply(repo: Path, roots: list[str], number: int | None, backend_file: str |
         return
     settings = current_settings()
     terraform = Terraform(settings.terraform, plugin_cache=plugin_cache())
-    requests = _request_ids(repo, roots)  # read before a destroyed root is removed
+    leases = _leases(repo, roots)  # read before a destroyed root is removed
     pulls = _github_pulls() if number is not None else None
     reports = _remove_destroyed(
         repo, apply_roots(repo, roots, terraform, destroy, backend_file), pulls, number
@@ -255,7 +256,7 @@ def _apply(repo: Path, roots: list[str], number: int | None, backend_file: str |
 
         marker = f"{APPLY_MARKER}:{command}"
         pulls.write_parts(number, marker, split_comment(report, marker))
-    _record(settings, reports, requests, command)
+    _record(settings, reports, leases, command)
     if not all(r.ok for r in reports):
         sys.exit(1)
 
@@ -283,19 +284,18 @@ def _remove_destroyed(repo: Path, reports: list[Any], pulls: Any, number: int | 
     return done
 
 
-def _request_ids(repo: Path, roots: list[str]) -> dict[str, str]:
-    """Each root's request id, from its request.json in the checkout."""
+def _leases(repo: Path, roots: list[str]) -> dict[str, Lease]:
+    """Each root's request (id, and the final snapshot a destroy keeps), from its request.json."""
     found = {}
     for root in roots:
         try:
-            claim = json.loads((repo / root / "request.json").read_text(encoding="utf-8"))
-            found[root] = str(claim["request_id"])
-        except (OSError, ValueError, KeyError, TypeError):
+            found[root] = lease_of(root, (repo / root / "request.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
     return found
 
 
-def _record(settings: Any, reports: list[Any], requests: dict[str, str], command: str) -> None:
+def _record(settings: Any, reports: list[Any], leases: dict[str, Lease], command: str) -> None:
     """Each root's request in the ledger, when this CI can reach it (DATABASE_URL): applied or
     destroyed, or a note of the failure. Destroyed is a fact about AWS: it holds even when the
     root's removal failed after it."""
@@ -303,10 +303,10 @@ def _record(settings: Any, reports: list[Any], requests: dict[str, str], command
         r.directory: ("destroyed" if r.destroyed else "applied" if r.ok else "", r.detail) for r in reports
     }
     connections = {r.directory: r.connection.as_dict() for r in reports if r.connection is not None}
-    _in_ledger(settings, requests, outcomes, command, connections)
+    _in_ledger(settings, leases, outcomes, command, connections)
 
 
-def _record_plans(settings: Any, reports: list[Any], requests: dict[str, str]) -> None:
+def _record_plans(settings: Any, reports: list[Any], leases: dict[str, Lease]) -> None:
     """Each planned root's request in the ledger, when this CI can reach it: `planned`, with the
     plan's counts, policy and cost (what the portal shows as the latest plan), or a note of why not."""
     from engine.ci import count_line_of
@@ -318,7 +318,7 @@ def _record_plans(settings: Any, reports: list[Any], requests: dict[str, str]) -
             lines[report.directory] = ("planned", "; ".join(fact for fact in facts if fact))
         else:
             lines[report.directory] = ("", report.error or f"state locked ({report.locked_by})")
-    _in_ledger(settings, requests, lines, "plan")
+    _in_ledger(settings, leases, lines, "plan")
 
 
 def _cost_text(monthly: float | None) -> str | None:
@@ -327,14 +327,15 @@ def _cost_text(monthly: float | None) -> str | None:
 
 def _in_ledger(
     settings: Any,
-    requests: dict[str, str],
+    leases: dict[str, Lease],
     outcomes: dict[str, tuple[str, str]],
     command: str,
     connections: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Per root, its request moved to a status (or, when it cannot move there, a note), with a
     line saying what CI did; nothing without DATABASE_URL or for roots the ledger does not know.
-    An applied root's connection details are recorded in the same transaction, before the move."""
+    An applied root's connection details are recorded in the same transaction, before the move; a
+    destroyed one's final snapshot (restore_from "final") with the move."""
     if not settings.database_url:
         return
     from engine.store.ledger import Ledger
@@ -343,14 +344,19 @@ def _in_ledger(
     ledger = Ledger.connect(settings.database_url)
     try:
         for directory, (status, line) in outcomes.items():
-            request_id = requests.get(directory)
-            if request_id is None or ledger.get(request_id) is None:
+            lease = leases.get(directory)
+            if lease is None or ledger.get(lease.request_id) is None:
                 continue
+            request_id = lease.request_id
+            kept = lease.final_snapshot if status == "destroyed" else None
             detail = f"dbvend ci {command}: {directory}: {line.splitlines()[0] if line else ''}"
             with ledger.transaction() as connection:
                 if directory in found:
                     ledger.record_connection(request_id, found[directory], connection)
-                if not (status and ledger.transition(request_id, status, detail, connection=connection)):
+                moved = status and ledger.transition(
+                    request_id, status, detail, final_snapshot=kept, connection=connection
+                )
+                if not moved:
                     ledger.note(request_id, detail, connection)
     finally:
         ledger.engine.dispose()

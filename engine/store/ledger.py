@@ -95,6 +95,7 @@ class Ledger(GitHubRecords):
         policy: Mapping[str, Any] | None = None,
         change_head: str | None = None,
         merge_commit: str | None = None,
+        final_snapshot: str | None = None,
         expected: str | None = None,
         connection: Connection | None = None,
     ) -> bool:
@@ -125,6 +126,8 @@ class Ledger(GitHubRecords):
                 values["change_head"] = change_head
             if merge_commit is not None:
                 values["merge_commit"] = merge_commit
+            if final_snapshot is not None:
+                values["final_snapshot"] = final_snapshot
             moved = conn.execute(
                 requests.update()
                 .where(requests.c.id == request_id, requests.c.status == row.status)
@@ -216,6 +219,22 @@ class Ledger(GitHubRecords):
             .where(requests.c.channel == "issue", requests.c.idempotency_key == issue_key(repository, number))
             .order_by(requests.c.created_at.desc())
         )
+
+    def final_snapshot(self, environment: str, identifier: str) -> str | None:
+        """The final snapshot the last destroy of <environment>/<identifier> kept, if one did."""
+        with self.reading() as conn:
+            name = conn.execute(
+                sa.select(requests.c.final_snapshot)
+                .where(
+                    requests.c.environment == environment,
+                    requests.c.identifier == identifier,
+                    requests.c.status == "destroyed",
+                    requests.c.final_snapshot.is_not(None),
+                )
+                .order_by(requests.c.updated_at.desc(), requests.c.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return None if name is None else str(name)
 
     def by_merge_commit(self, sha: str) -> RequestRecord | None:
         """The request whose change was merged as commit `sha`."""
@@ -325,4 +344,5 @@ def _record(row: Any, history: list[Event]) -> RequestRecord:
         change_head=row.change_head,
         merge_commit=row.merge_commit,
         connection=json.loads(row.connection) if row.connection else None,
+        final_snapshot=row.final_snapshot,
     )

@@ -79,6 +79,7 @@ class RequestRecord(RequestFields):
     change_head: str | None = None
     merge_commit: str | None = None
     connection: dict[str, Any] | None = None  # how to reach the database once applied, no secret
+    final_snapshot: str | None = None  # the snapshot its destroy kept (restore_from "final")
 
     def as_dict(self) -> dict[str, Any]:
         return {

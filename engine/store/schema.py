@@ -29,6 +29,7 @@ requests = sa.Table(
     sa.Column("change_head", sa.String(64)),  # the change's head commit when it was opened (0005)
     sa.Column("merge_commit", sa.String(64)),  # and its merge commit once merged (0005)
     sa.Column("connection", sa.Text),  # how to reach the database once applied, JSON, no secret (0007)
+    sa.Column("final_snapshot", sa.String(255)),  # the snapshot its destroy kept, if any (0008)
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.UniqueConstraint("requester", "idempotency_key", name="uq_requests_idempotency"),

@@ -279,6 +279,9 @@ def test_a_destroy_change_is_planned_destroyed_and_its_root_removed(infra: Infra
     assert head_of(repo, "main") == main_head, "the branch applied gets the removal, not main"
     assert infra.resources() == [], "the state in S3 holds nothing any more"
     assert infra.status(request_id)[0] == "destroyed"
+    ledger = infra.ledger()
+    assert ledger.final_snapshot("dev", "orders") is None, "dev keeps no final snapshot"
+    ledger.engine.dispose()
 
     state, events = infra.state(), infra.status(request_id)[1]
     again = infra.run(

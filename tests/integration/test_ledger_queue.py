@@ -97,6 +97,24 @@ def test_connection_details_are_kept_checked_and_never_a_secret(ledger: Ledger) 
     assert ledger.get("req-1").connection == connections.POSTGRES  # type: ignore[union-attr]
 
 
+def test_a_destroy_keeps_its_final_snapshot_and_the_newest_one_is_found(ledger: Ledger) -> None:
+    def destroyed(n: int, snapshot: str | None) -> None:
+        record_and_queue(ledger, new(n, identifier="orders", database_name="orders"))
+        for status in ("change_open", "merged"):
+            assert ledger.transition(f"req-{n}", status)
+        assert ledger.transition(f"req-{n}", "destroyed", "destroyed", final_snapshot=snapshot)
+
+    assert ledger.final_snapshot("dev", "orders") is None
+    destroyed(1, "orders-final-req1")
+    assert ledger.final_snapshot("dev", "orders") == "orders-final-req1"
+    destroyed(2, "orders-final-req2")  # the same name asked for again, and destroyed again
+    assert ledger.final_snapshot("dev", "orders") == "orders-final-req2"
+    destroyed(3, None)  # an environment that keeps none: the last one kept is still there
+    assert ledger.final_snapshot("dev", "orders") == "orders-final-req2"
+    assert ledger.get("req-2").final_snapshot == "orders-final-req2"  # type: ignore[union-attr]
+    assert ledger.final_snapshot("staging", "orders") is None
+
+
 def test_listing_filters_and_pages(ledger: Ledger) -> None:
     for n in range(1, 8):
         record_and_queue(ledger, new(n, owner="ann" if n % 2 else "bob"))
@@ -200,7 +218,7 @@ def test_migrations_run_once_and_again_harmlessly(ledger: Ledger) -> None:
     again = Ledger.connect(ledger.engine.url.render_as_string(hide_password=False))
     with again.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0007"
+    assert version == "0008"
     again.engine.dispose()
 
 

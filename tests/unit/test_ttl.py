@@ -147,3 +147,20 @@ def test_environments_may_forbid_none_and_auto_destroy_never_in_production() -> 
     production = auto.replace("  dev:\n", "  dev:\n    production: true\n")
     with pytest.raises(CatalogError, match="never destroyed without an approval"):
         parse_catalog(production)
+
+
+@pytest.mark.parametrize(("environment", "kept"), [("staging", True), ("dev", False)])
+def test_a_lease_names_the_final_snapshot_its_destroy_keeps(environment: str, kept: bool) -> None:
+    from engine.catalog import default_catalog_text
+    from engine.catalog_reader import parse_catalog
+    from engine.claim import claim_from_raw
+    from engine.render import final_snapshot_identifier, render_main_tf
+
+    raw = {"database_name": "orders", "database_engine": "postgres", "environment": environment}
+    claim = claim_from_raw(raw, parse_catalog(default_catalog_text()), "3F2B8C1E-aa", NOW)
+    found = lease_of(claim.root, claim.to_json())
+    assert found.final_snapshot == ("orders-final-3f2b8c1e" if kept else None)
+    # the name the ledger records is the one main.tf gives AWS
+    assert (
+        f'final_snapshot_identifier           = "{final_snapshot_identifier(claim)}"' in render_main_tf(claim)
+    ) is kept
