@@ -103,6 +103,8 @@ class Environment:
     backup_window: str | None = None  # hh:mm-hh:mm, UTC
     performance_insights: bool = False
     master_secret_kms_key: str | None = None  # KMS key ARN for the master secret; None: AWS's own
+    # The environments whose databases a restore or a clone here may copy (issue 22); () : itself only.
+    clone_from: tuple[str, ...] = ()
 
     @property
     def instance_class_allow_list(self) -> tuple[str, ...]:
@@ -242,6 +244,22 @@ class Catalog:
     def request_errors(self, parsed: Mapping[str, Any]) -> list[FieldError]:
         """The limits of this catalog a parsed request breaks (engine.spec.parse_request)."""
         return request_errors(parsed, self)
+
+    def copy_refusal(self, source: str, target: str) -> str | None:
+        """Why a database in `target` may not be a copy (restore, clone) of one in `source`; None
+        when dbvend.yaml's environments.<target>.clone_from allows the pair. Production data goes
+        elsewhere only where a clone_from names the production environment."""
+        env = self.environments.get(target)
+        if env is None:
+            return f"{target} is not an environment in dbvend.yaml"
+        allowed = env.clone_from or (target,)
+        if source in allowed:
+            return None
+        where = f"dbvend.yaml: environments.{target}.clone_from"
+        rule = f"{target} may copy only from {', '.join(allowed)} ({where})"
+        if self.is_production(source) and not self.is_production(target):
+            return f"production data stays in production: {rule}"
+        return rule
 
     def is_production(self, environment: str) -> bool:
         """Whether an environment takes production's rules; one dbvend.yaml does not name does (the

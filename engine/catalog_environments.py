@@ -59,6 +59,7 @@ _KEYS: Final = (
     "backup_window",
     "performance_insights",
     "master_secret_kms_key",
+    "clone_from",
 )
 _LOG_RETENTION_RULE: Final = (
     "must be a CloudWatch Logs retention: " + ", ".join(str(d) for d in rds.LOG_RETENTION_DAYS) + " days"
@@ -70,7 +71,12 @@ def read_environments(top: Section, engines: Mapping[str, EngineOffer]) -> dict[
     envs = top.section("environments", None)
     if not envs.raw:
         raise top.error("environments", "must name at least one environment")
-    return {name: _environment(envs, name, engines) for name in envs.raw}
+    found = {name: _environment(envs, name, engines) for name in envs.raw}
+    for name, env in found.items():
+        for i, source in enumerate(env.clone_from):
+            if source not in found:
+                raise envs.error((name, "clone_from", i), f"{source!r} is not an environment in this file")
+    return found
 
 
 def _environment(envs: Section, name: str, engines: Mapping[str, EngineOffer]) -> Environment:
@@ -136,6 +142,9 @@ def _environment(envs: Section, name: str, engines: Mapping[str, EngineOffer]) -
             matching(KMS_KEY),
             "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
             None,
+        ),
+        clone_from=tuple(
+            env.get("clone_from", list_of(ENVIRONMENT_NAME), "must be a list of environment names", [name])
         ),
     )
 

@@ -420,3 +420,48 @@ def test_the_same_target_twice_is_refused() -> None:
     twice = "  - {url: 'https://a.example/x', format: json}\n  - {url: 'https://a.example/x', format: json}\n"
     with pytest.raises(CatalogError, match=r"notifications\[1\]\.url: is given twice"):
         parse_catalog(with_notifications(twice))
+
+
+# -- clone_from: which environments' databases a restore or a clone may copy (issue 22) ----------
+
+
+def test_the_default_copies_stay_within_their_own_side() -> None:
+    catalog = parse_catalog(default_catalog_text())
+    allowed = {
+        (source, target)
+        for source in catalog.environments
+        for target in catalog.environments
+        if catalog.copy_refusal(source, target) is None
+    }
+    assert allowed == {("dev", "dev"), ("staging", "dev"), ("staging", "staging"), ("prod", "prod")}
+    assert catalog.copy_refusal("dev", "staging") == (
+        "staging may copy only from staging (dbvend.yaml: environments.staging.clone_from)"
+    )
+    refused = catalog.copy_refusal("prod", "dev")
+    assert refused is not None and refused.startswith("production data stays in production: dev may copy")
+    assert catalog.copy_refusal("dev", "qa") == "qa is not an environment in dbvend.yaml"
+
+
+def test_an_environment_without_clone_from_copies_only_itself() -> None:
+    text = default_catalog_text().replace("    clone_from: [staging]\n", "", 1)
+    catalog = parse_catalog(text)
+    assert catalog.environments["staging"].clone_from == ("staging",)
+    assert catalog.copy_refusal("staging", "staging") is None
+    # production data elsewhere only where the file says so
+    allowed = parse_catalog(text.replace("clone_from: [dev, staging]", "clone_from: [dev, prod]", 1))
+    assert allowed.copy_refusal("prod", "dev") is None and allowed.copy_refusal("staging", "dev") is not None
+
+
+@pytest.mark.parametrize(
+    ("new", "key", "words"),
+    [
+        ("clone_from: [dev, qa]", "environments.dev.clone_from[1]", "'qa' is not an environment"),
+        ("clone_from: dev", "environments.dev.clone_from", "must be a list of environment names"),
+        ("clone_from: [Dev]", "environments.dev.clone_from", "must be a list of environment names"),
+    ],
+)
+def test_clone_from_errors_name_the_key(new: str, key: str, words: str) -> None:
+    text = default_catalog_text()
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text.replace("clone_from: [dev, staging]", new, 1))
+    assert caught.value.key == key and words in caught.value.rule
