@@ -112,6 +112,9 @@ def test_a_resize_from_the_portal_is_one_change(
     assert refused.status_code == 422
     assert 'id="error-storage_gb">must grow by at least 10% (at least 22 GB)' in refused.text
     assert 'name="storage_gb" value="21"' in refused.text
+    # a summary at the top says so, linking to the field (the form itself is far down the page)
+    summary = refused.text.split('id="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert '<a href="#f-storage_gb">storage_gb</a>: must grow by at least 10%' in summary
     typed = browser.post("/databases/dev/orders/modify", data={"csrf": token, "readers": "many"})
     assert typed.status_code == 422 and 'id="error-readers">readers must be a number' in typed.text
     form = {"csrf": token, "size": "medium", "storage_gb": "", "owner": ""}
@@ -129,6 +132,7 @@ def test_a_resize_from_the_portal_is_one_change(
     assert modify_changes(services) == ["dbvend/dev/orders.modify-1"]
     other = browser.post("/databases/dev/orders/modify", data={"csrf": token, "size": "large"})
     assert other.status_code == 409 and 'id="error-modify">a modification of dev/orders' in other.text
+    assert "<h2>Nothing was changed</h2>" in other.text
     forged = browser.post("/databases/dev/orders/modify", data={"size": "large"})
     assert forged.status_code == 403
 
