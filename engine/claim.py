@@ -12,6 +12,8 @@ from typing import Any, Final
 from engine import rds
 from engine.catalog import Catalog, Environment
 from engine.errors import FieldError, InvalidRequest
+from engine.restore import RestoreSource, restore_errors, time_errors
+from engine.restore_from import FINAL_SNAPSHOT, LATEST, RestoreFrom
 from engine.roots import Root
 from engine.spec import DatabaseRequest, format_ttl, parse_request, parse_ttl
 from engine.ttl import parse_time
@@ -69,6 +71,13 @@ class Claim:
     # From here on, fields added with issue 21 (day-two changes); older request.json files have these.
     modifications: int = 0  # how many day-two changes (engine.modify) were proposed from main
     allow_major_version_upgrade: bool = False  # set by a modification that moves to a new major only
+    # From here on, fields added with issue 22 (restores), in request.json only when the database was
+    # restored: the source's AWS identifier (an instance's, or a cluster's: both are its dbvend
+    # identifier), and a snapshot, or a point in time, or the source's latest restorable time.
+    restore_source_identifier: str | None = None
+    restore_snapshot: str | None = None
+    restore_time: str | None = None
+    restore_latest: bool = False
 
     @property
     def environment(self) -> str:
@@ -83,6 +92,11 @@ class Claim:
         return self.request.is_aurora
 
     @property
+    def restored(self) -> bool:
+        """Whether the database is created from another's snapshot or point in time."""
+        return self.restore_source_identifier is not None
+
+    @property
     def root(self) -> str:
         """The database's Terraform root inside the infrastructure repository."""
         return Root(self.environment, self.identifier).path
@@ -91,8 +105,19 @@ class Claim:
         """request.json: same claim, same bytes."""
         body = asdict(self)
         body["request"] = self.request.as_dict()
+        for name, unset in _RESTORE_DEFAULTS.items():
+            if body[name] == unset:
+                del body[name]
         body = {"schema": CLAIM_SCHEMA, **body}
         return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+_RESTORE_DEFAULTS: Final[Mapping[str, object]] = {
+    "restore_source_identifier": None,
+    "restore_snapshot": None,
+    "restore_time": None,
+    "restore_latest": False,
+}
 
 
 def extended(claim: Claim, expires_at: datetime) -> Claim:
@@ -150,11 +175,23 @@ def format_time(moment: datetime) -> str:
 
 
 def resolve_claim(
-    request: DatabaseRequest, catalog: Catalog, request_id: str, accepted_at: datetime
+    request: DatabaseRequest,
+    catalog: Catalog,
+    request_id: str,
+    accepted_at: datetime,
+    source: RestoreSource | None = None,
 ) -> Claim:
-    """Fill every default from the catalog; the request was validated against it already."""
+    """Fill every default from the catalog; the request was validated against it already.
+
+    A restore (request.restore_from) is held to engine.restore's rules against `source` when the
+    caller knows it (the edges look it up: engine.pipeline.find_restore_source), and takes the
+    source's engine version and storage by default; "final" must have been resolved to a snapshot.
+    """
     if not _REQUEST_ID.fullmatch(request_id):
         raise InvalidRequest([FieldError("request_id", "must be 1-64 letters, digits, hyphens")])
+    restore = request.restore_from
+    if restore is not None:
+        _check_restore(request, restore, source, accepted_at)
     env = catalog.environments[request.environment]
     offer = catalog.engines[request.database_engine]
     ttl = parse_ttl(request.ttl) if request.ttl is not None else env.ttl.default
@@ -179,7 +216,10 @@ def resolve_claim(
     prefix = catalog.state.key_prefix
     engine = request.database_engine
     instance_class = "db.serverless" if aurora else env.instance_classes[request.size]
-    storage_gb = None if aurora else request.storage_gb or env.storage.default_gb
+    known = source if restore is not None else None
+    source_storage = known.storage_gb if known is not None else None
+    storage_gb = None if aurora else request.storage_gb or source_storage or env.storage.default_gb
+    version = request.engine_version or (known.engine_version if known is not None else None)
     return Claim(
         request=request,
         request_id=request_id,
@@ -187,7 +227,7 @@ def resolve_claim(
         expires_at=expires,
         ttl=format_ttl(ttl),
         engine_family="mysql" if request.database_engine.endswith("mysql") else "postgres",
-        engine_version=request.engine_version or offer.default_version,
+        engine_version=version or offer.default_version,
         instance_class=instance_class,
         storage_gb=storage_gb,
         multi_az=False if aurora else env.multi_az,
@@ -221,7 +261,31 @@ def resolve_claim(
         master_secret_kms_key=env.master_secret_kms_key,
         alarm_free_storage_percent=catalog.alarms.free_storage_percent,
         alarm_acu_percent=catalog.alarms.acu_percent,
+        restore_source_identifier=restore.identifier if restore is not None else None,
+        restore_snapshot=restore.snapshot if restore is not None else None,
+        restore_time=restore.point_in_time
+        if restore is not None and restore.point_in_time != LATEST
+        else None,
+        restore_latest=restore is not None and restore.point_in_time == LATEST,
     )
+
+
+def _check_restore(
+    request: DatabaseRequest, restore: RestoreFrom, source: RestoreSource | None, accepted_at: datetime
+) -> None:
+    errors = restore_errors(request, source, accepted_at) if source else time_errors(restore, accepted_at)
+    if errors:
+        raise InvalidRequest(errors)
+    if restore.snapshot == FINAL_SNAPSHOT:
+        raise InvalidRequest(
+            [
+                FieldError(
+                    "restore_from.snapshot",
+                    f"final names the snapshot dbvend kept when it destroyed {restore.database}: it is"
+                    " looked up in dbvend's ledger, and there is none here",
+                )
+            ]
+        )
 
 
 def _connections_threshold(
@@ -261,7 +325,11 @@ def parse_claim(text: str) -> Claim:
 
 
 def claim_from_raw(
-    raw: Mapping[str, object], catalog: Catalog, request_id: str, accepted_at: datetime
+    raw: Mapping[str, object],
+    catalog: Catalog,
+    request_id: str,
+    accepted_at: datetime,
+    source: RestoreSource | None = None,
 ) -> Claim:
     """The whole front half: raw fields -> validated request -> claim."""
-    return resolve_claim(parse_request(raw, catalog), catalog, request_id, accepted_at)
+    return resolve_claim(parse_request(raw, catalog), catalog, request_id, accepted_at, source)

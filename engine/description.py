@@ -35,6 +35,7 @@ _ROW_ORDER: Final = (
     "database_engine",
     "environment",
     "identifier",
+    "restore_from",
     "owner",
     "team",
     "reason",
@@ -61,7 +62,11 @@ _ROW_ORDER: Final = (
 def claim_rows(claim: Claim) -> list[tuple[str, str]]:
     """The claim as field/value rows in a fixed order (_ROW_ORDER): a value the catalog resolved
     replaces the requested one."""
-    rows = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in claim.request.as_dict().items()]
+    asked = claim.request.as_dict()
+    asked.pop("restore_from", None)
+    rows = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in asked.items()]
+    if claim.request.restore_from is not None:
+        rows.append(("restore_from", restore_origin(claim)))
     rows += [
         ("request_id", claim.request_id),
         ("engine_version", claim.engine_version),
@@ -103,6 +108,7 @@ def describe_change(
         "|---|---|",
         *(f"| {key} | {md_escape(value)} |" for key, value in claim_rows(claim)),
         "",
+        *restore_section(claim),
         f"### Estimated monthly cost: ${cost.monthly_usd:,.2f}",
         "",
         "| item | USD per month |",
@@ -126,6 +132,60 @@ def describe_change(
         *policy_section(policy),
     ]
     return "\n".join(lines)
+
+
+def restore_origin(claim: Claim) -> str:
+    """Where a restored database's data comes from, in a few words."""
+    restore = claim.request.restore_from
+    assert restore is not None
+    return f"{restore.database}: {_restored_as(claim)}"
+
+
+def _restored_as(claim: Claim) -> str:
+    restore = claim.request.restore_from
+    assert restore is not None
+    if claim.restore_snapshot is not None:
+        kept = claim.restore_snapshot.startswith(f"{restore.identifier}-final-")
+        why = f", the final snapshot dbvend kept when it destroyed {restore.database}" if kept else ""
+        return f"snapshot {claim.restore_snapshot}{why}"
+    if claim.restore_latest:
+        return "its latest restorable time (a few minutes before the restore runs)"
+    return f"as it was at {claim.restore_time}"
+
+
+def restore_section(claim: Claim) -> list[str]:
+    """What a restore copies from its source, and what it does not: empty for a new, empty database."""
+    restore = claim.request.restore_from
+    if restore is None:
+        return []
+    if claim.restore_snapshot is not None:
+        how = "Terraform creates the database from the snapshot (`snapshot_identifier`)."
+    elif claim.is_aurora:
+        how = (
+            "Terraform creates the cluster as a point-in-time restore of the source cluster"
+            " (`restore_to_point_in_time`, a full copy: its storage is its own, not shared with the source)."
+        )
+    else:
+        how = (
+            "Terraform creates the instance as a point-in-time restore of the source instance"
+            " (`restore_to_point_in_time`)."
+        )
+    as_ = _restored_as(claim)
+    return [
+        f"### Restored from {md_escape(restore.database)}",
+        "",
+        f"{md_escape(as_[0].upper() + as_[1:])}. {how}",
+        "",
+        "- **Comes with it:** the data as it was then: every database, table and row, and the users,"
+        " roles and grants defined inside the engine (they are data). The database name and the master"
+        " user name are the source's.",
+        "- **Does not come:** the source's parameter group (this database gets dbvend's own, from"
+        " dbvend.yaml), its instance settings (size, storage autoscaling, backups, Multi-AZ, windows,"
+        " tags and alarms are this claim's), and its master password: RDS makes a new secret for this"
+        " database, so the source's master password does not work here. Anything changed by hand in"
+        " AWS on the source (parameters, settings, security groups) is not copied.",
+        "",
+    ]
 
 
 def describe_extension(before: Claim, after: Claim, by: str, checks: list[CheckResult]) -> str:

@@ -9,6 +9,7 @@ from typing import Final, Literal
 
 from engine.description import md_escape
 from engine.errors import FieldError
+from engine.restore_from import parse_restore_option
 
 FieldKind = Literal["input", "dropdown", "textarea"]
 
@@ -33,6 +34,7 @@ FORM_FIELDS: Final = (
     FormField("ttl", "Time to live (TTL)", "input"),
     FormField("owner", "Owner", "input"),
     FormField("team", "Team", "input"),
+    FormField("restore_from", "Restore from", "input"),
     FormField("reason", "Reason", "textarea"),
 )
 LABELS: Final = {f.field: f.label for f in FORM_FIELDS}
@@ -41,7 +43,24 @@ _BY_LABEL: Final = {f.label: f for f in FORM_FIELDS}
 
 def field_error_lines(errors: Iterable[FieldError]) -> list[str]:
     """Each broken rule as a markdown list item, its field named as the issue form names it."""
-    return [f"- **{md_escape(LABELS.get(e.field, e.field))}**: {md_escape(e.rule)}" for e in errors]
+    return [f"- **{md_escape(_label(e.field))}**: {md_escape(e.rule)}" for e in errors]
+
+
+def _label(field: str) -> str:
+    """A field as the form names it; a part of one (restore_from.snapshot) as "Restore from (snapshot)"."""
+    head, dot, part = field.partition(".")
+    if dot and head in LABELS:
+        return f"{LABELS[head]} ({part})"
+    return LABELS.get(field, field)
+
+
+def request_fields(answers: Mapping[str, str]) -> dict[str, object]:
+    """The form's answers as a request's fields: "Restore from" is written as the CLI's --restore-from
+    is (ENV/ID:SNAPSHOT, ENV/ID@TIME) and becomes the request's restore_from object."""
+    fields: dict[str, object] = dict(answers)
+    if "restore_from" in answers:
+        fields["restore_from"] = parse_restore_option(answers["restore_from"])
+    return fields
 
 
 # What GitHub writes for an unanswered element.

@@ -209,7 +209,7 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
             ("cluster_identifier", claim.identifier),
             ("engine", claim.request.database_engine),
             ("engine_version", claim.engine_version),
-            ("database_name", claim.request.database_name),
+            ("database_name", None if claim.restored else claim.request.database_name),
             ("deletion_protection", claim.deletion_protection),
             ("backup_retention_period", claim.backup_retention_days),
             ("storage_encrypted", True),
@@ -223,7 +223,7 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
             ("engine_version", claim.engine_version),
             ("instance_class", claim.instance_class),
             ("allocated_storage", claim.storage_gb),
-            ("db_name", claim.request.database_name),
+            ("db_name", None if claim.restored else claim.request.database_name),
             ("multi_az", claim.multi_az),
             ("deletion_protection", claim.deletion_protection),
             ("backup_retention_period", claim.backup_retention_days),
@@ -240,6 +240,7 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
         return [f"{main_type}.this is missing"]
     for attr, wanted in expected:
         expect(f"{main_type}.this.{attr}", main.get(attr), wanted)
+    problems += _restore_problems(main_type, main, claim)
     if claim.is_aurora:
         scaling = (main.get("serverlessv2_scaling_configuration") or [{}])[0]
         expect("serverlessv2 min_capacity", scaling.get("min_capacity"), claim.min_acu)
@@ -263,6 +264,39 @@ def check_claim(parsed: Mapping[str, Any], claim: Claim) -> list[str]:
     expect("backend s3 key", backend.get("key"), claim.state_key)
     expect("backend s3 bucket", backend.get("bucket"), claim.state_bucket)
     expect("backend s3 use_lockfile", backend.get("use_lockfile"), True)
+    return problems
+
+
+def _restore_problems(main_type: str, main: Mapping[str, Any], claim: Claim) -> list[str]:
+    """The restore arguments are exactly the claim's: a snapshot, or one point-in-time block."""
+    where = f"{main_type}.this"
+    problems = []
+    if main.get("snapshot_identifier") != claim.restore_snapshot:
+        problems.append(
+            f"{where}.snapshot_identifier is {main.get('snapshot_identifier')!r},"
+            f" the claim says {claim.restore_snapshot!r}"
+        )
+    blocks = main.get("restore_to_point_in_time") or []
+    point_in_time = claim.restored and claim.restore_snapshot is None
+    if len(blocks) != (1 if point_in_time else 0):
+        problems.append(
+            f"{where} has {len(blocks)} restore_to_point_in_time blocks, the claim says {int(point_in_time)}"
+        )
+    elif point_in_time:
+        aurora = main_type == "aws_rds_cluster"
+        wanted: dict[str, Any] = {
+            "source_cluster_identifier"
+            if aurora
+            else "source_db_instance_identifier": claim.restore_source_identifier,
+            "restore_to_time" if aurora else "restore_time": claim.restore_time,
+            "use_latest_restorable_time": True if claim.restore_latest else None,
+        }
+        if aurora:
+            wanted["restore_type"] = "full-copy"
+        got = {key: value for key, value in blocks[0].items() if key not in _PARSER_KEYS}
+        wanted = {key: value for key, value in wanted.items() if value is not None}
+        if got != wanted:
+            problems.append(f"{where}.restore_to_point_in_time is {got!r}, the claim says {wanted!r}")
     return problems
 
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.claim import claim_from_raw
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import GitOpsBackend
+from engine.pipeline import request_claim
 from engine.queue.local import InHand, enqueue, first_message
 from engine.store.ledger import Ledger
 from engine.store.records import NewRequest, RequestRecord
@@ -48,16 +48,19 @@ def accept_request(
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise InvalidRequest([FieldError("Idempotency-Key", "must be 1-200 visible ASCII characters")])
     request_id = str(uuid.uuid4())
-    claim = claim_from_raw(raw, backend.catalog(), request_id, datetime.now(UTC))
+    claim = request_claim(raw, backend.catalog(), backend, ledger, request_id, datetime.now(UTC))
     backend.check_absent(claim)
     request = claim.request
+    payload = dict(raw)
+    if request.restore_from is not None:  # "final" as resolved now: the consumer restores that snapshot
+        payload["restore_from"] = request.restore_from.as_dict()
     record, message_id = record_and_queue(
         ledger,
         NewRequest(
             id=request_id,
             channel=channel,
             requester=requester,
-            payload=dict(raw),
+            payload=payload,
             environment=request.environment,
             identifier=request.identifier,
             database_name=request.database_name,

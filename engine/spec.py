@@ -10,6 +10,14 @@ from datetime import timedelta
 from typing import Any, Final, Protocol
 
 from engine.errors import FieldError, InvalidRequest
+from engine.restore_from import (
+    FINAL_SNAPSHOT,
+    LATEST,
+    RESTORE_FIELDS,
+    RestoreFrom,
+    point_in_time_valid,
+    snapshot_errors,
+)
 
 
 class Limits(Protocol):
@@ -126,6 +134,7 @@ class DatabaseRequest:
     max_acu: float | None = None
     readers: int | None = None
     proxy: bool | None = None
+    restore_from: RestoreFrom | None = None
 
     @property
     def is_aurora(self) -> bool:
@@ -133,7 +142,10 @@ class DatabaseRequest:
 
     def as_dict(self) -> dict[str, Any]:
         """The request's fields, without the ones left unset."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.restore_from is not None:
+            fields["restore_from"] = self.restore_from.as_dict()
+        return fields
 
 
 FIELDS: Final = tuple(DatabaseRequest.__dataclass_fields__)
@@ -282,12 +294,58 @@ class _Reader:
             return None
         return float(value)
 
+    def restore_from(self) -> RestoreFrom | None:
+        """restore_from: exactly `database` and one of `snapshot` / `point_in_time`."""
+        value = self.raw.get("restore_from")
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            self.fail(
+                "restore_from", "must be an object: database and snapshot, or database and point_in_time"
+            )
+            return None
+        before = len(self.errors)
+        for key in value:
+            if key not in RESTORE_FIELDS:
+                shown = key if isinstance(key, str) and key.isprintable() else repr(key)
+                self.fail(f"restore_from.{str(shown)[:80]}", "is not a known field")
+        inner = _Reader(value)
+        database = inner.text("database", required=True)
+        snapshot, moment = inner.text("snapshot"), inner.text("point_in_time")
+        if database is not None:
+            for rule in restore_database_errors(database):
+                inner.fail("database", rule)
+        if snapshot is not None and snapshot != FINAL_SNAPSHOT and snapshot_errors(snapshot):
+            inner.fail("snapshot", f"{'; '.join(snapshot_errors(snapshot))} (or final)")
+        if moment is not None and moment != LATEST and not point_in_time_valid(moment):
+            inner.fail("point_in_time", "must be a UTC time such as 2026-12-01T10:00:00Z, or latest")
+        self.errors += [FieldError(f"restore_from.{e.field}", e.rule) for e in inner.errors]
+        if value.get("snapshot") is not None and value.get("point_in_time") is not None:
+            self.fail("restore_from", "takes a snapshot or a point_in_time, not both")
+        elif value.get("snapshot") is None and value.get("point_in_time") is None:
+            self.fail(
+                "restore_from",
+                "needs a snapshot (an id, or final) or a point_in_time (a UTC time, or latest)",
+            )
+        if len(self.errors) > before:
+            return None
+        assert database is not None
+        return RestoreFrom(database=database, snapshot=snapshot, point_in_time=moment)
+
     def flag(self, field: str) -> bool | None:
         value = self.raw.get(field)
         if value is not None and not isinstance(value, bool):
             self.fail(field, f"must be true or false, got {type(value).__name__}")
             return None
         return value
+
+
+def restore_database_errors(database: str) -> list[str]:
+    """The rules "<environment>/<identifier>" breaks (empty when it names a database dbvend could hold)."""
+    environment, slash, identifier = database.partition("/")
+    if not slash or not (environment.isascii() and ENVIRONMENT_NAME.fullmatch(environment)):
+        return ["must be <environment>/<identifier>, such as dev/orders"]
+    return [f"its identifier {rule}" for rule in identifier_errors(identifier, None)]
 
 
 def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> DatabaseRequest:
@@ -355,6 +413,7 @@ def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> D
         max_acu = None
     readers = read.integer("readers", 0, MAX_READERS)
     proxy = read.flag("proxy")
+    restore_from = read.restore_from()
     if engine is not None and engine not in AURORA_ENGINES:
         for field in AURORA_FIELDS:
             if raw.get(field) is not None:
@@ -401,4 +460,5 @@ def parse_request(raw: Mapping[str, object], catalog: Limits | None = None) -> D
         max_acu=max_acu,
         readers=readers,
         proxy=proxy,
+        restore_from=restore_from,
     )

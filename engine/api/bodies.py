@@ -43,6 +43,41 @@ def _whole(pattern: re.Pattern[str]) -> str:
     return f"^(?:{pattern.pattern})$"
 
 
+class RestoreFromBody(BaseModel):
+    """Where the new database's data comes from: `database` and exactly one of `snapshot` (a snapshot
+    id, or final: the one dbvend kept when it destroyed that database) and `point_in_time` (a UTC time,
+    or latest). The source must be on main or destroyed by dbvend, of the same engine, major version
+    and database name; a point in time must be past and within the source's backups (422 otherwise,
+    naming the field)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _one_source(schema))
+
+    database: str = Field(
+        max_length=84,
+        pattern=r"^[a-z][a-z0-9-]{0,19}/[A-Za-z](?:-?[A-Za-z0-9])*$",
+        description="The source: <environment>/<identifier>.",
+    )
+    snapshot: str | None = Field(
+        None,
+        max_length=255,
+        pattern=r"^[A-Za-z](?:-?[A-Za-z0-9])*$",
+        description="A DB (cluster) snapshot of the source, or final.",
+    )
+    point_in_time: str | None = Field(
+        None,
+        pattern=r"^(?:latest|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)$",
+        description="A UTC time such as 2026-12-01T10:00:00Z, or latest.",
+    )
+
+
+def _one_source(schema: dict[str, Any]) -> None:
+    """Exactly one of snapshot and point_in_time holds a string (null is the same as absent)."""
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("snapshot", "point_in_time")
+    ]
+
+
 class DatabaseRequestBody(BaseModel):
     """A database request: every field of engine.spec.DatabaseRequest (null is the same as absent).
 
@@ -95,6 +130,14 @@ class DatabaseRequestBody(BaseModel):
     )
     readers: int | None = Field(None, ge=0, le=MAX_READERS, description="Aurora only.")
     proxy: bool | None = Field(None, description="Aurora only: an RDS Proxy in front of the cluster.")
+    restore_from: RestoreFromBody | None = Field(
+        None,
+        description="Create the database from another's snapshot or point in time (see README, Restore).",
+        examples=[
+            {"database": "dev/orders", "snapshot": "final"},
+            {"database": "prod/orders", "point_in_time": "2026-12-01T10:00:00Z"},
+        ],
+    )
 
 
 class ExtensionBody(BaseModel):

@@ -29,6 +29,7 @@ from engine.gitops import Change
 from engine.gitops.local import LocalRepository, init_layout
 from engine.pipeline import Outcome, new_request_id, prepare, process_request
 from engine.policy import PolicyDecision
+from engine.restore_from import parse_restore_option
 from engine.settings import Settings
 
 EXIT_CODES_HELP = "Exit codes: 0 done, 2 invalid input, 3 refused by a check, 4 conflict, 1 other errors."
@@ -57,6 +58,12 @@ def request_options(command: F) -> F:
         click.option("--max-acu", type=float, help="Aurora: maximum capacity units."),
         click.option("--readers", type=int, help="Aurora: number of reader instances."),
         click.option("--proxy/--no-proxy", default=None, help="Aurora: put an RDS Proxy in front."),
+        click.option(
+            "--restore-from",
+            help="Create it from another database: ENV/ID:SNAPSHOT (a snapshot id, or final: the one"
+            " dbvend kept when it destroyed ENV/ID) or ENV/ID@TIME (a UTC time such as"
+            " 2026-12-01T10:00:00Z, or latest).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -81,7 +88,10 @@ def request_fields(params: dict[str, Any]) -> dict[str, Any]:
         "readers",
         "proxy",
     )
-    return {k: params[k] for k in fields if params.get(k) is not None}
+    chosen = {k: params[k] for k in fields if params.get(k) is not None}
+    if params.get("restore_from") is not None:
+        chosen["restore_from"] = parse_restore_option(params["restore_from"])
+    return chosen
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)

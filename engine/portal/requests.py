@@ -25,7 +25,8 @@ def _request_form(
     catalog = services.backend.catalog()
     by_field: dict[str, list[str]] = {}
     for error in errors:
-        by_field.setdefault(error["field"], []).append(error["rule"])
+        field, _, part = error["field"].partition(".")  # restore_from.snapshot: under restore_from
+        by_field.setdefault(field, []).append(f"{part}: {error['rule']}" if part else error["rule"])
     shown = {name for name in views.FORM_FIELDS if name in by_field}
     return page(
         "request.html",
@@ -33,7 +34,7 @@ def _request_form(
         me=me,
         values=values,
         errors=by_field,
-        others=[e for e in errors if e["field"] not in shown],
+        others=[e for e in errors if e["field"].partition(".")[0] not in shown],
         environments=sorted(catalog.environments),
         engines=ENGINES,
         sizes=SIZES,

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from engine.claim import Claim
 from engine.cost import estimate_monthly_cost
 from engine.forms import LABELS as ISSUE_FORM_LABELS
+from engine.restore_from import parse_restore_option
 from engine.roots import Root
 from engine.spec import FIELDS
 from engine.store.records import RELEASING, Event, RequestRecord
@@ -35,7 +36,8 @@ NUMBER_FIELDS: Final = ("min_acu", "max_acu")
 FLAG_FIELDS: Final = ("proxy",)
 FORM_FIELDS: Final = TEXT_FIELDS + INTEGER_FIELDS + NUMBER_FIELDS + FLAG_FIELDS
 LABELS: Final = {**ISSUE_FORM_LABELS, **MORE_LABELS}
-MORE_OPTIONS: Final = tuple(MORE_LABELS)  # under "More options", opened when one of them is refused
+# Under "More options", opened when one of them is refused.
+MORE_OPTIONS: Final = (*MORE_LABELS, "restore_from")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,400}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})")
 
@@ -86,7 +88,9 @@ def request_from_form(form: Mapping[str, str]) -> dict[str, object]:
         text = value.strip()
         if not text:
             continue
-        if name in INTEGER_FIELDS and _INTEGER.fullmatch(text):
+        if name == "restore_from":  # written as on the command line: ENV/ID:SNAPSHOT or ENV/ID@TIME
+            raw[name] = parse_restore_option(text)
+        elif name in INTEGER_FIELDS and _INTEGER.fullmatch(text):
             raw[name] = int(text)
         elif name in NUMBER_FIELDS and _NUMBER.fullmatch(text):
             raw[name] = float(text)

@@ -144,6 +144,7 @@ class Worker:
                 request_id=request_id,
                 accepted_at=datetime.fromisoformat(body["accepted_at"]),
                 terraform=self.terraform,
+                ledger=self.ledger,
             )
         except REFUSALS as exc:
             log.info("request refused: %s", exc, extra=extra)

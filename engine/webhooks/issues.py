@@ -25,7 +25,7 @@ from engine.errors import (
     InvalidRequest,
     QueueUnavailable,
 )
-from engine.forms import LABELS, field_error_lines, parse_issue_form
+from engine.forms import LABELS, field_error_lines, parse_issue_form, request_fields
 from engine.intake import accept_request
 from engine.queue.replies import ISSUE_REPLY_MARKER, NEW_NAME_OR_EXTEND, sentence
 from engine.store.records import RequestRecord, issue_key
@@ -61,7 +61,7 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         return _reply(context, number, _errors_reply(errors), {"detail": "form incomplete"})
     try:
         record, _ = accept_request(
-            fields,
+            request_fields(fields),
             "issue",
             f"github:{author}",
             context.services.ledger,

@@ -77,6 +77,33 @@ def test_invalid_requests_are_422_with_fields_and_leave_nothing(
     assert services.ledger.count() == 0 and LocalQueue(services.ledger).depth()["ready"] == 0
 
 
+def test_restore_from_through_the_api(client: TestClient, services: Services, gate: PolicyGate) -> None:
+    copy = {**SEED, "environment": "dev", "identifier": "mydb123-copy"}
+    shapes = [
+        ({"database": "prod/mydb123"}, "restore_from"),
+        ({"database": "prod/mydb123", "snapshot": "final", "point_in_time": "latest"}, "restore_from"),
+        ({"database": "dev", "snapshot": "s1"}, "restore_from.database"),
+        ({"database": "prod/mydb123", "snapshot": "final"}, "restore_from.database"),  # nowhere yet
+    ]
+    for restore, field in shapes:
+        answer = client.post("/v1/databases", headers=KEY, json={**copy, "restore_from": restore})
+        assert answer.status_code == 422 and field in {e["field"] for e in answer.json()["errors"]}, (
+            answer.text
+        )
+    accepted = client.post("/v1/databases", headers=KEY, json=SEED)
+    drain(services, gate)
+    change = client.get(accepted.headers["location"], headers=KEY).json()["change_id"]
+    assert client.post(f"/v1/changes/{change}/merge", headers=KEY).status_code == 200
+    restore = {"database": "prod/mydb123", "point_in_time": "latest"}
+    answer = client.post("/v1/databases", headers=KEY, json={**copy, "restore_from": restore})
+    assert answer.status_code == 202, answer.text
+    drain(services, gate)
+    status = client.get(answer.headers["location"], headers=KEY).json()
+    assert status["status"] == "change_open", status
+    claim = services.backend.read_file("dbvend/dev/mydb123-copy", "terraform/dev/mydb123-copy/main.tf")
+    assert claim is not None and "use_latest_restorable_time    = true" in claim
+
+
 def test_conflicts_are_409(client: TestClient, services: Services, gate: PolicyGate) -> None:
     assert client.post("/provision-rds", headers=KEY, json=SEED).status_code == 202
     queued = client.post("/provision-rds", headers=KEY, json=SEED)

@@ -169,6 +169,34 @@ def test_render_writes_without_committing(tmp_path: Path) -> None:
     assert not (tmp_path / "dbvend-data").exists()
 
 
+def test_restore_from_on_the_command_line(tmp_path: Path) -> None:
+    """--restore-from ENV/ID:SNAPSHOT and ENV/ID@TIME: merged sources restore; refusals name the field."""
+    base = ["request", "--name", "orders", "--engine", "postgres"]
+    assert dbvend(tmp_path, *base, "--env", "staging").returncode == 0
+    assert dbvend(tmp_path, "merge", "1").returncode == 0
+    copy = [*base, "--env", "dev", "--identifier", "orders-copy"]
+    done = dbvend(tmp_path, *copy, "--restore-from", "staging/orders@latest")
+    assert done.returncode == 0, done.stderr
+    repo = tmp_path / "dbvend-data" / "repo"
+    main_tf = git(repo, "show", "dbvend/dev/orders-copy:terraform/dev/orders-copy/main.tf")
+    block = resources_of(parse_hcl(main_tf))[("aws_db_instance", "this")]["restore_to_point_in_time"]
+    assert block[0]["source_db_instance_identifier"] == '"orders"' and block[0]["use_latest_restorable_time"]
+    future = dbvend(tmp_path, *copy, "--restore-from", "staging/orders@2099-01-01T00:00:00Z")
+    assert future.returncode == 2 and "restore_from.point_in_time: is in the future" in future.stderr
+    nowhere = dbvend(tmp_path, *copy, "--restore-from", "prod/orders:orders-final-1")
+    assert nowhere.returncode == 2 and "restore_from.database: no database prod/orders" in nowhere.stderr
+    bad = dbvend(tmp_path, *copy, "--restore-from", "staging/orders")
+    assert bad.returncode == 2 and "restore_from: needs a snapshot" in bad.stderr
+    rendered = dbvend(
+        tmp_path, "render", *copy[1:], "--restore-from", "prod/orders:orders-final-1", "--out", "out"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert (
+        'snapshot_identifier = "orders-final-1"'
+        in (tmp_path / "out/terraform/dev/orders-copy/main.tf").read_text()
+    )
+
+
 def test_init_writes_the_layout(tmp_path: Path) -> None:
     done = dbvend(tmp_path, "init", "infra")
     assert done.returncode == 0, done.stderr

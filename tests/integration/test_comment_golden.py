@@ -854,6 +854,32 @@ def _(tmp: Path) -> str:
     return describe_change(request, estimate_monthly_cost(request), checks, PolicyDecision("pass"))
 
 
+@case("description-request-restore-snapshot", "engine.description.describe_change (restore_section)")
+def _(tmp: Path) -> str:
+    snapshot = {"database": "prod/orders", "snapshot": "orders-final-3f2b8c1e"}
+    request = claim("dev", identifier="orders-copy", restore_from=snapshot)
+    checks = run_checks(render_claim(request), request, None)
+    return describe_change(request, estimate_monthly_cost(request), checks, PolicyDecision("pass"))
+
+
+@case("description-request-restore-point-in-time", "engine.description.describe_change (restore_section)")
+def _(tmp: Path) -> str:
+    request = claim_from_raw(
+        {
+            "database_name": "ledger",
+            "database_engine": "aurora-postgresql",
+            "environment": "staging",
+            "identifier": "ledger-before-migration",
+            "restore_from": {"database": "staging/ledger", "point_in_time": "2026-11-23T06:00:00Z"},
+        },
+        catalog(),
+        REQUEST_ID,
+        ACCEPTED_AT,
+    )
+    checks = run_checks(render_claim(request), request, None)
+    return describe_change(request, estimate_monthly_cost(request), checks, PolicyDecision("pass"))
+
+
 @case("description-extension", "engine.description.describe_extension")
 def _(tmp: Path) -> str:
     before = claim(ttl="3d")

@@ -30,7 +30,7 @@ from engine.claim import claim_from_raw
 from engine.policy import ScanResult, decide, policy_context
 from engine.render import render_claim
 from engine.spec import ENGINES
-from tests.support.claims import ACCEPTED_AT
+from tests.support.claims import ACCEPTED_AT, RESTORES
 from tests.support.trivy_rules import (
     SAME_RULES,
     SameRule,
@@ -84,6 +84,10 @@ def matrix(catalog: Catalog) -> dict[Root, dict[str, Any]]:
         for readers, proxy in itertools.product(sorted({0, most}), (False, True)):
             name = f"{engine}-readers{readers}" + ("-proxy" if proxy else "")
             roots[Root(env, name)] = {"readers": readers, "proxy": proxy}
+    # Restores (a snapshot, a point in time) keep every protection of their environment.
+    for engine, env in itertools.product(ENGINES, ENVIRONMENTS):
+        for kind, restore in zip(("snapshot", "pitr"), RESTORES, strict=False):
+            roots[Root(env, f"{engine}-restore-{kind}")] = {"restore_from": restore}
     return roots
 
 
@@ -106,7 +110,7 @@ def scanned(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Scann
     parent = tmp_path_factory.mktemp("scanned")
     roots = matrix(catalog)
     for root, opts in roots.items():
-        engine = root.name.split("-readers")[0]
+        engine = root.name.split("-readers")[0].split("-restore")[0]
         raw = {"database_name": "orders", "database_engine": engine, "environment": root.environment, **opts}
         rendered = render_claim(
             claim_from_raw(raw, catalog, "3f2b8c1e-0000-4000-8000-000000000019", ACCEPTED_AT)

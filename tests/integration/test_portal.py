@@ -140,6 +140,23 @@ def test_numbers_in_the_form_are_numbers_for_the_api(browser: TestClient, servic
     assert record.channel == "portal"  # the API's door, recorded as the portal's
 
 
+def test_restore_from_in_the_form_is_written_as_on_the_command_line(
+    browser: TestClient, services: Services, gate: PolicyGate
+) -> None:
+    orders = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}
+    copy = {**orders, "identifier": "orders-copy"}
+    page = submit(browser, {**copy, "restore_from": "dev/orders:final"})
+    assert page.status_code == 422  # type: ignore[attr-defined]
+    html = page.text  # type: ignore[attr-defined]
+    assert 'id="error-restore_from">database: no database dev/orders on main' in html
+    assert re.search(r'name="restore_from"[^>]*aria-invalid="true"', html) and "<details open>" in html
+    merged_orders(browser, services, gate)
+    accepted = submit(browser, {**copy, "restore_from": "dev/orders@latest"})
+    assert accepted.status_code == 303  # type: ignore[attr-defined]
+    (record,) = [r for r in services.ledger.list_requests() if r.identifier == "orders-copy"]
+    assert record.payload["restore_from"] == {"database": "dev/orders", "point_in_time": "latest"}
+
+
 def test_a_form_posted_twice_is_one_request(browser: TestClient, services: Services) -> None:
     page = browser.get("/request").text
     fields = dict(re.findall(r'name="(csrf|idempotency_key)" value="([^"]+)"', page))

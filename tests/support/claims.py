@@ -18,6 +18,14 @@ SEED = {"database_name": "mydb123", "database_engine": "mysql", "environment": "
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 
+# A restore of each kind: a snapshot (a final one, as dbvend names them), a point in time, the latest.
+RESTORES = (
+    {"database": "prod/orders", "snapshot": "orders-final-3f2b8c1e"},
+    {"database": "prod/orders", "point_in_time": "2026-11-22T21:00:00Z"},
+    {"database": "prod/orders", "point_in_time": "latest"},
+)
+
+
 def options_for(engine: str, env: str, catalog: Catalog) -> list[dict[str, Any]]:
     """Every option a request can carry for this engine, one variation at a time, plus all at once."""
     limits = catalog.environments[env]
@@ -30,6 +38,7 @@ def options_for(engine: str, env: str, catalog: Catalog) -> list[dict[str, Any]]
     )
     if limits.ttl.max is None:
         common.append({"ttl": "none"})
+    common += [{"restore_from": restore} for restore in RESTORES]
     if engine.startswith("aurora"):
         readers = [{"readers": n} for n in range(limits.aurora.max_readers + 1)]
         acu = [{"min_acu": 0.5, "max_acu": limits.aurora.max_acu}, {"min_acu": 1, "max_acu": 2.5}]

@@ -11,7 +11,14 @@ import yaml
 from engine.catalog import Catalog, default_catalog_text
 from engine.catalog_reader import parse_catalog
 from engine.errors import FieldError, InvalidRequest
-from engine.forms import FORM_FIELDS, LABELS, parse_issue_form, render_issue_body
+from engine.forms import (
+    FORM_FIELDS,
+    LABELS,
+    field_error_lines,
+    parse_issue_form,
+    render_issue_body,
+    request_fields,
+)
 from engine.spec import ENGINES, FIELDS, SIZES, parse_request
 from tests.support.paths import ROOT
 
@@ -88,6 +95,7 @@ def test_form_ids_are_request_fields() -> None:
         "ttl",
         "owner",
         "team",
+        "restore_from",
         "reason",
     ]
 
@@ -290,3 +298,21 @@ def test_parsing_is_linear_on_hostile_bodies() -> None:
     body = ("### Reason\n" + "```\n### Team\n" * 20_000) + "### " * 50_000
     result = parse_issue_form(body)
     assert set(result.fields) == {"reason", "team"}
+
+
+def test_restore_from_is_written_as_on_the_command_line() -> None:
+    body = render_issue_body(
+        {
+            "database_name": "orders",
+            "database_engine": "postgres",
+            "environment": "dev",
+            "restore_from": "prod/orders:final",
+        }
+    )
+    fields = request_fields(parse_issue_form(body).fields)
+    assert fields["restore_from"] == {"database": "prod/orders", "snapshot": "final"}
+    later = request_fields({"restore_from": "prod/orders@2026-12-01T10:00:00Z"})
+    assert later["restore_from"] == {"database": "prod/orders", "point_in_time": "2026-12-01T10:00:00Z"}
+    assert request_fields({"team": "x"}) == {"team": "x"}
+    lines = field_error_lines([FieldError("restore_from.snapshot", "is bad"), FieldError("ttl", "is bad")])
+    assert lines == ["- **Restore from (snapshot)**: is bad", "- **Time to live (TTL)**: is bad"]

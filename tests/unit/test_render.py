@@ -85,6 +85,40 @@ GOLDEN_CASES = {
         "ledger",
     ),
     "aurora-mysql-dev": ("aurora-mysql", "dev", {"team": "Search"}, "search_index"),
+    # Restores (issue 22): a snapshot and a point in time, of an instance and of a cluster.
+    "postgres-staging-restore-snapshot": (
+        "postgres",
+        "staging",
+        {
+            "identifier": "orders-copy",
+            "restore_from": {"database": "prod/orders", "snapshot": "orders-final-3f2b8c1e"},
+        },
+        "orders",
+    ),
+    "mysql-dev-restore-point-in-time": (
+        "mysql",
+        "dev",
+        {
+            "identifier": "shop-copy",
+            "restore_from": {"database": "prod/shop", "point_in_time": "2026-11-23T06:00:00Z"},
+        },
+        "shop",
+    ),
+    "aurora-postgresql-prod-restore-snapshot": (
+        "aurora-postgresql",
+        "prod",
+        {"restore_from": {"database": "prod/ledger", "snapshot": "ledger-final-0a1b2c3d"}},
+        "ledger",
+    ),
+    "aurora-mysql-dev-restore-latest": (
+        "aurora-mysql",
+        "dev",
+        {
+            "identifier": "search-copy",
+            "restore_from": {"database": "staging/search-index", "point_in_time": "latest"},
+        },
+        "search_index",
+    ),
 }
 
 

@@ -1,0 +1,101 @@
+"""Restores through the front half (issue 22): the source found on main or in the ledger, "final"
+resolved to the snapshot the ledger holds, and refusals against the source, with a real repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.checkov.gate import PolicyGate
+from engine.errors import InvalidRequest
+from engine.gitops.local import LocalRepository
+from engine.intake import accept_request, record_and_queue
+from engine.pipeline import process_request
+from engine.store.ledger import Ledger
+from tests.support.claims import ACCEPTED_AT
+from tests.support.ledgers import new
+
+SOURCE = {"database_name": "orders", "database_engine": "postgres", "environment": "staging"}
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    yield opened
+    opened.engine.dispose()
+
+
+def refused(
+    raw: dict[str, object], repo: LocalRepository, gate: PolicyGate, ledger: Ledger | None
+) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as caught:
+        process_request(raw, repo, gate, request_id="req-r", accepted_at=ACCEPTED_AT, ledger=ledger)
+    return {error.field: error.rule for error in caught.value.errors}
+
+
+def test_a_restore_of_a_database_on_main(repo: LocalRepository, gate: PolicyGate, ledger: Ledger) -> None:
+    source = process_request(SOURCE, repo, gate, request_id="req-s", accepted_at=ACCEPTED_AT).change
+    assert source is not None
+    latest = {"database": "staging/orders", "point_in_time": "latest"}
+    raw = {**SOURCE, "environment": "dev", "identifier": "orders-copy", "restore_from": latest}
+    assert "restore_from.database" in refused(raw, repo, gate, ledger), "not merged: not on main yet"
+    repo.merge(source.id)
+
+    outcome = process_request(raw, repo, gate, request_id="req-r", accepted_at=ACCEPTED_AT, ledger=ledger)
+    assert outcome.claim.restore_latest and outcome.claim.restore_source_identifier == "orders"
+    assert outcome.claim.engine_version == "17" and outcome.policy.result != "fail"
+    assert outcome.change is not None
+    assert repo.read_file(None, "terraform/staging/orders/request.json") is not None  # the source stays
+
+    found = refused({**raw, "database_engine": "mysql", "identifier": "orders-two"}, repo, gate, ledger)
+    assert found["database_engine"].startswith("must be postgres, the engine of staging/orders")
+    found = refused({**raw, "engine_version": "16", "identifier": "orders-two"}, repo, gate, ledger)
+    assert "major version 17" in found["engine_version"]
+    before = {**latest, "point_in_time": "2026-11-01T00:00:00Z"}  # staging keeps 7 days of backups
+    found = refused({**raw, "identifier": "orders-two", "restore_from": before}, repo, gate, ledger)
+    assert "older than the backups of staging/orders reach" in found["restore_from.point_in_time"]
+
+
+def test_a_source_nobody_knows_is_refused(repo: LocalRepository, gate: PolicyGate, ledger: Ledger) -> None:
+    raw = {**SOURCE, "restore_from": {"database": "prod/nowhere", "snapshot": "nowhere-final-1"}}
+    assert (
+        "no database prod/nowhere on main nor destroyed by dbvend"
+        in refused(raw, repo, gate, ledger)["restore_from.database"]
+    )
+    assert "no ledger here" in refused(raw, repo, gate, None)["restore_from.database"]
+
+
+def test_final_resolves_to_the_snapshot_the_ledger_kept(
+    repo: LocalRepository, gate: PolicyGate, ledger: Ledger
+) -> None:
+    payload = {"database_name": "gone", "database_engine": "mysql", "environment": "prod", "storage_gb": 50}
+    record_and_queue(
+        ledger, new(7, identifier="gone", database_name="gone", environment="prod", payload=payload)
+    )
+    for status in ("change_open", "merged"):
+        assert ledger.transition("req-7", status)
+    assert ledger.transition("req-7", "destroyed", "destroyed", final_snapshot="gone-final-req7")
+
+    raw = {
+        "database_name": "gone",
+        "database_engine": "mysql",
+        "environment": "dev",
+        "identifier": "gone-again",
+        "restore_from": {"database": "prod/gone", "snapshot": "final"},
+    }
+    record, _ = accept_request(raw, "api", "key-a", ledger, repo)
+    assert record.payload["restore_from"] == {"database": "prod/gone", "snapshot": "gone-final-req7"}
+    outcome = process_request(record.payload, repo, gate, request_id=record.id, ledger=ledger)
+    assert outcome.claim.restore_snapshot == "gone-final-req7" and outcome.claim.storage_gb == 50
+    assert 'snapshot_identifier = "gone-final-req7"' in outcome.rendered.files["main.tf"]
+
+    latest = {
+        **raw,
+        "identifier": "gone-later",
+        "restore_from": {"database": "prod/gone", "point_in_time": "latest"},
+    }
+    assert "was destroyed" in refused(latest, repo, gate, ledger)["restore_from.point_in_time"]
+    without = refused({**raw, "identifier": "gone-x"}, repo, gate, None)  # no ledger: no destroyed source
+    assert "no ledger here" in without["restore_from.database"]
