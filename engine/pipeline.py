@@ -79,11 +79,15 @@ def request_claim(
     request_id: str,
     accepted_at: datetime,
 ) -> Claim:
-    """A raw request's claim, a restore held to its source (engine.restore) and "final" resolved to the
-    snapshot the ledger holds, so the claim names the snapshot itself."""
+    """A raw request's claim, a restore held to dbvend.yaml's clone_from and to its source
+    (engine.restore), and "final" resolved to the snapshot the ledger holds, so the claim names the
+    snapshot itself."""
     request = parse_request(raw, catalog)
     source = None
     if request.restore_from is not None:
+        refusal = catalog.copy_refusal(request.restore_from.environment, request.environment)
+        if refusal is not None:  # dbvend.yaml's clone_from: who may copy what
+            raise InvalidRequest([FieldError("restore_from.database", refusal)])
         source = find_restore_source(backend, ledger, request.restore_from)
         restore = request.restore_from
         if restore.snapshot == FINAL_SNAPSHOT and source.final_snapshot is not None:

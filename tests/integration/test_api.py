@@ -78,7 +78,7 @@ def test_invalid_requests_are_422_with_fields_and_leave_nothing(
 
 
 def test_restore_from_through_the_api(client: TestClient, services: Services, gate: PolicyGate) -> None:
-    copy = {**SEED, "environment": "dev", "identifier": "mydb123-copy"}
+    copy = {**SEED, "identifier": "mydb123-copy"}  # prod copies prod only (dbvend.yaml's clone_from)
     shapes = [
         ({"database": "prod/mydb123"}, "restore_from"),
         ({"database": "prod/mydb123", "snapshot": "final", "point_in_time": "latest"}, "restore_from"),
@@ -100,8 +100,19 @@ def test_restore_from_through_the_api(client: TestClient, services: Services, ga
     drain(services, gate)
     status = client.get(answer.headers["location"], headers=KEY).json()
     assert status["status"] == "change_open", status
-    claim = services.backend.read_file("dbvend/dev/mydb123-copy", "terraform/dev/mydb123-copy/main.tf")
+    claim = services.backend.read_file("dbvend/prod/mydb123-copy", "terraform/prod/mydb123-copy/main.tf")
     assert claim is not None and "use_latest_restorable_time    = true" in claim
+    elsewhere = client.post(
+        "/v1/databases", headers=KEY, json={**copy, "environment": "dev", "restore_from": restore}
+    )
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["errors"] == [
+        {
+            "field": "restore_from.database",
+            "rule": "production data stays in production: dev may copy only from dev, staging"
+            " (dbvend.yaml: environments.dev.clone_from)",
+        }
+    ]
 
 
 def test_conflicts_are_409(client: TestClient, services: Services, gate: PolicyGate) -> None:

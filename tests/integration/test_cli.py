@@ -183,8 +183,10 @@ def test_restore_from_on_the_command_line(tmp_path: Path) -> None:
     assert block[0]["source_db_instance_identifier"] == '"orders"' and block[0]["use_latest_restorable_time"]
     future = dbvend(tmp_path, *copy, "--restore-from", "staging/orders@2099-01-01T00:00:00Z")
     assert future.returncode == 2 and "restore_from.point_in_time: is in the future" in future.stderr
-    nowhere = dbvend(tmp_path, *copy, "--restore-from", "prod/orders:orders-final-1")
-    assert nowhere.returncode == 2 and "restore_from.database: no database prod/orders" in nowhere.stderr
+    nowhere = dbvend(tmp_path, *copy, "--restore-from", "dev/orders:orders-final-1")
+    assert nowhere.returncode == 2 and "restore_from.database: no database dev/orders" in nowhere.stderr
+    from_prod = dbvend(tmp_path, *copy, "--restore-from", "prod/orders:orders-final-1")
+    assert from_prod.returncode == 2 and "production data stays in production" in from_prod.stderr
     bad = dbvend(tmp_path, *copy, "--restore-from", "staging/orders")
     assert bad.returncode == 2 and "restore_from: needs a snapshot" in bad.stderr
     rendered = dbvend(

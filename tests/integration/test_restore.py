@@ -59,9 +59,9 @@ def test_a_restore_of_a_database_on_main(repo: LocalRepository, gate: PolicyGate
 
 
 def test_a_source_nobody_knows_is_refused(repo: LocalRepository, gate: PolicyGate, ledger: Ledger) -> None:
-    raw = {**SOURCE, "restore_from": {"database": "prod/nowhere", "snapshot": "nowhere-final-1"}}
+    raw = {**SOURCE, "restore_from": {"database": "staging/nowhere", "snapshot": "nowhere-final-1"}}
     assert (
-        "no database prod/nowhere on main nor destroyed by dbvend"
+        "no database staging/nowhere on main nor destroyed by dbvend"
         in refused(raw, repo, gate, ledger)["restore_from.database"]
     )
     assert "no ledger here" in refused(raw, repo, gate, None)["restore_from.database"]
@@ -70,9 +70,14 @@ def test_a_source_nobody_knows_is_refused(repo: LocalRepository, gate: PolicyGat
 def test_final_resolves_to_the_snapshot_the_ledger_kept(
     repo: LocalRepository, gate: PolicyGate, ledger: Ledger
 ) -> None:
-    payload = {"database_name": "gone", "database_engine": "mysql", "environment": "prod", "storage_gb": 50}
+    payload = {
+        "database_name": "gone",
+        "database_engine": "mysql",
+        "environment": "staging",
+        "storage_gb": 50,
+    }
     record_and_queue(
-        ledger, new(7, identifier="gone", database_name="gone", environment="prod", payload=payload)
+        ledger, new(7, identifier="gone", database_name="gone", environment="staging", payload=payload)
     )
     for status in ("change_open", "merged"):
         assert ledger.transition("req-7", status)
@@ -83,10 +88,10 @@ def test_final_resolves_to_the_snapshot_the_ledger_kept(
         "database_engine": "mysql",
         "environment": "dev",
         "identifier": "gone-again",
-        "restore_from": {"database": "prod/gone", "snapshot": "final"},
+        "restore_from": {"database": "staging/gone", "snapshot": "final"},
     }
     record, _ = accept_request(raw, "api", "key-a", ledger, repo)
-    assert record.payload["restore_from"] == {"database": "prod/gone", "snapshot": "gone-final-req7"}
+    assert record.payload["restore_from"] == {"database": "staging/gone", "snapshot": "gone-final-req7"}
     outcome = process_request(record.payload, repo, gate, request_id=record.id, ledger=ledger)
     assert outcome.claim.restore_snapshot == "gone-final-req7" and outcome.claim.storage_gb == 50
     assert 'snapshot_identifier = "gone-final-req7"' in outcome.rendered.files["main.tf"]
@@ -94,8 +99,28 @@ def test_final_resolves_to_the_snapshot_the_ledger_kept(
     latest = {
         **raw,
         "identifier": "gone-later",
-        "restore_from": {"database": "prod/gone", "point_in_time": "latest"},
+        "restore_from": {"database": "staging/gone", "point_in_time": "latest"},
     }
     assert "was destroyed" in refused(latest, repo, gate, ledger)["restore_from.point_in_time"]
     without = refused({**raw, "identifier": "gone-x"}, repo, gate, None)  # no ledger: no destroyed source
     assert "no ledger here" in without["restore_from.database"]
+
+
+def test_a_copy_dbvend_yaml_does_not_allow_is_refused_before_anything_is_looked_up(
+    repo: LocalRepository, gate: PolicyGate, ledger: Ledger
+) -> None:
+    """clone_from (the default file: dev copies dev and staging, staging only staging, prod only prod)."""
+    from_prod = {
+        **SOURCE,
+        "environment": "dev",
+        "restore_from": {"database": "prod/orders", "snapshot": "x1"},
+    }
+    rule = refused(from_prod, repo, gate, ledger)["restore_from.database"]
+    assert rule == (
+        "production data stays in production: dev may copy only from dev, staging"
+        " (dbvend.yaml: environments.dev.clone_from)"
+    )
+    from_dev = {**SOURCE, "restore_from": {"database": "dev/orders", "point_in_time": "latest"}}
+    assert refused(from_dev, repo, gate, ledger)["restore_from.database"] == (
+        "staging may copy only from staging (dbvend.yaml: environments.staging.clone_from)"
+    )
