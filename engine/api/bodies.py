@@ -213,12 +213,37 @@ class DestructionBody(BaseModel):
     )
 
 
+class CloneBody(BaseModel):
+    """A clone: a new database restored from this one's latest restorable time (engine.clone), in an
+    environment dbvend.yaml's clone_from lets copy it, with its own time-to-live."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_environment: str = Field(
+        max_length=20, pattern=_whole(ENVIRONMENT_NAME), description="One of the environments in dbvend.yaml."
+    )
+    name: str = Field(
+        max_length=64,
+        pattern=_whole(DATABASE_NAME),
+        description="The copy's name: its identifier is this in lower case, hyphens for underscores. The"
+        " database inside keeps the source's name (a restore keeps it).",
+    )
+    ttl: str | None = Field(
+        None,
+        pattern=r"^(?:[1-9][0-9]{0,4}[hd]|none)$",
+        description="Such as 2d, within the target environment's maximum; default: the environment's.",
+    )
+    owner: str | None = Field(None, pattern=_whole(OWNER), description="Default: the source's owner.")
+    team: str | None = Field(None, pattern=_whole(TEAM), description="Default: the source's team.")
+
+
 BODIES: Final[tuple[type[BaseModel], ...]] = (
     DatabaseRequestBody,
     ExtensionBody,
     ModificationBody,
     DatabaseChangeBody,
     DestructionBody,
+    CloneBody,
 )
 
 
@@ -253,6 +278,12 @@ CHANGE_EXAMPLES: Final = {
     },
 }
 DESTRUCTION_EXAMPLES: Final = {"done": {"summary": "Done with it", "value": {"reason": "load test done"}}}
+CLONE_EXAMPLES: Final = {
+    "preview": {
+        "summary": "A branch's own copy of staging's data, for two days",
+        "value": {"to_environment": "dev", "name": "orders_pr123", "ttl": "2d"},
+    }
+}
 
 
 def without_null(schema: dict[str, Any]) -> dict[str, Any]:

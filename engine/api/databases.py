@@ -7,9 +7,16 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from engine.api.bodies import CHANGE_EXAMPLES, DESTRUCTION_EXAMPLES, DatabaseChangeBody, DestructionBody
+from engine.api.bodies import (
+    CHANGE_EXAMPLES,
+    CLONE_EXAMPLES,
+    DESTRUCTION_EXAMPLES,
+    CloneBody,
+    DatabaseChangeBody,
+    DestructionBody,
+)
 from engine.api.deps import AcceptedDep, BodyDep, KeyDep
 from engine.api.openapi import (
     KEYED,
@@ -26,9 +33,17 @@ from engine.api.openapi import (
     json_body,
     refusals,
 )
+from engine.clone import as_clone_refusal, clone_fields
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import Change
-from engine.lifecycle import describe_database, extend_database, modify_database, request_destroy
+from engine.intake import accept_request
+from engine.lifecycle import (
+    current_claim,
+    describe_database,
+    extend_database,
+    modify_database,
+    request_destroy,
+)
 from engine.modify import body_errors
 from engine.services import Services
 from engine.store.records import STATUSES, RequestRecord
@@ -177,6 +192,38 @@ def destroy_database(
         services.ledger,
     )
     return {"environment": environment, "identifier": identifier.lower(), "change": _change_answer(change)}
+
+
+@router.post(
+    "/{environment}/{identifier}/clone",
+    status_code=202,
+    openapi_extra=json_body(CloneBody, CLONE_EXAMPLES),
+    responses=WITH_BODY
+    | refusals(404, 409, 503)
+    | {202: answer(DatabaseAccepted, "The copy's request, recorded and queued; its status is at Location.")},
+)
+def clone_database(
+    services: ServicesDep,
+    key_id: KeyDep,
+    environment: Environment,
+    identifier: Identifier,
+    body: BodyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Ask for a copy of a database: `{"to_environment": "dev", "name": "orders_pr123", "ttl": "2d"}`
+    requests a new database restored from this one's latest restorable time (engine.clone), checked
+    like any request, dbvend.yaml's clone_from included; destroyed by its own time-to-live."""
+    source, _ = current_claim(services.backend, environment, identifier.lower())
+    fields = clone_fields(source, body)
+    try:
+        record, message_id = accept_request(
+            fields, "api", key_id, services.ledger, services.backend, outbox=services.outbox
+        )
+    except InvalidRequest as refused:
+        raise as_clone_refusal(refused) from None
+    location = f"/v1/requests/{record.id}"
+    response.headers["Location"] = location
+    return {"request_id": record.id, "status": record.status, "message_id": message_id, "location": location}
 
 
 def _only_field(body: dict[str, Any], name: str, what: str, missing: str, longest: int | None = None) -> str:

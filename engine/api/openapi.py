@@ -323,6 +323,7 @@ TO_DATABASE: Final = links(
     get_database=_DATABASE,
     change_database=_DATABASE,
     destroy_database=_DATABASE,
+    clone_database=_DATABASE,
     merge_change={"change_id": "change_id"},
 )
 """From a request's status to its database and its change."""
@@ -332,6 +333,7 @@ TO_FIRST_DATABASE: Final = links(
     get_database=_FIRST,
     change_database=_FIRST,
     destroy_database=_FIRST,
+    clone_database=_FIRST,
 )
 """From a listing of databases to the first one."""
 TO_FIRST_CHANGE: Final = links(merge_change={"change_id": "items/0/id"})

@@ -165,12 +165,49 @@ def request(as_json: bool, **params: Any) -> None:
     is recorded there too, with channel "cli", as the API would record it.
     """
     settings = current_settings()
+    _open_request(
+        settings, LocalRepository.open_or_create(settings.repo_path), request_fields(params), as_json
+    )
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("database", metavar="ENV/NAME")
+@click.option(
+    "--to", "to_environment", required=True, help="The copy's environment (dbvend.yaml's clone_from)."
+)
+@click.option(
+    "--name", required=True, help="The copy's name; its identifier: lower case, hyphens for underscores."
+)
+@click.option("--ttl", help="The copy's time-to-live, such as 2d; default: the environment's.")
+@click.option("--owner", help="Default: the source's owner.")
+@click.option("--team", help="Default: the source's team.")
+@click.option("--json", "as_json", is_flag=True, help="Print the change as JSON.")
+@reports_errors
+def clone(database: str, as_json: bool, **body: str | None) -> None:
+    """Request a copy of a database on main, restored from its latest restorable time (like
+    POST /v1/databases/{env}/{name}/clone): a request like any other, with its own time-to-live."""
+    from engine.clone import as_clone_refusal, clone_fields
+    from engine.errors import InvalidRequest
+    from engine.lifecycle import current_claim
+
+    settings = current_settings()
     repo = LocalRepository.open_or_create(settings.repo_path)
+    environment, _, identifier = database.partition("/")
+    source, _ = current_claim(repo, environment, identifier.lower())
+    fields = clone_fields(source, {name: value for name, value in body.items() if value is not None})
+    try:
+        _open_request(settings, repo, fields, as_json)
+    except InvalidRequest as refused:
+        raise as_clone_refusal(refused) from None
+
+
+def _open_request(settings: Settings, repo: LocalRepository, fields: dict[str, Any], as_json: bool) -> None:
+    """A request's change opened (through the ledger when there is one) and said."""
     with settings.policy_gate() as gate:
         if settings.has_ledger:
-            outcome = _request_through_ledger(settings, repo, gate, request_fields(params))
+            outcome = _request_through_ledger(settings, repo, gate, fields)
         else:
-            outcome = process_request(request_fields(params), repo, gate, terraform=settings.terraform_path)
+            outcome = process_request(fields, repo, gate, terraform=settings.terraform_path)
     change = outcome.change
     assert change is not None
     if as_json:

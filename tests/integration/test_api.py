@@ -115,6 +115,47 @@ def test_restore_from_through_the_api(client: TestClient, services: Services, ga
     ]
 
 
+def test_a_clone_is_one_request_restored_from_the_latest_time_with_its_own_ttl(
+    client: TestClient, services: Services, gate: PolicyGate
+) -> None:
+    staging = {"database_name": "orders", "database_engine": "postgres", "environment": "staging"}
+    clone = {"to_environment": "dev", "name": "orders_pr123", "ttl": "2d"}
+    missing = client.post("/v1/databases/staging/orders/clone", headers=KEY, json=clone)
+    assert missing.status_code == 404, missing.text  # not on main yet
+    accepted = client.post("/v1/databases", headers=KEY, json=staging)
+    drain(services, gate)
+    change = client.get(accepted.headers["location"], headers=KEY).json()["change_id"]
+    assert client.post(f"/v1/changes/{change}/merge", headers=KEY).status_code == 200
+
+    answer = client.post("/v1/databases/staging/orders/clone", headers=KEY, json=clone)
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["location"] == answer.json()["location"]
+    drain(services, gate)
+    status = client.get(answer.headers["location"], headers=KEY).json()
+    assert status["status"] == "change_open", status
+    copy = client.get("/v1/databases/dev/orders-pr123", headers=KEY).json()
+    claim = copy["claim"]
+    assert claim["request"]["restore_from"] == {"database": "staging/orders", "point_in_time": "latest"}
+    assert claim["ttl"] == "2d" and claim["request"]["database_name"] == "orders"
+    assert claim["restore_latest"] and claim["restore_source_identifier"] == "orders"
+    branches = [c["branch"] for c in client.get("/v1/changes", headers=KEY).json()["items"]]
+    assert branches.count("dbvend/dev/orders-pr123") == 1
+
+    again = client.post("/v1/databases/staging/orders/clone", headers=KEY, json=clone)
+    assert again.status_code == 409, again.text  # the name is taken by the first copy
+    for body, field in [
+        ({**clone, "size": "large"}, "size"),
+        ({"to_environment": "dev"}, "name"),
+        ({**clone, "name": "orders-pr1"}, "name"),
+        ({"to_environment": "prod", "name": "orders_pr9"}, "restore_from.database"),  # clone_from
+        ({**clone, "to_environment": "qa", "name": "orders_pr9"}, "to_environment"),
+        ({**clone, "name": "orders_pr9", "ttl": "90d"}, "ttl"),
+    ]:
+        refused = client.post("/v1/databases/staging/orders/clone", headers=KEY, json=body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert field in {e["field"] for e in refused.json()["errors"]}, (body, refused.text)
+
+
 def test_conflicts_are_409(client: TestClient, services: Services, gate: PolicyGate) -> None:
     assert client.post("/provision-rds", headers=KEY, json=SEED).status_code == 202
     queued = client.post("/provision-rds", headers=KEY, json=SEED)

@@ -26,7 +26,7 @@ SCENARIOS = 100  # stateful: chains of calls along the document's links
 STEPS = 50  # the most calls in one chain
 TIMEOUT = 300
 
-# Every check runs. One is tuned, on five operations: positive_data_acceptance, which expects a
+# Every check runs. One is tuned, on six operations: positive_data_acceptance, which expects a
 # schema-valid request never to be answered 422. These operations have rules a static JSON Schema
 # cannot state, so a schema-valid request may still break one and is answered 422 naming the field:
 # - POST /provision-rds, POST /v1/databases: dbvend.yaml on main decides the environments and,
@@ -39,6 +39,8 @@ TIMEOUT = 300
 #   10% or more, no older engine major, Aurora fields only on Aurora, something must change).
 # - POST /v1/databases/{environment}/{identifier}/destroy: a reason may hold no invisible
 #   character (Unicode categories C, Zl, Zp), which a portable regular expression cannot name.
+# - POST /v1/databases/{environment}/{identifier}/clone: the copy is a request like any other
+#   (dbvend.yaml's environments, TTL maxima, clone_from pairs; the source's engine and storage).
 # - GET /v1/databases: a cursor is valid only as a listing's next_cursor (an opaque token).
 # The schema's own constraints are each enforced (negative_data_rejection runs everywhere).
 ALSO_422 = '["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]'
@@ -61,6 +63,7 @@ include-name = [
     "POST /v1/databases",
     "PATCH /v1/databases/{{environment}}/{{identifier}}",
     "POST /v1/databases/{{environment}}/{{identifier}}/destroy",
+    "POST /v1/databases/{{environment}}/{{identifier}}/clone",
     "GET /v1/databases",
 ]
 checks.positive_data_acceptance.expected-statuses = {ALSO_422}
@@ -111,6 +114,6 @@ def test_schemathesis_finds_nothing(server: ServeProcess, tmp_path: Path) -> Non
     seconds = time.monotonic() - start
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"schemathesis failed after {seconds:.0f} s:\n{output[-20000:]}"
-    assert "Tested: 11" in output, output[-3000:]
+    assert "Tested: 12" in output, output[-3000:]
     phases = output[output.index("Examples") : output.index("=" * 20)] if "Examples" in output else ""
     print(f"schemathesis: {seconds:.1f} s\n{phases}{output[output.rindex('Test cases:') :]}")

@@ -169,6 +169,28 @@ def test_render_writes_without_committing(tmp_path: Path) -> None:
     assert not (tmp_path / "dbvend-data").exists()
 
 
+def test_clone_on_the_command_line(tmp_path: Path) -> None:
+    """dbvend clone ENV/NAME --to ENV --name NAME [--ttl]: one change of a copy, as the API's clone."""
+    assert (
+        dbvend(tmp_path, "request", "--name", "orders", "--engine", "postgres", "--env", "staging").returncode
+        == 0
+    )
+    missing = dbvend(tmp_path, "clone", "staging/orders", "--to", "dev", "--name", "orders_pr1")
+    assert missing.returncode != 0 and "no database staging/orders" in missing.stderr  # not merged yet
+    assert dbvend(tmp_path, "merge", "1").returncode == 0
+    done = dbvend(tmp_path, "clone", "staging/orders", "--to", "dev", "--name", "orders_pr1", "--ttl", "2d")
+    assert done.returncode == 0, done.stderr
+    repo = tmp_path / "dbvend-data" / "repo"
+    claim = json.loads(git(repo, "show", "dbvend/dev/orders-pr1:terraform/dev/orders-pr1/request.json"))
+    assert claim["ttl"] == "2d" and claim["restore_latest"] and claim["restore_source_identifier"] == "orders"
+    assert claim["request"]["database_name"] == "orders"
+    refused = dbvend(tmp_path, "clone", "staging/orders", "--to", "prod", "--name", "orders_pr2")
+    assert refused.returncode == 2, refused.stderr
+    assert "restore_from.database: prod may copy only from prod" in refused.stderr
+    named = dbvend(tmp_path, "clone", "staging/orders", "--to", "qa", "--name", "orders_pr3")
+    assert named.returncode == 2 and "to_environment: must be one of the environments" in named.stderr
+
+
 def test_restore_from_on_the_command_line(tmp_path: Path) -> None:
     """--restore-from ENV/ID:SNAPSHOT and ENV/ID@TIME: merged sources restore; refusals name the field."""
     base = ["request", "--name", "orders", "--engine", "postgres"]

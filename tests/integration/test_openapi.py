@@ -38,6 +38,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", DATABASE): KEYED | {404, 503},
     ("patch", DATABASE): KEYED | BODY_ERRORS | {404, 409, 503},
     ("post", DATABASE + "/destroy"): KEYED | BODY_ERRORS | {404, 409, 503},
+    ("post", DATABASE + "/clone"): KEYED | BODY_ERRORS | {404, 409, 503},
     ("get", "/v1/requests/{request_id}"): KEYED | {404},
     ("get", "/v1/changes"): KEYED | {503},
     ("post", "/v1/changes/{change_id}/merge"): KEYED | {404, 409, 503},
@@ -49,6 +50,7 @@ BODIES = {
     ("post", "/v1/databases"): "DatabaseRequestBody",
     ("patch", DATABASE): "DatabaseChangeBody",
     ("post", DATABASE + "/destroy"): "DestructionBody",
+    ("post", DATABASE + "/clone"): "CloneBody",
 }
 OPEN = {("get", "/healthz"), ("post", "/github/webhook")}
 CHANGE = {"id", "status", "branch", "link"}
@@ -66,6 +68,11 @@ SUCCESSES: dict[tuple[str, str], tuple[int, str, set[str]]] = {
     ),
     ("patch", DATABASE): (200, "DatabaseChangeAnswer", {"environment", "identifier", "change"}),
     ("post", DATABASE + "/destroy"): (202, "DestructionAnswer", {"environment", "identifier", "change"}),
+    ("post", DATABASE + "/clone"): (
+        202,
+        "DatabaseAccepted",
+        {"request_id", "status", "message_id", "location"},
+    ),
     ("get", "/v1/requests/{request_id}"): (
         200,
         "RequestStatusAnswer",
@@ -451,6 +458,7 @@ OPERATION_IDS = (
     "get_database",
     "change_database",
     "destroy_database",
+    "clone_database",
     "get_request",
     "list_changes",
     "merge_change",
