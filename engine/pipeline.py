@@ -59,8 +59,11 @@ def find_restore_source(backend: GitOpsBackend, ledger: Ledger | None, restore: 
     text = backend.read_file(None, Root(restore.environment, restore.identifier).file("request.json"))
     if text is not None:
         return source_of_claim(parse_claim(text), final)
-    record = ledger.latest(restore.environment, restore.identifier) if ledger is not None else None
-    if record is not None and record.status == "destroyed":
+    # the newest destroyed request: a new request of the same name (a restore of it) is newer still
+    record = (
+        ledger.latest(restore.environment, restore.identifier, "destroyed") if ledger is not None else None
+    )
+    if record is not None:
         return source_of_request(restore.database, record.payload, final)
     where = backend.default_branch()
     known = (

@@ -128,6 +128,8 @@ class FleetRow:
     expires_at: str | None
     left: str  # "2d 3h", "expired", "none"
     request_id: str | None
+    database_name: str = ""
+    final_snapshot: str | None = None  # destroyed: the snapshot its destroy kept (Restore from it)
 
     @property
     def key(self) -> str:
@@ -163,7 +165,8 @@ def fleet_rows(
     rows: dict[str, FleetRow] = {}
     for record in records:
         root = Root(record.environment, record.identifier).path
-        rows[root] = _row(record.environment, record.identifier, claims.get(root), record, now)
+        # newest first: a name asked for and destroyed twice shows its latest request
+        rows.setdefault(root, _row(record.environment, record.identifier, claims.get(root), record, now))
     for root, claim in claims.items():
         rows.setdefault(root, _row(claim.environment, claim.identifier, claim, None, now))
     kept = [row for row in rows.values() if wanted.keeps(row)]
@@ -187,6 +190,12 @@ def _row(
         expires_at=expires_at,
         left=time_left(expires_at, now),
         request_id=record.id if record is not None else None,
+        database_name=record.database_name
+        if record is not None
+        else request.database_name
+        if request
+        else "",
+        final_snapshot=record.final_snapshot if record is not None else None,
     )
 
 

@@ -204,13 +204,14 @@ class Ledger(GitHubRecords):
         """The request that holds a database's name now, if any."""
         return self._first(sa.select(requests).where(requests.c.holds == f"{environment}/{identifier}"))
 
-    def latest(self, environment: str, identifier: str) -> RequestRecord | None:
-        """The newest request for a database, whatever became of it."""
-        return self._first(
-            sa.select(requests)
-            .where(requests.c.environment == environment, requests.c.identifier == identifier)
-            .order_by(requests.c.created_at.desc(), requests.c.id.desc())
+    def latest(self, environment: str, identifier: str, status: str | None = None) -> RequestRecord | None:
+        """The newest request for a database, whatever became of it (or the newest in `status`)."""
+        query = sa.select(requests).where(
+            requests.c.environment == environment, requests.c.identifier == identifier
         )
+        if status is not None:
+            query = query.where(requests.c.status == status)
+        return self._first(query.order_by(requests.c.created_at.desc(), requests.c.id.desc()))
 
     def by_issue(self, repository: str, number: int) -> RequestRecord | None:
         """The request an issue made (the issue form's idempotency key), if any."""

@@ -124,3 +124,53 @@ def test_a_copy_dbvend_yaml_does_not_allow_is_refused_before_anything_is_looked_
     assert refused(from_dev, repo, gate, ledger)["restore_from.database"] == (
         "staging may copy only from staging (dbvend.yaml: environments.staging.clone_from)"
     )
+
+
+def test_undo_a_destroy_from_the_fleet(tmp_path: Path, gate: PolicyGate) -> None:
+    """request -> destroyed (its final snapshot in the ledger, its root gone from main) -> the fleet's
+    "Restore" -> a new request of the same name from that snapshot -> its change open."""
+    import re
+    import subprocess
+
+    from fastapi.testclient import TestClient
+
+    from engine.app import create_app
+    from engine.services import build_services
+    from engine.settings import Settings
+    from tests.support.app import drain, sign_in_as
+
+    services, _ = build_services(Settings(data=tmp_path / "data", api_keys="k-one", rate_limit=1000))
+    with TestClient(create_app(services), follow_redirects=False) as browser:
+        sign_in_as(browser, "k-one")
+        key = {"x-api-key": "k-one"}
+        first = browser.post("/v1/databases", headers=key, json=SOURCE)
+        drain(services, gate)
+        request_id = first.json()["request_id"]
+        change = services.ledger.get(request_id).change_id  # type: ignore[union-attr]
+        assert browser.post(f"/v1/changes/{change}/merge", headers=key).status_code == 200
+        # what `dbvend ci destroy` leaves: the request destroyed with its snapshot, the root removed
+        kept = "orders-final-" + request_id.replace("-", "")[:8]
+        assert services.ledger.transition(request_id, "destroyed", "destroyed", final_snapshot=kept)
+        repo = str(tmp_path / "data" / "repo")
+        subprocess.run(["git", "-C", repo, "rm", "-rq", "terraform/staging/orders"], check=True)
+        subprocess.run(
+            ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "removed"],
+            check=True,
+        )
+
+        assert "Restore" not in browser.get("/fleet").text  # the fleet shows what holds its name
+        fleet = browser.get("/fleet?status=destroyed").text
+        assert f"final snapshot <code>{kept}</code>" in fleet
+        form = re.search(r'<form method="post" action="/request" class="inline">(.*?)</form>', fleet, re.S)
+        assert form is not None
+        fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form.group(1)))
+        assert fields["restore_from"] == "staging/orders:final"
+        restored = browser.post("/request", data=fields)
+        assert restored.status_code == 303, restored.text
+        new_id = restored.headers["location"].rsplit("/", 1)[1]
+        drain(services, gate)
+        record = services.ledger.get(new_id)
+        assert record is not None and record.status == "change_open", record
+        assert record.payload["restore_from"] == {"database": "staging/orders", "snapshot": kept}
+        main_tf = services.backend.read_file("dbvend/staging/orders", "terraform/staging/orders/main.tf")
+        assert main_tf is not None and f'snapshot_identifier = "{kept}"' in main_tf
