@@ -490,6 +490,57 @@ def test_auto_destroy_in_github_mode_pushes_the_removal_and_proposes_the_rest(
         )
 
 
+def test_a_database_its_ttl_destroyed_is_restored_from_its_final_snapshot_on_github(
+    infra: Infra, tmp_path: Path, gate: Any
+) -> None:
+    """Issue 22's journey in GitHub mode: a staging database expires, `dbvend ci ttl` destroys it
+    (auto_destroy) and the ledger keeps the final snapshot its destroy kept; a request of the same
+    name with restore_from final then opens a pull request restoring that snapshot."""
+    from engine.github.repository import GitHubRepository
+    from engine.intake import accept_request
+    from engine.pipeline import process_request
+    from tests.support.github_clients import client_for
+
+    staging = "terraform/staging/billing"
+    catalog = default_catalog_text().replace(
+        "ttl: {default: 14d, max: 90d}", "ttl: {default: 14d, max: 90d, auto_destroy: true}"
+    )
+    seeded = seeded_with(tmp_path, staging) | {"dbvend.yaml": catalog}
+    request_id = record_request(infra.ledger_url, staging, "change_open", "merged")
+    with GitHubServer(tmp_path / "github", files=seeded) as github:
+        token = github.job_token(effective_permissions(SOURCE / "workflows" / "dbvend-ttl.yml", "ttl"))
+        repo = checkout(github, token, infra.repo, "main")
+        done = infra.run("ci", "apply", "--repo", str(repo), "--base", "HEAD", "--directory", staging,
+                         "--backend-config", infra.config)  # fmt: skip
+        assert done.exit_code == 0, done.output
+        infra.env |= job_environment(github, token)
+        swept = infra.run(
+            "ci", "ttl", "--repo", str(repo), "--now", AFTER_EXPIRY, "--backend-config", infra.config
+        )
+        assert swept.exit_code == 0 and f"- expired: `{staging}`: destroyed" in swept.output, swept.output
+        assert github.read_file("main", f"{staging}/request.json") is None, "its root is gone from main"
+        ledger = infra.ledger()
+        try:
+            assert ledger.final_snapshot("staging", "billing") == "billing-final-reqbilli"
+            backend = GitHubRepository(client_for(github), f"{github.owner}/{github.repo}")
+            raw = {
+                "database_name": "billing",
+                "database_engine": "postgres",
+                "environment": "staging",
+                "restore_from": {"database": "staging/billing", "snapshot": "final"},
+            }
+            record, _ = accept_request(raw, "api", "key-a", ledger, backend)
+            assert record.payload["restore_from"]["snapshot"] == "billing-final-reqbilli"
+            outcome = process_request(record.payload, backend, gate, request_id=record.id, ledger=ledger)
+        finally:
+            ledger.engine.dispose()
+        assert outcome.change is not None and outcome.change.status == "open"
+        (pull,) = [p for p in github.pulls.values() if p.head_ref == "dbvend/staging/billing"]
+        main_tf = github.read_file(pull.head_ref, f"{staging}/main.tf") or ""
+        assert 'snapshot_identifier = "billing-final-reqbilli"' in main_tf
+        assert infra.status(request_id)[0] == "destroyed"
+
+
 # -- on GitHub, with the token each workflow's own permissions give --------------------------------
 
 MERGE_CALLER = SOURCE / "workflows" / "dbvend-main.yml"  # apply on merge
