@@ -4,6 +4,7 @@ resolved to the snapshot the ledger holds, and refusals against the source, with
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -127,19 +128,24 @@ def test_a_copy_dbvend_yaml_does_not_allow_is_refused_before_anything_is_looked_
 
 
 def test_undo_a_destroy_from_the_fleet(tmp_path: Path, gate: PolicyGate) -> None:
-    """request -> destroyed (its final snapshot in the ledger, its root gone from main) -> the fleet's
-    "Restore" -> a new request of the same name from that snapshot -> its change open."""
+    """request -> its TTL runs out (the sweep's destroy change, merged; destroyed, its final snapshot in
+    the ledger, its root gone from main) -> the fleet's "Restore" -> a new request of the same name
+    from that snapshot -> its change open."""
     import re
     import subprocess
 
     from fastapi.testclient import TestClient
 
     from engine.app import create_app
+    from engine.ci import claims_at
     from engine.services import build_services
     from engine.settings import Settings
+    from engine.sweep import expire
+    from engine.ttl import due, lease_of
     from tests.support.app import drain, sign_in_as
 
     services, _ = build_services(Settings(data=tmp_path / "data", api_keys="k-one", rate_limit=1000))
+    repo = str(tmp_path / "data" / "repo")
     with TestClient(create_app(services), follow_redirects=False) as browser:
         sign_in_as(browser, "k-one")
         key = {"x-api-key": "k-one"}
@@ -148,10 +154,21 @@ def test_undo_a_destroy_from_the_fleet(tmp_path: Path, gate: PolicyGate) -> None
         request_id = first.json()["request_id"]
         change = services.ledger.get(request_id).change_id  # type: ignore[union-attr]
         assert browser.post(f"/v1/changes/{change}/merge", headers=key).status_code == 200
-        # what `dbvend ci destroy` leaves: the request destroyed with its snapshot, the root removed
-        kept = "orders-final-" + request_id.replace("-", "")[:8]
+        # the time-to-live runs out: the sweep opens the destroy change, which is merged
+        leases = [lease_of(d, t) for d, t in claims_at(Path(repo), "main").items()]
+        expires_at = leases[0].expires_at
+        assert expires_at is not None
+        after = expires_at + timedelta(hours=1)
+        catalog = services.backend.catalog()
+        (expired,) = expire(due(leases, after), catalog, services.backend, services.ledger, None, after)
+        assert expired.action.startswith("destroy change #"), expired
+        destroy_change = int(expired.action.split("#", 1)[1].split()[0])
+        assert browser.post(f"/v1/changes/{destroy_change}/merge", headers=key).status_code == 200
+        # then what `dbvend ci destroy` does: the request destroyed with the final snapshot its
+        # claim names (the lease), the root removed from main
+        kept = leases[0].final_snapshot
+        assert kept == "orders-final-" + request_id.replace("-", "")[:8]
         assert services.ledger.transition(request_id, "destroyed", "destroyed", final_snapshot=kept)
-        repo = str(tmp_path / "data" / "repo")
         subprocess.run(["git", "-C", repo, "rm", "-rq", "terraform/staging/orders"], check=True)
         subprocess.run(
             ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "removed"],
