@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +9,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from engine.catalog import Notification
+from engine.signing import signature
 
 # The request statuses that are events of their own name (the others, processing, merged and
 # closed, are not told); the other events are written by the code that makes them (Ledger.notify).
@@ -107,16 +106,6 @@ def request_body(event: NotificationEvent, fmt: str) -> bytes:
     """What is posted: {"text": ...} for slack, the event for json."""
     payload = {"text": slack_text(event)} if fmt == "slack" else event.as_dict()
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-
-
-def signature(secret: str, body: bytes) -> str:
-    """The X-Dbvend-Signature-256 value: sha256=<hex HMAC-SHA256 of the body> (GitHub's scheme)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    """A receiver's check, in constant time."""
-    return header is not None and hmac.compare_digest(signature(secret, body), header)
 
 
 def request_headers(event: NotificationEvent, body: bytes, secret: str | None) -> dict[str, str]:

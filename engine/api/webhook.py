@@ -10,8 +10,6 @@ engine.webhooks.HANDLERS.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -24,6 +22,7 @@ from engine.api.openapi import WebhookOutcome, answer, refusals
 from engine.errors import MalformedBody, Unauthenticated, Unavailable
 from engine.gitops import RepositoryIdentity
 from engine.services import Services
+from engine.signing import signature_matches
 from engine.web import ServicesDep
 from engine.webhooks import HANDLERS, WebhookContext
 from engine.webhooks.trust import foreign, foreign_name
@@ -34,14 +33,6 @@ router = APIRouter(tags=["github"])
 MAX_WEBHOOK_BODY: Final = 5 * 1024 * 1024
 _DELIVERY: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 _EVENT: Final = re.compile(r"[a-z_]{1,64}")
-
-
-def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
-    """X-Hub-Signature-256 is `sha256=` and the hex HMAC-SHA256 of the raw body; compared in constant time."""
-    if not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
 
 @router.post(

@@ -22,7 +22,8 @@ from engine.ci import claims_at
 from engine.cli.drift import notify_drift
 from engine.drift import DriftAction
 from engine.notifier import Answer, deliver_pending
-from engine.notify import EVENT_FIELDS, EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, signature_valid
+from engine.notify import EVENT_FIELDS, EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER
+from engine.signing import signature_matches
 from engine.store.ledger import Ledger
 from engine.store.notifications import NotificationOutbox
 from engine.store.schema import notification_deliveries, notification_events
@@ -123,7 +124,7 @@ def test_every_event_arrives_once_per_occurrence_signed(
     )
     assert len({body["id"] for body in bodies}) == expected
     for post, body in zip(json_posts, bodies, strict=True):
-        assert signature_valid(SECRET, post.body, post.headers[SIGNATURE_HEADER])
+        assert signature_matches(SECRET, post.body, post.headers[SIGNATURE_HEADER])
         assert post.headers[EVENT_ID_HEADER] == body["id"] and post.headers[EVENT_HEADER] == body["event"]
         assert set(body) >= set(EVENT_FIELDS)
     mine = [body for body in bodies if body["request_id"] == request_id]
@@ -168,7 +169,7 @@ def test_a_receiver_answering_500_then_200_gets_the_event_again_and_keeps_one(le
         posts = sink.events()
     assert len(posts) == 2 and posts[0].body == posts[1].body
     assert posts[0].headers[EVENT_ID_HEADER] == posts[1].headers[EVENT_ID_HEADER]
-    assert all(signature_valid(SECRET, post.body, post.headers[SIGNATURE_HEADER]) for post in posts)
+    assert all(signature_matches(SECRET, post.body, post.headers[SIGNATURE_HEADER]) for post in posts)
     (row,) = deliveries(ledger)
     assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
     with ledger.reading() as conn:

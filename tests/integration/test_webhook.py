@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api.webhook import signature_matches
 from engine.app import create_app
 from engine.checkov.gate import PolicyGate
 from engine.forms import render_issue_body
@@ -17,6 +16,7 @@ from engine.queue.local import LocalQueue
 from engine.queue.worker import Worker
 from engine.services import Services, build_services
 from engine.settings import Settings
+from engine.signing import signature_matches
 from tests.support import github_payloads as payloads
 from tests.support.deliveries import SECRET, deliver, issue_payload, sign
 from tests.support.repositories import repo_snapshot

@@ -19,12 +19,11 @@ from engine.notify import (
     request_headers,
     retry_delay,
     shown_url,
-    signature,
-    signature_valid,
     slack_escape,
     slack_text,
     targets_for,
 )
+from engine.signing import signature, signature_matches
 
 FIELDS = ["id", "event", "at", "request_id", "environment", "identifier", "status", "detail", "link"]
 
@@ -83,9 +82,9 @@ def test_the_signature_is_the_hmac_of_the_body_and_verifies() -> None:
     headers = request_headers(event(), body, "s3cret")
     expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert headers[SIGNATURE_HEADER] == expected == signature("s3cret", body)
-    assert signature_valid("s3cret", body, headers[SIGNATURE_HEADER])
-    assert not signature_valid("other", body, headers[SIGNATURE_HEADER])
-    assert not signature_valid("s3cret", body + b" ", headers[SIGNATURE_HEADER])
+    assert signature_matches("s3cret", body, headers[SIGNATURE_HEADER])
+    assert not signature_matches("other", body, headers[SIGNATURE_HEADER])
+    assert not signature_matches("s3cret", body + b" ", headers[SIGNATURE_HEADER])
     assert headers[EVENT_ID_HEADER] == "0f" * 16 and headers[EVENT_HEADER] == "change_open"
     assert SIGNATURE_HEADER not in request_headers(event(), body, None)
 
