@@ -300,7 +300,7 @@ def describe_database(
     """One database as the API and the portal show it: its claim (from its open change while it
     is asked for, else from main), status and errors, monthly cost estimate and expiry."""
     identifier = identifier.lower()
-    record = ledger.holder(environment, identifier) or ledger.latest(environment, identifier)
+    record = ledger.of_database(environment, identifier)
     root = Root(environment, identifier).file("request.json")
     change = None
     text = None
@@ -332,7 +332,7 @@ def describe_database(
         "extensions": 0,
         "destroy_requested_at": None,
         # How to reach it once applied (no secret); gone with the database.
-        "connection": record.connection if record is not None and record.status != "destroyed" else None,
+        "connection": record.live_connection if record is not None else None,
     }
     if text is not None:
         try:

@@ -192,8 +192,7 @@ def clone(database: str, as_json: bool, **body: str | None) -> None:
 
     settings = current_settings()
     repo = LocalRepository.open_or_create(settings.repo_path)
-    environment, _, identifier = database.partition("/")
-    source, _ = current_claim(repo, environment, identifier.lower())
+    source, _ = current_claim(repo, *database_argument(database))
     fields = clone_fields(source, {name: value for name, value in body.items() if value is not None})
     try:
         _open_request(settings, repo, fields, as_json)

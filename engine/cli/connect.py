@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from engine.cli.support import current_settings, err, reports_errors
+from engine.cli.support import current_settings, database_argument, err, reports_errors
 from engine.connection import Connection, client_argv, connection_text, parse_connection
 from engine.errors import DatabaseNotFound, DbvendError
 
@@ -28,7 +28,7 @@ from engine.errors import DatabaseNotFound, DbvendError
 def connect(database: str, start_client: bool, as_json: bool) -> None:
     """Host, port, database and user of an applied database, and the commands that sign in with
     an IAM token or the master secret from Secrets Manager (the password is never printed)."""
-    connection = recorded_connection(*split_database(database))
+    connection = recorded_connection(*database_argument(database))
     if start_client:
         exec_client(connection)
     elif as_json:
@@ -37,31 +37,24 @@ def connect(database: str, start_client: bool, as_json: bool) -> None:
         click.echo(connection_text(connection), nl=False)
 
 
-def split_database(database: str) -> tuple[str, str]:
-    environment, _, identifier = database.strip().partition("/")
-    if not environment or not identifier or "/" in identifier:
-        raise click.BadParameter("name a database as ENV/NAME, such as dev/orders", param_hint="ENV/NAME")
-    return environment, identifier.lower()
-
-
 def recorded_connection(environment: str, identifier: str) -> Connection:
     """The connection details CI recorded in the ledger when it applied the database."""
     from engine.store.ledger import Ledger
 
     ledger = Ledger.connect(current_settings().ledger_url)
     try:
-        record = ledger.holder(environment, identifier) or ledger.latest(environment, identifier)
+        record = ledger.of_database(environment, identifier)
     finally:
         ledger.engine.dispose()
     if record is None:
         raise DatabaseNotFound(f"no database {environment}/{identifier}")
-    if record.connection is None or record.status == "destroyed":
+    if record.live_connection is None:
         raise DbvendError(
             f"{environment}/{identifier} has no connection details ({record.status}): "
             "`dbvend ci apply` records them when it applies the database"
         )
     try:
-        return parse_connection(record.connection)
+        return parse_connection(record.live_connection)
     except ValueError as exc:
         raise DbvendError(f"{environment}/{identifier}: {exc}") from None
 

@@ -204,6 +204,10 @@ class Ledger(GitHubRecords):
         """The request that holds a database's name now, if any."""
         return self._first(sa.select(requests).where(requests.c.holds == f"{environment}/{identifier}"))
 
+    def of_database(self, environment: str, identifier: str) -> RequestRecord | None:
+        """The request a database's page is about: the one holding its name, else its newest."""
+        return self.holder(environment, identifier) or self.latest(environment, identifier)
+
     def latest(self, environment: str, identifier: str, status: str | None = None) -> RequestRecord | None:
         """The newest request for a database, whatever became of it (or the newest in `status`)."""
         query = sa.select(requests).where(

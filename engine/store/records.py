@@ -81,6 +81,11 @@ class RequestRecord(RequestFields):
     connection: dict[str, Any] | None = None  # how to reach the database once applied, no secret
     final_snapshot: str | None = None  # the snapshot its destroy kept (restore_from "final")
 
+    @property
+    def live_connection(self) -> dict[str, Any] | None:
+        """The connection details while the database exists: none once it is destroyed."""
+        return None if self.status == "destroyed" else self.connection
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.id,
