@@ -17,7 +17,7 @@ from engine.api.bodies import (
     DatabaseChangeBody,
     DestructionBody,
 )
-from engine.api.deps import AcceptedDep, BodyDep, KeyDep
+from engine.api.deps import Accepted, AcceptedDep, BodyDep, KeyDep
 from engine.api.openapi import (
     KEYED,
     TO_FIRST_DATABASE,
@@ -56,6 +56,10 @@ CHANGES_A_DATABASE: Final = WITH_BODY | refusals(404, 409, 503)
 @router.post("", **asks_for_a_database(DatabaseAccepted))
 def create_database(accepted: AcceptedDep) -> dict[str, Any]:
     """Ask for a database with every field of the request; 202 with its status's location."""
+    return _accepted_answer(accepted)
+
+
+def _accepted_answer(accepted: Accepted) -> dict[str, Any]:
     record = accepted.record
     return {
         "request_id": record.id,
@@ -221,9 +225,9 @@ def clone_database(
         )
     except InvalidRequest as refused:
         raise as_clone_refusal(refused) from None
-    location = f"/v1/requests/{record.id}"
-    response.headers["Location"] = location
-    return {"request_id": record.id, "status": record.status, "message_id": message_id, "location": location}
+    accepted = Accepted(record, message_id)
+    response.headers["Location"] = accepted.location
+    return _accepted_answer(accepted)
 
 
 def _only_field(body: dict[str, Any], name: str, what: str, missing: str, longest: int | None = None) -> str:
