@@ -6,6 +6,7 @@ import json
 import re
 from typing import Final
 
+from engine import rds
 from engine.claim import Claim
 from engine.cost import CostEstimate
 from engine.hcl import CheckResult
@@ -145,7 +146,7 @@ def _restored_as(claim: Claim) -> str:
     restore = claim.request.restore_from
     assert restore is not None
     if claim.restore_snapshot is not None:
-        kept = claim.restore_snapshot.startswith(f"{restore.identifier}-final-")
+        kept = claim.restore_snapshot.startswith(rds.final_snapshot_prefix(restore.identifier))
         why = f", the final snapshot dbvend kept when it destroyed {restore.database}" if kept else ""
         return f"snapshot {claim.restore_snapshot}{why}"
     if claim.restore_latest:

@@ -202,4 +202,9 @@ def performance_insights_available(engine: str, instance_class: str) -> bool:
 def final_snapshot_name(identifier: str, request_id: str) -> str:
     """`<identifier>-final-<request>`: one per request, so a name destroyed twice never collides."""
     request = "".join(ch for ch in request_id.lower() if ch.isalnum())[:8]
-    return f"{identifier}-final-{request}"
+    return final_snapshot_prefix(identifier) + request
+
+
+def final_snapshot_prefix(identifier: str) -> str:
+    """What every final snapshot dbvend names for a database begins with."""
+    return f"{identifier}-final-"
