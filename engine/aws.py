@@ -39,6 +39,7 @@ SECRET_SETTINGS: Final = {
     "github_webhook_secret": "github_webhook_secret_secret_arn",
     "api_key_hashes": "api_key_hashes_secret_arn",
     "database_url": "database_url_secret_arn",
+    "github_client_secret": "github_client_secret_secret_arn",
 }
 
 LAMBDA_DATA: Final = Path("/tmp/dbvend-data")  # Lambda's only writable place

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.gitops.local import LocalRepository
-from engine.keys import KeyStore, RateLimiter
+from engine.keys import KeyStore, RateLimiter, parse_entries, read_key_file
 from engine.settings import Settings
 from engine.store.ledger import Ledger
 
@@ -36,12 +36,7 @@ def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Se
     """The ledger, the GitOps backend, the keys; also a newly generated key (shown once) or None."""
     new_key = None
     if keys is None:
-        if settings.api_key_hash_list:
-            keys = KeyStore(settings.api_key_hash_list)
-        elif settings.api_key_list:
-            keys = KeyStore.from_keys(settings.api_key_list)
-        else:
-            keys, new_key = KeyStore.load_or_generate(settings.data)
+        keys, new_key = configured_keys(settings)
     settings.data.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.connect(settings.ledger_url)
     backend, replies, pulls = build_backend(settings, ledger)
@@ -56,6 +51,19 @@ def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Se
         outbox=build_outbox(settings, ledger),
     )
     return services, new_key
+
+
+def configured_keys(settings: Settings) -> tuple[KeyStore, str | None]:
+    """The API keys settings name (DBVEND_API_KEYS_FILE, DBVEND_API_KEY_HASHES, DBVEND_API_KEYS, all
+    that are set), else the data dir's own, generated on first start (returned once in plain text)."""
+    entries = [
+        *(read_key_file(settings.api_keys_file) if settings.api_keys_file is not None else ()),
+        *parse_entries(settings.api_key_hash_list, "DBVEND_API_KEY_HASHES", hashed=True),
+        *parse_entries(settings.api_key_list, "DBVEND_API_KEYS", hashed=False),
+    ]
+    if entries:
+        return KeyStore(entries), None
+    return KeyStore.load_or_generate(settings.data)
 
 
 def build_outbox(settings: Settings, ledger: Ledger) -> Outbox | None:

@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     api_keys: str | None = None  # DBVEND_API_KEYS: comma-separated; generated once when unset
     api_key_hashes: str | None = None  # DBVEND_API_KEY_HASHES: their SHA-256 hex digests, instead
+    # DBVEND_API_KEYS_FILE: a JSON file of named keys [{"name", "role", "sha256"}] (engine.keys)
+    api_keys_file: Path | None = None
+    # Sign-in to the portal (issue 23): with an API key, with GitHub (the App's OAuth credentials), or both.
+    signin_api_key: bool = True  # DBVEND_SIGNIN_API_KEY=false: the portal takes no API keys
+    github_client_id: str | None = None  # the App's "Client ID"
+    github_client_secret: str | None = None  # and a client secret generated for it
+    github_client_secret_secret_arn: str | None = None
+    github_web_url: str | None = None  # default https://github.com/ (GitHub Enterprise: its web address)
+    github_org: str | None = None  # whose teams count; default the infrastructure repository's owner
+    public_url: str | None = None  # DBVEND_PUBLIC_URL: the portal's address GitHub sends people back to
     rate_limit: int = Field(default=60, ge=1)  # requests per minute per API key
     visibility_timeout: float = Field(default=30.0, gt=0)  # seconds a received message stays hidden
     max_receives: int = Field(default=5, ge=1)  # deliveries before a message is dead-lettered
@@ -81,6 +91,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def github_signin(self) -> bool:
+        """Signing in with GitHub is configured (the App's client id and secret)."""
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @property
     def has_ledger(self) -> bool:
         """A ledger is configured (DATABASE_URL) or `dbvend serve` has made one in the data dir."""
         return bool(self.database_url) or (self.data / "ledger.sqlite3").exists()
@@ -91,4 +106,4 @@ class Settings(BaseSettings):
 
     @property
     def api_key_hash_list(self) -> list[str]:
-        return [digest.strip().lower() for digest in (self.api_key_hashes or "").split(",") if digest.strip()]
+        return [digest.strip() for digest in (self.api_key_hashes or "").split(",") if digest.strip()]

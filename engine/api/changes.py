@@ -25,7 +25,7 @@ log = logging.getLogger("dbvend.api")
 )
 def list_changes(
     services: ServicesDep,
-    key_id: KeyDep,
+    caller: KeyDep,
     status: Annotated[str | None, Query(json_schema_extra={"enum": list(CHANGE_STATUSES)})] = None,
 ) -> dict[str, Any]:
     """Every change (a branch with one commit, to merge), optionally only open/merged/closed ones."""
@@ -41,12 +41,12 @@ def list_changes(
     responses=refusals(404, 409, 503) | {200: answer(ChangeAnswer, "The change, merged.")},
 )
 def merge_change(
-    services: ServicesDep, key_id: KeyDep, change_id: Annotated[int, Path(ge=1, le=2**31)]
+    services: ServicesDep, caller: KeyDep, change_id: Annotated[int, Path(ge=1, le=2**31)]
 ) -> dict[str, Any]:
     """Merge an open change into main; its request becomes `merged`."""
     change = services.backend.merge(change_id)
     settled = settle_change(
-        services.ledger, change.id, change.request_id, "merged", f"by {key_id}", change.merge_commit
+        services.ledger, change.id, change.request_id, "merged", f"by {caller.name}", change.merge_commit
     )
     request_id = settled[0] if settled else None
     log.info("change merged", extra={"change_id": change.id, "request_id": request_id})

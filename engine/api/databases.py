@@ -77,7 +77,7 @@ def _accepted_answer(accepted: Accepted) -> dict[str, Any]:
 )
 def list_databases(
     services: ServicesDep,
-    key_id: KeyDep,
+    caller: KeyDep,
     environment: Annotated[str | None, Query(max_length=20)] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[str | None, Query(json_schema_extra={"enum": list(STATUSES)})] = None,
@@ -101,7 +101,7 @@ def list_databases(
     responses=refusals(404, 503) | {200: answer(DatabaseAnswer, "The database.")},
 )
 def get_database(
-    services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier
+    services: ServicesDep, caller: KeyDep, environment: Environment, identifier: Identifier
 ) -> dict[str, Any]:
     """One database: its claim, status (with its errors when refused or failed), monthly cost
     estimate and expiry; the request's history is at /v1/requests/{request_id}."""
@@ -115,14 +115,14 @@ def get_database(
     | {200: answer(DatabaseChangeAnswer, "The extension's or the modification's change is open.")},
 )
 def change_database(
-    services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
+    services: ServicesDep, caller: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
 ) -> dict[str, Any]:
     """Change a database, by a change to merge like the request was. `{"ttl": "3d"}` alone extends
     its time-to-live to now + 3 days (within the environment's maximum); any of size, storage_gb,
     engine_version, readers, proxy, min_acu, max_acu, owner and team modify it (checked and gated
     like a new request), the answer saying per field what happens to the running database."""
     if body and set(body) != {"ttl"}:
-        return _modify(services, key_id, environment, identifier.lower(), body)
+        return _modify(services, caller.name, environment, identifier.lower(), body)
     ttl = _only_field(body, "ttl", "an extension", "is required: hours or days such as 12h or 3d", 20)
     done = extend_database(
         services.backend,
@@ -130,7 +130,7 @@ def change_database(
         identifier.lower(),
         ttl,
         datetime.now(UTC),
-        f"API key {key_id}",
+        caller.name,
         services.ledger,
         services.settings.terraform_path,
     )
@@ -145,7 +145,7 @@ def change_database(
 
 
 def _modify(
-    services: Services, key_id: str, environment: str, identifier: str, body: dict[str, Any]
+    services: Services, by: str, environment: str, identifier: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """A PATCH of modification fields: one modify-<n> change (engine.lifecycle.modify_database); a
     body no modification may be is refused before the database is read."""
@@ -159,7 +159,7 @@ def _modify(
             identifier,
             body,
             datetime.now(UTC),
-            f"API key {key_id}",
+            by,
             gate,
             services.ledger,
             services.settings.terraform_path,
@@ -181,7 +181,7 @@ def _modify(
     responses=CHANGES_A_DATABASE | {202: answer(DestructionAnswer, "The destroy change is open.")},
 )
 def destroy_database(
-    services: ServicesDep, key_id: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
+    services: ServicesDep, caller: KeyDep, environment: Environment, identifier: Identifier, body: BodyDep
 ) -> dict[str, Any]:
     """Ask for a database's destruction: `{"reason": "..."}` opens its destroy change (the claim
     marked, plan -destroy); merged and applied, CI destroys it and removes its root."""
@@ -192,7 +192,7 @@ def destroy_database(
         identifier.lower(),
         reason,
         datetime.now(UTC),
-        f"API key {key_id}",
+        caller.name,
         services.ledger,
     )
     return {"environment": environment, "identifier": identifier.lower(), "change": _change_answer(change)}
@@ -208,7 +208,7 @@ def destroy_database(
 )
 def clone_database(
     services: ServicesDep,
-    key_id: KeyDep,
+    caller: KeyDep,
     environment: Environment,
     identifier: Identifier,
     body: BodyDep,
@@ -221,7 +221,7 @@ def clone_database(
     fields = clone_fields(source, body)
     try:
         record, message_id = accept_request(
-            fields, "api", key_id, services.ledger, services.backend, outbox=services.outbox
+            fields, "api", caller.name, services.ledger, services.backend, outbox=services.outbox
         )
     except InvalidRequest as refused:
         raise as_clone_refusal(refused) from None

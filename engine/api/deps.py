@@ -19,6 +19,7 @@ from engine.errors import (
     Unauthenticated,
     UnsupportedMedia,
 )
+from engine.identity import Actor
 from engine.intake import accept_request
 from engine.store.records import RequestRecord
 from engine.web import ServicesDep
@@ -34,20 +35,21 @@ API_KEY: Final = APIKeyHeader(
 )
 
 
-def require_key(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
-    """The caller's key id; 401 without a key, 403 with a wrong one, 429 over the rate limit."""
+def require_key(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> Actor:
+    """The caller (key:<name>, with its role); 401 without a key, 403 with a wrong one, 429 over
+    the rate limit."""
     if not x_api_key:
         raise Unauthenticated(KEY_REFUSED)
-    key_id = services.keys.identify(x_api_key)
-    if key_id is None:
+    entry = services.keys.identify(x_api_key)
+    if entry is None:
         raise Forbidden(KEY_REFUSED)
-    wait = services.limiter.take(key_id)
+    wait = services.limiter.take(entry.key_id)
     if wait is not None:
         raise RateLimited(f"rate limit of {services.settings.rate_limit} requests per minute reached", wait)
-    return key_id
+    return entry.actor("api")
 
 
-KeyDep = Annotated[str, Depends(require_key)]
+KeyDep = Annotated[Actor, Depends(require_key)]
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -121,14 +123,14 @@ IdempotencyKey = Annotated[
 
 def accept_from_api(
     services: ServicesDep,
-    key_id: KeyDep,
+    caller: KeyDep,
     body: BodyDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """The body's request accepted (engine.intake), its status's path in the Location header."""
     record, message_id = accept_request(
-        body, "api", key_id, services.ledger, services.backend, idempotency_key, outbox=services.outbox
+        body, "api", caller.name, services.ledger, services.backend, idempotency_key, outbox=services.outbox
     )
     accepted = Accepted(record, message_id)
     response.headers["Location"] = accepted.location

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=KEYED)
     "/{request_id}",
     responses=refusals(404) | {200: answer(RequestStatusAnswer, "The request.", **TO_DATABASE)},
 )
-def get_request(services: ServicesDep, key_id: KeyDep, request_id: RequestId) -> dict[str, Any]:
+def get_request(services: ServicesDep, caller: KeyDep, request_id: RequestId) -> dict[str, Any]:
     """A request as the ledger knows it, from acceptance to its change."""
     record = services.ledger.get(request_id)
     if record is None:

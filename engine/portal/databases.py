@@ -196,7 +196,7 @@ def extend_from_page(
     return _button(
         services, me, environment, identifier, "ttl", "extend", fields,
         lambda: extend_database(
-            services.backend, environment, identifier, ttl, datetime.now(UTC), f"portal ({me.key_id})",
+            services.backend, environment, identifier, ttl, datetime.now(UTC), me.actor.name,
             services.ledger, services.settings.terraform_path,
         ).change,
     )  # fmt: skip
@@ -216,7 +216,7 @@ def modify_from_page(
             raise InvalidRequest(errors, "invalid modification")
         with services.settings.policy_gate() as gate:
             return modify_database(
-                services.backend, environment, identifier, asked, datetime.now(UTC), f"portal ({me.key_id})",
+                services.backend, environment, identifier, asked, datetime.now(UTC), me.actor.name,
                 gate, services.ledger, services.settings.terraform_path,
             ).change  # fmt: skip
 
@@ -233,7 +233,7 @@ def destroy_from_page(
     return _button(
         services, me, environment, identifier, "reason", "destroy", fields,
         lambda: request_destroy(
-            services.backend, environment, identifier, reason, datetime.now(UTC), f"portal ({me.key_id})",
+            services.backend, environment, identifier, reason, datetime.now(UTC), me.actor.name,
             services.ledger,
         ),
     )  # fmt: skip

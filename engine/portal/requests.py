@@ -59,7 +59,7 @@ def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Re
         record, _ = accept_request(
             raw,
             "portal",
-            me.key_id,
+            me.actor.name,
             services.ledger,
             services.backend,
             idempotency_key,

@@ -13,7 +13,7 @@ import hmac
 import re
 from typing import Final
 
-from engine.keys import KeyStore
+from engine.keys import KeyEntry, KeyStore
 
 COOKIE: Final = "dbvend_session"
 LIFETIME: Final = 8 * 3600  # seconds: a working day
@@ -26,27 +26,26 @@ def _signature(secret: str, key_id: str, expires: int) -> str:
 
 def sign_in(keys: KeyStore, presented: str, now: float) -> str | None:
     """A session token for a valid API key; None for any other."""
-    key_id = keys.identify(presented)
-    secret = keys.hash_of(key_id) if key_id is not None else None
-    if key_id is None or secret is None:
+    entry = keys.identify(presented)
+    if entry is None:
         return None
     expires = int(now) + LIFETIME
-    return f"{key_id}.{expires}.{_signature(secret, key_id, expires)}"
+    return f"{entry.key_id}.{expires}.{_signature(entry.digest, entry.key_id, expires)}"
 
 
-def session_key(keys: KeyStore, token: str | None, now: float) -> str | None:
-    """The key id a session token stands for, while it is unexpired and its key still valid."""
+def session_key(keys: KeyStore, token: str | None, now: float) -> KeyEntry | None:
+    """The key a session token stands for, while it is unexpired and the key still valid."""
     if not token or len(token) > 200:
         return None
     key_id, _, rest = token.partition(".")
     expires_text, _, signature = rest.partition(".")
     if not _EXPIRY.fullmatch(expires_text) or int(expires_text) <= now:
         return None
-    secret = keys.hash_of(key_id)
-    if secret is None:
+    entry = keys.by_id(key_id)
+    if entry is None:
         return None
-    expected = _signature(secret, key_id, int(expires_text))
-    return key_id if same_text(expected, signature) else None
+    expected = _signature(entry.digest, key_id, int(expires_text))
+    return entry if same_text(expected, signature) else None
 
 
 def form_token(token: str) -> str:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from engine.identity import Actor
 from engine.portal.pages import FormDep, PortalError, page, router
 from engine.portal.session import COOKIE, LIFETIME, form_token, form_token_ok, same_text, session_key, sign_in
 from engine.web import ServicesDep
@@ -28,24 +29,25 @@ class SignInNeeded(Exception):
 
 
 class Visitor:
-    """A signed-in person: the API key their session stands for, and their form token."""
+    """Who a portal session stands for (a person signed in with GitHub, or an API key) and the
+    token its forms carry."""
 
-    def __init__(self, key_id: str, token: str) -> None:
-        self.key_id, self.session, self.form_token = key_id, token, form_token(token)
+    def __init__(self, actor: Actor, token: str) -> None:
+        self.actor, self.session, self.form_token = actor, token, form_token(token)
 
 
 def visitor(request: Request, services: ServicesDep) -> Visitor:
     """The signed-in person, within the API's rate limit; else off to the sign-in page."""
     token = request.cookies.get(COOKIE)
-    key_id = session_key(services.keys, token, time.time())
-    if key_id is None or token is None:
+    entry = session_key(services.keys, token, time.time())
+    if entry is None or token is None:
         raise SignInNeeded(request.url.path)
-    wait = services.limiter.take(key_id)
+    wait = services.limiter.take(entry.key_id)
     if wait is not None:
         raise PortalError(
             429, f"Too many requests: try again in {wait} s.", headers={"Retry-After": str(wait)}
         )
-    return Visitor(key_id, token)
+    return Visitor(entry.actor("portal"), token)
 
 
 VisitorDep = Annotated[Visitor, Depends(visitor)]

@@ -121,3 +121,47 @@ notification_deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Index("ix_notification_deliveries_due", "state", "next_at"),
 )
+
+# Who did what (issue 23): one row per action or refusal, appended and never changed (the
+# migration adds triggers that refuse UPDATE and DELETE on it). Paged newest first by id.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),  # github:<login>, key:<name>, dbvend, ci
+    sa.Column("door", sa.String(16), nullable=False),  # api, portal, issue, comment, webhook, ci, schedule
+    sa.Column("action", sa.String(32), nullable=False),  # request, change_open, merge, apply, ...
+    sa.Column("outcome", sa.String(16), nullable=False),  # ok, refused, failed
+    sa.Column("environment", sa.String(32)),
+    sa.Column("identifier", sa.String(64)),
+    sa.Column("request_id", sa.String(64)),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_audit_events_database", "environment", "identifier", "id"),
+    sa.Index("ix_audit_events_actor", "actor", "id"),
+    sa.Index("ix_audit_events_at", "at"),
+)
+
+# Portal sessions of people signed in with GitHub (issue 23): the cookie holds a random token,
+# the ledger only its SHA-256, with the identity GitHub gave at sign-in (never GitHub's token).
+portal_sessions = sa.Table(
+    "portal_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # sha256 of the cookie's token
+    sa.Column("login", sa.String(100), nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("teams", sa.Text, nullable=False),  # JSON list of the organisation's team slugs
+    sa.Column("permission", sa.String(16), nullable=False),  # on the infrastructure repository
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+# The OAuth `state` values handed out and not yet used: a callback deletes its row, so a state
+# counts once (a replay finds no row), whichever instance served the redirect.
+oauth_states = sa.Table(
+    "oauth_states",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # sha256 of the state's nonce
+    sa.Column("next_path", sa.String(300), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
