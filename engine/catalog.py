@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
+from engine.access import AccessRules
 from engine.errors import FieldError
 from engine.rds import can_pause
 from engine.spec import AURORA_ENGINES, format_ttl, parse_ttl
@@ -240,6 +241,7 @@ class Catalog:
     policy: PolicyRules = PolicyRules()
     github: GitHubRules = GitHubRules()
     notifications: tuple[Notification, ...] = ()
+    access: AccessRules = field(default_factory=AccessRules)  # who may do what (engine.access.decide)
 
     def request_errors(self, parsed: Mapping[str, Any]) -> list[FieldError]:
         """The limits of this catalog a parsed request breaks (engine.spec.parse_request)."""

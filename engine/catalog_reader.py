@@ -27,6 +27,7 @@ from engine.catalog import (
     StateBackend,
     default_catalog_text,
 )
+from engine.catalog_access import read_access
 from engine.catalog_checks import (
     ARN,
     BUCKET,
@@ -67,6 +68,7 @@ _TOP_KEYS: Final = (
     "policy",
     "github",
     "notifications",
+    "access",
 )
 _APPLY_KEYS: Final = (
     "require_approval",
@@ -164,6 +166,7 @@ def _catalog(top: Section) -> Catalog:
         policy=_policy(top),
         github=_github(top),
         notifications=_notifications(top, tuple(environments)),
+        access=read_access(top, tuple(environments)),
     )
 
 
