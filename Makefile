@@ -53,6 +53,7 @@ bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python bench/bench_ttl.py
 	$(BIN)/python bench/bench_portal.py
 	$(BIN)/python bench/bench_notify.py
+	$(BIN)/python bench/bench_audit.py
 
 # AWS (github-app/template.yaml): sam build makes the API's zip with build-ApiFunction below and
 # the consumer's image from github-app/Dockerfile; --guided asks for the stack's parameters once.

@@ -237,26 +237,15 @@ def authorize(
 ) -> Refusal | None:
     """None when the commenter may run the command on this pull request, else every reason not.
 
-    `/extend` and `/modify` are for the database's people, not its review: someone with write
-    permission, or the author (of the request's issue); on an open or a merged pull request alike. A command
-    that `destroys_production` (a database) needs an approval even where the rules need none.
+    `/extend` and `/modify` are not decided here: they change a database, not this pull request, and
+    dbvend.yaml's access rules decide who may, as for every other door (engine.access, applied by
+    engine.lifecycle). A command that `destroys_production` (a database) needs an approval even
+    where the rules need none.
     """
+    if command.name in DATABASE_COMMANDS:
+        return None
     if destroys_production and not rules.require_approval:
         rules = replace(rules, require_approval=True)
-    if command.name in DATABASE_COMMANDS:
-        permission = facts.permission.lower()
-        if permission in WRITE_PERMISSIONS or (
-            facts.author and facts.author.casefold() == facts.commenter.casefold()
-        ):
-            return None
-        has = permission if permission in PERMISSIONS else "none"
-        return Refusal(
-            command.name,
-            (
-                f"{_code(facts.commenter)} needs write permission on this repository, or to have "
-                f"asked for the database (has {has} permission)",
-            ),
-        )
     reasons = _permission_reasons(facts)
     if command.name not in WRITE_ONLY_COMMANDS:
         if facts.draft and not rules.allow_draft:

@@ -11,7 +11,7 @@ detail. The API answers every DbvendError with one schema, {"detail", "errors": 
      4    409   Conflict, NotOpen, StaleHead
      1    404   NotFound > DatabaseNotFound, ChangeNotFound, RequestNotFound
      1    503   Unavailable > QueueUnavailable, GitOpsError, CheckovMissing, PolicyScanError
-     1    400   MalformedBody; 401 Unauthenticated, 403 Forbidden, 415 UnsupportedMedia,
+     1    400   MalformedBody; 401 Unauthenticated, 403 Forbidden > SignInRefused, 415 UnsupportedMedia,
                 429 RateLimited
      1    500   DbvendError, GitError, TerraformError > TerraformTimeout, TerraformMissing
 """
@@ -229,6 +229,28 @@ class Forbidden(DbvendError):
     """Credentials that are not allowed here."""
 
     http_status = 403
+
+
+class NotAllowed(Forbidden):
+    """dbvend.yaml's access rules refuse this actor this action (engine.access): the reason names
+    the rule, and the attempt is in the audit trail."""
+
+
+START_AGAIN = "Start again from the sign-in page."  # what SignInRefused's readers can do, mostly
+
+
+class SignInRefused(Forbidden):
+    """Signing in to the portal with GitHub gave no session: the reason, in words the person can
+    act on, and the page's status (400 for a callback that is not one, 403 for a refusal)."""
+
+    def __init__(self, reason: str, status: int = 403, login: str | None = None) -> None:
+        self.status, self.login = status, login
+        super().__init__(reason)
+
+    @property
+    def actor(self) -> str:
+        """Who was refused, for the audit trail: the GitHub user once known, else unknown."""
+        return f"github:{self.login}" if self.login else "unknown"
 
 
 class UnsupportedMedia(DbvendError):

@@ -9,8 +9,9 @@ from typing import Final
 
 # The doors an action comes through: the REST API (API keys), the portal (a person signed in with
 # GitHub, or an API key's session), an issue form, a comment, GitHub's other deliveries, a CI job
-# (plan/apply), the scheduled sweep, and the `dbvend` command on an operator's machine.
-DOORS: Final = ("api", "portal", "issue", "comment", "webhook", "ci", "schedule", "cli")
+# (plan/apply), the scheduled sweep, the `dbvend` command on an operator's machine, and dbvend's
+# own consumer turning a request into its change.
+DOORS: Final = ("api", "portal", "issue", "comment", "webhook", "ci", "schedule", "cli", "dbvend")
 # An API key's role: admin may do everything, requester what dbvend.yaml's `access:` allows,
 # reader only reads.
 KEY_ROLES: Final = ("admin", "requester", "reader")
@@ -33,6 +34,11 @@ class Actor:
     def is_person(self) -> bool:
         return self.login is not None
 
+    @property
+    def label(self) -> str:
+        """How texts name the actor: @login for a person (GitHub links it), else the name."""
+        return f"@{self.login}" if self.login is not None else self.name
+
     def at(self, door: str) -> Actor:
         """The same actor coming through another door."""
         return Actor(self.name, door, self.login, self.teams, self.role, self.permission)
@@ -52,6 +58,11 @@ def person(login: str, door: str, teams: Iterable[str] = (), permission: str | N
 def api_key(name: str, role: str, door: str = "api") -> Actor:
     """An API key by its configured name (key:<name>)."""
     return Actor(f"key:{name}", door, role=role)
+
+
+def operator(name: str) -> Actor:
+    """Someone running `dbvend` with the repository's and the ledger's own credentials: an admin."""
+    return Actor(f"cli:{name}", "cli", role="admin")
 
 
 def system(door: str) -> Actor:

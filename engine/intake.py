@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.access import Holder
+from engine.audit import AuditEvent
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import GitOpsBackend
+from engine.guard import enforce
+from engine.identity import Actor
 from engine.pipeline import request_claim
 from engine.queue.local import InHand, enqueue, first_message
 from engine.store.ledger import Ledger
@@ -35,11 +39,14 @@ def accept_request(
     in_hand: InHand | None = None,
     origin: Mapping[str, object] | None = None,
     outbox: Outbox | None = None,
+    actor: Actor | None = None,
 ) -> tuple[RequestRecord, str]:
-    """Accept a request: it is valid, its database is free, and it is recorded and queued.
+    """Accept a request: it is valid, its database is free, `actor` may request in its environment
+    (dbvend.yaml's access rules; by default the requester through the channel's door), and it is
+    recorded and queued.
 
     Raises InvalidRequest (nothing recorded: a field, or an Idempotency-Key that is not 1-200
-    visible ASCII characters), IdempotencyMismatch or Conflict; returns the ledger record and the
+    visible ASCII characters), NotAllowed, IdempotencyMismatch or Conflict; returns the ledger record and the
     queue message id. The consumer does the rest (engine.queue.worker). `origin` (for example
     the GitHub issue a request came from) travels in the queue message, for the replies.
     With an `outbox` (AWS) the message goes on through SNS once recorded, and the id returned
@@ -48,7 +55,17 @@ def accept_request(
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise InvalidRequest([FieldError("Idempotency-Key", "must be 1-200 visible ASCII characters")])
     request_id = str(uuid.uuid4())
-    claim = request_claim(raw, backend.catalog(), backend, ledger, request_id, datetime.now(UTC))
+    catalog = backend.catalog()
+    claim = request_claim(raw, catalog, backend, ledger, request_id, datetime.now(UTC))
+    asking = actor or Actor(requester, channel)
+    enforce(
+        catalog.access,
+        asking,
+        "request",
+        claim.environment,
+        Holder(None, None, None, claim.identifier),
+        ledger,
+    )
     backend.check_absent(claim)
     request = claim.request
     payload = dict(raw)
@@ -99,6 +116,8 @@ def record_and_queue(
     try:
         with ledger.transaction() as connection:
             at = ledger.record_accepted(connection, new)
+            where = {"environment": new.environment, "identifier": new.identifier, "request_id": new.id}
+            ledger.audit(AuditEvent(new.requester, new.channel, "request", **where), connection)
             body: dict[str, Any] = {
                 "request_id": new.id,
                 "channel": new.channel,

@@ -69,9 +69,7 @@ def parse_entries(items: Iterable[str], what: str, hashed: bool) -> list[KeyEntr
 
 def _entry(name: str, role: str, digest: str, where: str) -> KeyEntry:
     if not _NAME.fullmatch(name):
-        raise DbvendError(
-            f"{where}: a name is 1-40 of a-z 0-9 . _ - (a letter or digit first)"
-        )
+        raise DbvendError(f"{where}: a name is 1-40 of a-z 0-9 . _ - (a letter or digit first)")
     if role not in KEY_ROLES:
         raise DbvendError(f"{where}: the role must be one of {', '.join(KEY_ROLES)}, not {role[:40]!r}")
     return KeyEntry(name, role, digest)

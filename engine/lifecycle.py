@@ -11,18 +11,33 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
+from sqlalchemy.engine import Connection
+
+from engine.access import AccessRules
+from engine.audit import AuditEvent
 from engine.checkov.gate import PolicyGate
 from engine.claim import Claim, extended, marked_for_destroy, parse_claim
 from engine.cost import estimate_monthly_cost
 from engine.description import change_title, describe_destroy, describe_extension, describe_modification
-from engine.errors import CheckFailed, Conflict, DatabaseNotFound, DbvendError, FieldError, InvalidRequest
+from engine.errors import (
+    CheckFailed,
+    Conflict,
+    DatabaseNotFound,
+    DbvendError,
+    FieldError,
+    InvalidRequest,
+    NotAllowed,
+)
 from engine.gitops import Change, GitOpsBackend, Proposal, branch_name
+from engine.guard import enforce, holder_of
 from engine.hcl import run_checks
+from engine.identity import Actor, system
 from engine.modify import Modification, modify_claim
 from engine.pipeline import prepare
 from engine.render import RenderedRoot, render_claim
@@ -58,15 +73,30 @@ def extend_database(
     identifier: str,
     ttl_text: str,
     now: datetime,
-    by: str,
+    actor: Actor,
     ledger: Ledger | None = None,
     terraform: str | None = None,
 ) -> Extension:
     """Open the change that extends a database's time-to-live to `now + ttl`.
 
     Within the environment's maximum (from acceptance) and its number of extensions;
-    InvalidRequest (field `ttl`) names the rule that refuses. `by` says who asked.
+    InvalidRequest (field `ttl`) names the rule that refuses; NotAllowed when dbvend.yaml's access
+    rules do not let `actor` extend it. Done or refused, it is in the audit trail.
     """
+    with _audited(ledger, actor, "extend", environment, identifier):
+        return _extend(backend, environment, identifier, ttl_text, now, actor, ledger, terraform)
+
+
+def _extend(
+    backend: GitOpsBackend,
+    environment: str,
+    identifier: str,
+    ttl_text: str,
+    now: datetime,
+    actor: Actor,
+    ledger: Ledger | None,
+    terraform: str | None,
+) -> Extension:
     try:
         ttl = parse_ttl(ttl_text)
     except ValueError as exc:
@@ -74,9 +104,11 @@ def extend_database(
     if ttl is None:
         raise InvalidRequest([FieldError("ttl", "`none` is not an extension: say how long, such as 3d")])
     claim, text = current_claim(backend, environment, identifier)
+    catalog = backend.catalog()
+    allow(catalog.access, actor, "extend", claim, ledger)
     if claim.destroy_requested_at is not None:
         raise InvalidRequest([FieldError("ttl", f"{claim.root} is being destroyed; it cannot be extended")])
-    env = backend.catalog().environments.get(claim.environment)
+    env = catalog.environments.get(claim.environment)
     if env is None:
         raise InvalidRequest([FieldError("environment", f"{claim.environment} is no longer in dbvend.yaml")])
     new_expiry = extend(lease_of(claim.root, text), ttl, now, env.ttl, claim.extensions)
@@ -90,11 +122,14 @@ def extend_database(
     if failures:
         raise CheckFailed(failures)
     title = f"{change_title(after)}: extend until {after.expires_at}"
-    description = describe_extension(claim, after, by, checks)
+    description = describe_extension(claim, after, actor.label, checks)
     change = _open_extension(backend, rendered, after, title, description)
     known = ledger is not None and ledger.get(claim.request_id) is not None
     if known and ledger is not None and ledger.first_time(f"extension:{change.request_id}", "extension"):
-        ledger.note(claim.request_id, f"extension to {after.expires_at} asked by {by}: change #{change.id}")
+        said = f"extension to {after.expires_at} asked by {actor.label}: change #{change.id}"
+        with ledger.transaction() as connection:
+            ledger.note(claim.request_id, said, connection)
+            _audit(ledger, actor, "extend", claim, said, connection)
     log.info("extension of %s to %s: change #%d", claim.root, after.expires_at, change.id)
     return Extension(change, after, claim.expires_at)
 
@@ -131,7 +166,7 @@ def modify_database(
     identifier: str,
     fields: Mapping[str, object],
     now: datetime,
-    by: str,
+    actor: Actor,
     gate: PolicyGate,
     ledger: Ledger | None = None,
     terraform: str | None = None,
@@ -141,10 +176,26 @@ def modify_database(
 
     InvalidRequest names each field refused; Conflict while another change of the database is open
     (one at a time: its extension, destruction or another modification). The same call again finds
-    the same change.
+    the same change. Done or refused, it is in the audit trail.
     """
+    with _audited(ledger, actor, "modify", environment, identifier):
+        return _modify(backend, environment, identifier, fields, now, actor, gate, ledger, terraform)
+
+
+def _modify(
+    backend: GitOpsBackend,
+    environment: str,
+    identifier: str,
+    fields: Mapping[str, object],
+    now: datetime,
+    actor: Actor,
+    gate: PolicyGate,
+    ledger: Ledger | None,
+    terraform: str | None,
+) -> Modified:
     claim, _ = current_claim(backend, environment, identifier)
     catalog = backend.catalog()
+    allow(catalog.access, actor, "modify", claim, ledger)
     modification = modify_claim(claim, fields, catalog)
     after = modification.claim
     kind = f"modify-{after.modifications}"
@@ -153,7 +204,7 @@ def modify_database(
     changed = ", ".join(f"{e.field} {e.after}" for e in modification.effects)
     short = changed if len(changed) <= 120 else changed[:119] + "…"
     title = f"{change_title(after)}: change {short}"
-    description = describe_modification(claim, modification, by, outcome.checks, outcome.policy)
+    description = describe_modification(claim, modification, actor.label, outcome.checks, outcome.policy)
     change = _past_closed(
         lambda attempt: backend.open_change(Proposal(outcome.rendered, after, title, description, attempt)),
         kind,
@@ -173,8 +224,9 @@ def modify_database(
         and ledger.first_time(noted, "modification")
     ):
         with ledger.transaction() as connection:
-            said = f"modification ({changed}) asked by {by}: change #{change.id}"
+            said = f"modification ({changed}) asked by {actor.label}: change #{change.id}"
             ledger.note(claim.request_id, said, connection)
+            _audit(ledger, actor, "modify", claim, said, connection)
             ledger.notify("modify_open", claim.request_id, said, change.link, connection=connection)
     log.info("modification of %s (%s): change #%d", claim.root, changed, change.id)
     return Modified(change, modification)
@@ -235,27 +287,86 @@ def request_destroy(
     identifier: str,
     reason: str,
     now: datetime,
-    by: str,
+    actor: Actor,
     ledger: Ledger | None = None,
 ) -> Change:
     """Someone asks for a database's destruction: its destroy change, opened (or found again).
 
     Unlike the sweep's, a destroy change closed unmerged does not stop a new request: a person
-    asking again is a new decision (kind destroy-<n>-<closed change's id>).
+    asking again is a new decision (kind destroy-<n>-<closed change's id>). Done or refused, it is
+    in the audit trail.
     """
+    with _audited(ledger, actor, "destroy", environment, identifier):
+        return _destroy(backend, environment, identifier, reason, now, actor, ledger)
+
+
+def _destroy(
+    backend: GitOpsBackend,
+    environment: str,
+    identifier: str,
+    reason: str,
+    now: datetime,
+    actor: Actor,
+    ledger: Ledger | None,
+) -> Change:
     rules = reason_errors(reason)
     if rules:
         raise InvalidRequest([FieldError("reason", rule) for rule in rules])
     claim, _ = current_claim(backend, environment, identifier)
-    said = f"asked by {by}: {reason}"
-    production = backend.catalog().is_production(environment)  # read once, whatever the attempts
+    catalog = backend.catalog()  # read once, whatever the attempts
+    allow(catalog.access, actor, "destroy", claim, ledger)
+    said = f"asked by {actor.label}: {reason}"
     if claim.destroy_requested_at is not None:  # a destroy change was merged: CI destroys it
         raise Conflict(f"{claim.root} is already being destroyed (since {claim.destroy_requested_at})")
-    return _past_closed(
-        lambda kind: propose_destroy(backend, claim, now, said, production, ledger, kind),
+    change = _past_closed(
+        lambda kind: propose_destroy(
+            backend, claim, now, said, catalog.is_production(environment), ledger, kind
+        ),
         f"destroy-{claim.extensions}",
         f"{claim.root}: {_ATTEMPTS} destroy changes",
     )
+    if ledger is not None and ledger.first_time(destroy_key(claim, change), "destroy"):
+        _audit(ledger, actor, "destroy", claim, f"{said}: change #{change.id}")
+    return change
+
+
+@contextmanager
+def _audited(
+    ledger: Ledger | None, actor: Actor, action: str, environment: str, identifier: str
+) -> Iterator[None]:
+    """An action refused by a rule or failed, in the audit trail (NotAllowed is there already)."""
+    try:
+        yield
+    except DbvendError as exc:
+        if ledger is not None and not isinstance(exc, NotAllowed):
+            outcome = "failed" if exc.http_status >= 500 else "refused"
+            refusal = AuditEvent.by(actor, action, outcome, environment=environment, identifier=identifier)
+            ledger.audit(replace(refusal, detail=_said(exc)))
+        raise
+
+
+def _said(exc: DbvendError) -> str:
+    errors = exc.answer().get("errors") or []
+    rules = "; ".join(f"{error['field']}: {error['rule']}" for error in errors)
+    return f"{exc}: {rules}" if rules else str(exc)
+
+
+def destroy_key(claim: Claim, change: Change) -> str:
+    """Once per destroy change: its audit row is written by whoever opened it first."""
+    return f"destroy:{claim.request_id}:{change.id}"
+
+
+def allow(rules: AccessRules, actor: Actor, action: str, claim: Claim, ledger: Ledger | None) -> None:
+    """NotAllowed unless dbvend.yaml's access rules let `actor` do `action` to the claim's database."""
+    record = ledger.of_database(claim.environment, claim.identifier) if ledger is not None else None
+    enforce(rules, actor, action, claim.environment, holder_of(record, claim), ledger)
+
+
+def _audit(
+    ledger: Ledger, actor: Actor, action: str, claim: Claim, detail: str, connection: Connection | None = None
+) -> None:
+    where = {"environment": claim.environment, "identifier": claim.identifier, "request_id": claim.request_id}
+    ledger.audit(AuditEvent.by(actor, action, detail=detail, **where), connection)
 
 
 def _past_closed(open_as: Callable[[str], Change], kind: str, what: str) -> Change:
@@ -272,7 +383,13 @@ def _past_closed(open_as: Callable[[str], Change], kind: str, what: str) -> Chan
 
 
 def settle_change(
-    ledger: Ledger, change_id: int, key: str, status: str, where: str, merge_commit: str | None = None
+    ledger: Ledger,
+    change_id: int,
+    key: str,
+    status: str,
+    where: str,
+    merge_commit: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[str, bool] | None:
     """The ledger after a change is merged or closed (`status`), found by its key (change_key):
     the request's own change moves its request; a destroy change closed unmerged gives the
@@ -284,13 +401,23 @@ def settle_change(
         if record is None:
             return None
         detail = f"change #{change_id} {status} {where}"
-        return record.id, ledger.transition(record.id, status, detail, merge_commit=merge_commit)
-    if ledger.get(request_id) is None:
+        return record.id, ledger.transition(record.id, status, detail, merge_commit=merge_commit, actor=actor)
+    record = ledger.get(request_id)
+    if record is None:
         return None
     if kind.startswith("destroy") and status == "closed":
         detail = f"destroy change #{change_id} closed unmerged {where}: the database stays"
-        return request_id, ledger.transition(request_id, "merged", detail)
-    ledger.note(request_id, f"{kind.partition('-')[0]} change #{change_id} {status} {where}")
+        return request_id, ledger.transition(request_id, "merged", detail, actor=actor)
+    detail = f"{kind.partition('-')[0]} change #{change_id} {status} {where}"
+    with ledger.transaction() as connection:
+        ledger.note(request_id, detail, connection)
+        where_ = {
+            "environment": record.environment,
+            "identifier": record.identifier,
+            "request_id": request_id,
+        }
+        action = "merge" if status == "merged" else "close"
+        ledger.audit(AuditEvent.by(actor or system("dbvend"), action, detail=detail, **where_), connection)
     return request_id, False
 
 

@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.audit import AuditEvent
 from engine.catalog import Catalog
 from engine.description import md_escape
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies
-from engine.lifecycle import current_claim, propose_destroy
+from engine.identity import system
+from engine.lifecycle import current_claim, destroy_key, propose_destroy
 from engine.queue.local import origin_of
 from engine.store.ledger import Ledger
 from engine.ttl import Due, Lease, Reminder, describe_left, reminder_key
@@ -176,7 +178,9 @@ def _tell_expired(lease: Lease, ledger: Ledger, replies: IssueReplies | None, ac
         return
     if action == "destroyed":
         said = "time-to-live ran out: destroyed by the sweep"
-        ledger.transition(lease.request_id, "destroyed", said, final_snapshot=lease.final_snapshot)
+        ledger.transition(
+            lease.request_id, "destroyed", said, final_snapshot=lease.final_snapshot, actor=system("schedule")
+        )
     expiry = int(lease.expires_at.timestamp()) if lease.expires_at else 0
     if ledger.first_time(f"ttl-expired:{lease.request_id}:{expiry}", "ttl-expired"):
         text = f"Time-to-live: `{md_escape(lease.directory)}` expired at {_iso(lease)}: {action}."
@@ -189,6 +193,19 @@ def _propose(
     claim, _ = current_claim(backend, lease.environment, lease.identifier)
     why = f"its time-to-live ran out at {_iso(lease)}"
     change = propose_destroy(backend, claim, now, why, production, ledger)
+    if (
+        ledger is not None
+        and change.status == "open"
+        and ledger.first_time(destroy_key(claim, change), "destroy")
+    ):
+        where = {
+            "environment": claim.environment,
+            "identifier": claim.identifier,
+            "request_id": claim.request_id,
+        }
+        ledger.audit(
+            AuditEvent.by(system("schedule"), "destroy", detail=f"{why}: change #{change.id}", **where)
+        )
     if change.status == "closed":
         return f"destroy change #{change.id} was closed unmerged: left alone until extended or destroyed"
     if change.status == "merged":

@@ -10,6 +10,11 @@ from fastapi import Depends, Path, Request
 from engine.services import Services
 
 
+def caller_name(request: Request) -> str:
+    """How the audit trail names a caller it could not identify: by the address it came from."""
+    return f"unknown:{request.client.host if request.client else 'unknown'}"[:200]
+
+
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services

@@ -46,7 +46,13 @@ def merge_change(
     """Merge an open change into main; its request becomes `merged`."""
     change = services.backend.merge(change_id)
     settled = settle_change(
-        services.ledger, change.id, change.request_id, "merged", f"by {caller.name}", change.merge_commit
+        services.ledger,
+        change.id,
+        change.request_id,
+        "merged",
+        f"by {caller.name}",
+        change.merge_commit,
+        caller,
     )
     request_id = settled[0] if settled else None
     log.info("change merged", extra={"change_id": change.id, "request_id": request_id})

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Response
 
+from engine.access import Holder
 from engine.api.bodies import (
     CHANGE_EXAMPLES,
     CLONE_EXAMPLES,
@@ -36,6 +37,8 @@ from engine.api.openapi import (
 from engine.clone import as_clone_refusal, clone_fields
 from engine.errors import FieldError, InvalidRequest
 from engine.gitops import Change
+from engine.guard import enforce, holder_of, shown_to
+from engine.identity import Actor
 from engine.intake import accept_request
 from engine.lifecycle import (
     current_claim,
@@ -87,7 +90,14 @@ def list_databases(
     """Requested databases, newest first; pass `next_cursor` back as `cursor` for the next page."""
     if status is not None and status not in STATUSES:
         raise InvalidRequest([FieldError("status", f"must be one of {', '.join(STATUSES)}")], "invalid query")
-    rows = services.ledger.list_requests(environment, owner, status, limit + 1, _decode_cursor(cursor))
+    shown = shown_to(services.backend.catalog().access, caller)
+    after, rows = _decode_cursor(cursor), list[RequestRecord]()
+    while len(rows) <= limit:  # with access.fleet own, a page is filled from what the caller may see
+        batch = services.ledger.list_requests(environment, owner, status, limit + 1, after)
+        rows += batch if shown is None else [record for record in batch if shown(record)]
+        if len(batch) <= limit:
+            break
+        after = (batch[-1].created_at, batch[-1].id)
     page = rows[:limit]
     more = len(rows) > limit
     return {
@@ -105,6 +115,7 @@ def get_database(
 ) -> dict[str, Any]:
     """One database: its claim, status (with its errors when refused or failed), monthly cost
     estimate and expiry; the request's history is at /v1/requests/{request_id}."""
+    may_view(services, caller, environment, identifier.lower())
     return describe_database(services.ledger, services.backend, environment, identifier)
 
 
@@ -122,7 +133,7 @@ def change_database(
     engine_version, readers, proxy, min_acu, max_acu, owner and team modify it (checked and gated
     like a new request), the answer saying per field what happens to the running database."""
     if body and set(body) != {"ttl"}:
-        return _modify(services, caller.name, environment, identifier.lower(), body)
+        return _modify(services, caller, environment, identifier.lower(), body)
     ttl = _only_field(body, "ttl", "an extension", "is required: hours or days such as 12h or 3d", 20)
     done = extend_database(
         services.backend,
@@ -130,7 +141,7 @@ def change_database(
         identifier.lower(),
         ttl,
         datetime.now(UTC),
-        caller.name,
+        caller,
         services.ledger,
         services.settings.terraform_path,
     )
@@ -145,7 +156,7 @@ def change_database(
 
 
 def _modify(
-    services: Services, by: str, environment: str, identifier: str, body: dict[str, Any]
+    services: Services, caller: Actor, environment: str, identifier: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """A PATCH of modification fields: one modify-<n> change (engine.lifecycle.modify_database); a
     body no modification may be is refused before the database is read."""
@@ -159,7 +170,7 @@ def _modify(
             identifier,
             body,
             datetime.now(UTC),
-            by,
+            caller,
             gate,
             services.ledger,
             services.settings.terraform_path,
@@ -192,7 +203,7 @@ def destroy_database(
         identifier.lower(),
         reason,
         datetime.now(UTC),
-        caller.name,
+        caller,
         services.ledger,
     )
     return {"environment": environment, "identifier": identifier.lower(), "change": _change_answer(change)}
@@ -217,17 +228,31 @@ def clone_database(
     """Ask for a copy of a database: `{"to_environment": "dev", "name": "orders_pr123", "ttl": "2d"}`
     requests a new database restored from this one's latest restorable time (engine.clone), checked
     like any request, dbvend.yaml's clone_from included; destroyed by its own time-to-live."""
+    may_view(services, caller, environment, identifier.lower())
     source, _ = current_claim(services.backend, environment, identifier.lower())
     fields = clone_fields(source, body)
     try:
         record, message_id = accept_request(
-            fields, "api", caller.name, services.ledger, services.backend, outbox=services.outbox
+            fields,
+            "api",
+            caller.name,
+            services.ledger,
+            services.backend,
+            outbox=services.outbox,
+            actor=caller,
         )
     except InvalidRequest as refused:
         raise as_clone_refusal(refused) from None
     accepted = Accepted(record, message_id)
     response.headers["Location"] = accepted.location
     return _accepted_answer(accepted)
+
+
+def may_view(services: Services, caller: Actor, environment: str, identifier: str) -> None:
+    """NotAllowed (403) when dbvend.yaml's access.fleet hides the database from the caller."""
+    record = services.ledger.of_database(environment, identifier)
+    holder = holder_of(record) if record is not None else Holder(None, None, None, identifier)
+    enforce(services.backend.catalog().access, caller, "view", environment, holder, services.ledger)
 
 
 def _only_field(body: dict[str, Any], name: str, what: str, missing: str, longest: int | None = None) -> str:

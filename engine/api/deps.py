@@ -10,6 +10,7 @@ from typing import Annotated, Any, Final
 from fastapi import Depends, Header, Request, Response, Security
 from fastapi.security import APIKeyHeader
 
+from engine.audit import AuditEvent
 from engine.errors import (
     FieldError,
     Forbidden,
@@ -22,7 +23,7 @@ from engine.errors import (
 from engine.identity import Actor
 from engine.intake import accept_request
 from engine.store.records import RequestRecord
-from engine.web import ServicesDep
+from engine.web import ServicesDep, caller_name
 
 MAX_BODY: Final = 64 * 1024
 KEY_REFUSED: Final = "a valid x-api-key header is required"
@@ -35,14 +36,17 @@ API_KEY: Final = APIKeyHeader(
 )
 
 
-def require_key(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> Actor:
-    """The caller (key:<name>, with its role); 401 without a key, 403 with a wrong one, 429 over
-    the rate limit."""
-    if not x_api_key:
-        raise Unauthenticated(KEY_REFUSED)
-    entry = services.keys.identify(x_api_key)
+def require_key(
+    request: Request, services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]
+) -> Actor:
+    """The caller (key:<name>, with its role); 401 without a key, 403 with a wrong one (both in the
+    audit trail, named by the caller's address), 429 over the rate limit."""
+    entry = services.keys.identify(x_api_key) if x_api_key else None
     if entry is None:
-        raise Forbidden(KEY_REFUSED)
+        why = "an unknown API key" if x_api_key else "no API key"
+        where = f"{why}: {request.method} {request.url.path}"[:300]
+        services.ledger.audit(AuditEvent(caller_name(request), "api", "signin", "refused", detail=where))
+        raise Forbidden(KEY_REFUSED) if x_api_key else Unauthenticated(KEY_REFUSED)
     wait = services.limiter.take(entry.key_id)
     if wait is not None:
         raise RateLimited(f"rate limit of {services.settings.rate_limit} requests per minute reached", wait)
@@ -130,7 +134,14 @@ def accept_from_api(
 ) -> Accepted:
     """The body's request accepted (engine.intake), its status's path in the Location header."""
     record, message_id = accept_request(
-        body, "api", caller.name, services.ledger, services.backend, idempotency_key, outbox=services.outbox
+        body,
+        "api",
+        caller.name,
+        services.ledger,
+        services.backend,
+        idempotency_key,
+        outbox=services.outbox,
+        actor=caller,
     )
     accepted = Accepted(record, message_id)
     response.headers["Location"] = accepted.location

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from engine.api.deps import KeyDep
 from engine.api.openapi import KEYED, TO_DATABASE, RequestStatusAnswer, answer, refusals
 from engine.errors import RequestNotFound
+from engine.guard import enforce, holder_of
 from engine.web import RequestId, ServicesDep
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=KEYED)
@@ -23,4 +24,6 @@ def get_request(services: ServicesDep, caller: KeyDep, request_id: RequestId) ->
     record = services.ledger.get(request_id)
     if record is None:
         raise RequestNotFound(f"no request {request_id}")
+    rules = services.backend.catalog().access
+    enforce(rules, caller, "view", record.environment, holder_of(record), services.ledger)
     return record.as_dict()

@@ -19,11 +19,12 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from engine.api.openapi import WebhookOutcome, answer, refusals
+from engine.audit import AuditEvent
 from engine.errors import MalformedBody, Unauthenticated, Unavailable
 from engine.gitops import RepositoryIdentity
 from engine.services import Services
 from engine.signing import signature_matches
-from engine.web import ServicesDep
+from engine.web import ServicesDep, caller_name
 from engine.webhooks import HANDLERS, WebhookContext
 from engine.webhooks.trust import foreign, foreign_name
 
@@ -66,6 +67,7 @@ async def github_webhook(
         raise Unavailable("the GitHub webhook is not configured")
     body = await request.body()
     if not signature_matches(secret, body, x_hub_signature_256):
+        await _audit_refusal(services, caller_name(request), "the signature does not match")
         raise Unauthenticated("the signature does not match")
     if not x_github_event or not _EVENT.fullmatch(x_github_event):
         raise MalformedBody("X-GitHub-Event is missing or malformed")
@@ -85,6 +87,12 @@ async def github_webhook(
         log.warning(
             "delivery refused: %s", reason, extra={"delivery": x_github_delivery, "event": x_github_event}
         )
+        sender = (
+            str((payload.get("sender") or {}).get("login") or "")
+            if isinstance(payload.get("sender"), dict)
+            else ""
+        )
+        await _audit_refusal(services, f"github:{sender}" if sender else caller_name(request), reason)
         return JSONResponse({"detail": "not this repository; nothing done", "reason": reason})
     assert identity is not None
     if not services.ledger.claim_delivery(x_github_delivery, x_github_event):
@@ -100,6 +108,14 @@ async def github_webhook(
         raise
     log.info("delivery handled", extra={"delivery": x_github_delivery, "event": x_github_event})
     return JSONResponse(outcome, status_code=200)
+
+
+async def _audit_refusal(services: Services, actor: str, detail: str) -> None:
+    """A delivery refused, in the audit trail (written off the event loop)."""
+    from starlette.concurrency import run_in_threadpool
+
+    event = AuditEvent(actor, "webhook", "webhook", "refused", detail=detail)
+    await run_in_threadpool(services.ledger.audit, event)
 
 
 async def _trusted(

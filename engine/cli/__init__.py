@@ -331,6 +331,7 @@ def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -
     """Extend a database's time-to-live to now + TTL (hours or days: 12h, 3d): a change to merge."""
     import getpass
 
+    from engine.identity import operator
     from engine.lifecycle import extend_database
     from engine.services import build_backend
 
@@ -345,7 +346,7 @@ def extend(database: str, ttl_text: str, now_text: str | None, by: str | None) -
             identifier,
             ttl_text,
             now,
-            by or f"{getpass.getuser()} (dbvend extend)",
+            operator(by or getpass.getuser()),
             ledger,
             settings.terraform_path,
         )
@@ -435,6 +436,9 @@ def _settle(change_id: int, status: str) -> Change:
 
 def _record_in_ledger(settings: Settings, change: Change, status: str) -> None:
     """Tell the ledger, when there is one, that a change was merged or closed."""
+    import getpass
+
+    from engine.identity import operator
     from engine.lifecycle import settle_change
     from engine.store.ledger import Ledger
 
@@ -443,9 +447,8 @@ def _record_in_ledger(settings: Settings, change: Change, status: str) -> None:
     ledger = Ledger.connect(settings.ledger_url)
     try:
         merge_commit = change.merge_commit if status == "merged" else None
-        settle_change(
-            ledger, change.id, change.request_id, status, f"with dbvend {status[:-1]}", merge_commit
-        )
+        where, by = f"with dbvend {status[:-1]}", operator(getpass.getuser())
+        settle_change(ledger, change.id, change.request_id, status, where, merge_commit, by)
     finally:
         ledger.engine.dispose()
 
@@ -468,6 +471,7 @@ def _print_checks(checks: list[Any]) -> None:
 
 
 def _register() -> None:
+    from engine.cli.audit import audit
     from engine.cli.ci import ci
     from engine.cli.connect import connect
     from engine.cli.drift import drift
@@ -483,6 +487,7 @@ def _register() -> None:
     main.add_command(modify)
     main.add_command(serve)
     main.add_command(notify)
+    main.add_command(audit)
 
 
 _register()

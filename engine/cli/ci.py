@@ -17,7 +17,7 @@ from engine.roots import Root
 from engine.ttl import Lease, lease_of
 
 if TYPE_CHECKING:
-    pass
+    from engine.identity import Actor
 
 REFS = [
     click.option("--base", required=True, help="The commit to compare with (the pull request's base)."),
@@ -295,6 +295,15 @@ def _leases(repo: Path, roots: list[str]) -> dict[str, Lease]:
     return found
 
 
+def ci_actor() -> Actor:
+    """Who a CI job acts for: the GitHub user whose event started the run (GITHUB_ACTOR), else
+    dbvend's CI itself (CircleCI, a machine of one's own)."""
+    from engine.identity import person, system
+
+    login = os.environ.get("GITHUB_ACTOR", "")
+    return person(login, "ci") if login else system("ci")
+
+
 def _record(settings: Any, reports: list[Any], leases: dict[str, Lease], command: str) -> None:
     """Each root's request in the ledger, when this CI can reach it (DATABASE_URL): applied or
     destroyed, or a note of the failure. Destroyed is a fact about AWS: it holds even when the
@@ -354,7 +363,7 @@ def _in_ledger(
                 if directory in found:
                     ledger.record_connection(request_id, found[directory], connection)
                 moved = status and ledger.transition(
-                    request_id, status, detail, final_snapshot=kept, connection=connection
+                    request_id, status, detail, final_snapshot=kept, connection=connection, actor=ci_actor()
                 )
                 if not moved:
                     ledger.note(request_id, detail, connection)

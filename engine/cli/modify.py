@@ -41,6 +41,7 @@ def modify(database: str, now_text: str | None, by: str | None, **fields: Any) -
     to the running database."""
     import getpass
 
+    from engine.identity import operator
     from engine.lifecycle import modify_database
     from engine.services import build_backend
 
@@ -58,7 +59,7 @@ def modify(database: str, now_text: str | None, by: str | None, **fields: Any) -
             identifier,
             asked,
             now,
-            by or f"{getpass.getuser()} (dbvend modify)",
+            operator(by or getpass.getuser()),
             gate,
             ledger,
             settings.terraform_path,

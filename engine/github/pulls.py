@@ -73,6 +73,9 @@ class GitHubPullRequests:
         checks = decode.check_results(runs)
         return decode.pull_request_facts(pull, commenter, permission, found, checks, approver_teams), head
 
+    def teams_of(self, login: str, teams: Collection[str]) -> frozenset[str]:
+        return frozenset(self.team_memberships([login], sorted(teams)).get(login, ()))
+
     def team_memberships(self, logins: Iterable[str], teams: Collection[str]) -> dict[str, list[str]]:
         """login -> the given teams (of the repository owner's organisation) the login is an active member of.
 

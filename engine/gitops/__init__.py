@@ -314,6 +314,11 @@ class PullRequests(Protocol):
         """A user's permission on the repository: admin, maintain, write, triage, read or none."""
         ...
 
+    def teams_of(self, login: str, teams: Collection[str]) -> frozenset[str]:
+        """Which of `teams` (slugs in the repository owner's organisation) a user is an active member
+        of; only those asked (engine.access.teams_to_check says which matter)."""
+        ...
+
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
         """Start the reusable workflow (workflow_dispatch)."""
         ...

@@ -1,4 +1,4 @@
-"""The web portal: server-rendered pages under / on the API's own app, signed in with an API key."""
+"""The web portal: server-rendered pages under / on the API's own app, signed in with GitHub or an API key."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Final
 
 from fastapi import FastAPI
 
-from engine.portal import databases, requests, signin
+from engine.portal import audit, databases, oauth, requests, signin
 from engine.portal.pages import PortalError, invalid_page, is_page, portal_error, router
 from engine.portal.signin import SignInNeeded, sign_in_needed
 
 __all__ = ["install", "invalid_page", "is_page"]
 
-PAGE_MODULES: Final = (signin, requests, databases)
+PAGE_MODULES: Final = (signin, oauth, requests, databases, audit)
 """The modules whose pages are on engine.portal.pages.router (importing them adds them)."""
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from engine.access import Holder, decide
 from engine.catalog import Catalog
 from engine.claim import Claim, claim_from_raw, parse_claim
 from engine.connection import (
@@ -19,8 +20,17 @@ from engine.connection import (
     iam_commands,
     secret_commands,
 )
-from engine.errors import CheckFailed, Conflict, DbvendError, GitOpsError, InvalidRequest, NotFound
+from engine.errors import (
+    CheckFailed,
+    Conflict,
+    DbvendError,
+    GitOpsError,
+    InvalidRequest,
+    NotAllowed,
+    NotFound,
+)
 from engine.gitops import Change, branch_name
+from engine.guard import enforce, shown_to
 from engine.lifecycle import describe_database, extend_database, modify_database, request_destroy
 from engine.modify import fields_from_text
 from engine.portal import views
@@ -58,6 +68,8 @@ def fleet_page(
         else services.ledger.holding()
     )
     catalog = services.backend.catalog()  # read once: on GitHub each reading is a call
+    shown = shown_to(catalog.access, me.actor)
+    records = records if shown is None else [record for record in records if shown(record)]
     rows = views.fleet_rows(records, _fleet_claims(services, catalog, records), datetime.now(UTC), wanted)
     per_environment = views.totals(rows, "environment")
     return page(
@@ -117,6 +129,13 @@ def _database_page(
     except NotFound as exc:
         raise PortalError(404, str(exc)) from None
     record = services.ledger.get(found["request_id"]) if found["request_id"] else None
+    asked = (found.get("claim") or {}).get("request") or {}
+    holder = Holder(record.requester if record else None, asked.get("owner"), asked.get("team"), identifier)
+    rules = services.backend.catalog().access
+    try:
+        enforce(rules, me.actor, "view", environment, holder, services.ledger)
+    except NotAllowed as exc:
+        raise PortalError(403, str(exc)) from None
     history = list(reversed(record.history)) if record is not None else []
     return page(
         "database.html",
@@ -128,6 +147,10 @@ def _database_page(
         plan=views.latest_plan(record.history if record is not None else []),
         left=views.time_left(found["expires_at"], datetime.now(UTC)),
         connect=_connect(found["connection"]),
+        may={
+            action: decide(rules, me.actor, action, environment, holder)
+            for action in ("extend", "modify", "destroy")
+        },
         sizes=SIZES,
         done=done,
         errors=errors or {},
@@ -196,7 +219,7 @@ def extend_from_page(
     return _button(
         services, me, environment, identifier, "ttl", "extend", fields,
         lambda: extend_database(
-            services.backend, environment, identifier, ttl, datetime.now(UTC), me.actor.name,
+            services.backend, environment, identifier, ttl, datetime.now(UTC), me.actor,
             services.ledger, services.settings.terraform_path,
         ).change,
     )  # fmt: skip
@@ -216,7 +239,7 @@ def modify_from_page(
             raise InvalidRequest(errors, "invalid modification")
         with services.settings.policy_gate() as gate:
             return modify_database(
-                services.backend, environment, identifier, asked, datetime.now(UTC), me.actor.name,
+                services.backend, environment, identifier, asked, datetime.now(UTC), me.actor,
                 gate, services.ledger, services.settings.terraform_path,
             ).change  # fmt: skip
 
@@ -233,7 +256,7 @@ def destroy_from_page(
     return _button(
         services, me, environment, identifier, "reason", "destroy", fields,
         lambda: request_destroy(
-            services.backend, environment, identifier, reason, datetime.now(UTC), me.actor.name,
+            services.backend, environment, identifier, reason, datetime.now(UTC), me.actor,
             services.ledger,
         ),
     )  # fmt: skip
@@ -254,6 +277,8 @@ def _button(
     to each field it names)."""
     try:
         change = open_change()
+    except NotAllowed as exc:  # the page offers no such button; the rules say why
+        raise PortalError(403, str(exc)) from None
     except (NotFound, InvalidRequest, Conflict, CheckFailed, GitOpsError) as exc:
         return _refused(services, me, environment, identifier, exc, field, values)
     return RedirectResponse(f"/databases/{environment}/{identifier}?done={kind}-{change.id}", status_code=303)

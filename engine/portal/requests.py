@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engine.errors import DbvendError
+from engine.access import decide
+from engine.errors import DbvendError, FieldError, InvalidRequest
+from engine.identity import Actor
 from engine.intake import accept_request
 from engine.portal import views
 from engine.portal.pages import FormDep, PortalError, page, router
@@ -35,7 +37,12 @@ def _request_form(
         values=values,
         errors=by_field,
         others=[e for e in errors if e["field"].partition(".")[0] not in shown],
-        environments=sorted(catalog.environments),
+        environments=[
+            name
+            for name in sorted(catalog.environments)
+            if decide(catalog.access, me.actor, "request", name).allowed
+        ],
+        teams=sorted(me.actor.teams),
         engines=ENGINES,
         sizes=SIZES,
         idempotency_key=values.get("idempotency_key") or str(uuid.uuid4()),
@@ -55,7 +62,7 @@ def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Re
     fields = checked_fields(me, fields)
     idempotency_key = fields.pop("idempotency_key", None) or None
     try:
-        raw = views.request_from_form(fields)
+        raw = owned_by_visitor(views.request_from_form(fields), me.actor)
         record, _ = accept_request(
             raw,
             "portal",
@@ -64,15 +71,34 @@ def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Re
             services.backend,
             idempotency_key,
             outbox=services.outbox,
+            actor=me.actor,
         )
     except DbvendError as exc:
-        if exc.http_status not in (409, 422, 503):
+        if exc.http_status not in (403, 409, 422, 503):
             raise
         answer = exc.answer()
         errors = answer.get("errors") or [{"field": "", "rule": answer["detail"]}]
         kept = {**fields, "idempotency_key": idempotency_key or ""} if exc.http_status == 503 else fields
         return _request_form(services, me, kept, errors, exc.http_status)
     return RedirectResponse(f"/requests/{record.id}", status_code=303)
+
+
+def owned_by_visitor(raw: dict[str, object], actor: Actor) -> dict[str, object]:
+    """A person's request is theirs: owned by their login, for one of their teams (none if they
+    have none); an API key's session says owner and team as the API does."""
+    if actor.login is None:
+        return raw
+    errors = []
+    owner = raw.get("owner")
+    if owner is not None and str(owner).strip().removeprefix("@").casefold() != actor.login.casefold():
+        errors.append(FieldError("owner", f"a portal request is owned by whoever asks: @{actor.login}"))
+    team = raw.get("team")
+    if team is not None and str(team).casefold() not in actor.teams:
+        mine = ", ".join(sorted(actor.teams)) or "none in the organisation"
+        errors.append(FieldError("team", f"must be one of your teams ({mine})"))
+    if errors:
+        raise InvalidRequest(errors)
+    return {**raw, "owner": actor.login}
 
 
 def _record(services: Services, request_id: str) -> RequestRecord:

@@ -1,9 +1,13 @@
-"""Portal sign-in: a session cookie backed by an API key, and the token that guards its forms.
+"""Portal sessions: a cookie backed by an API key, or by a person's row in the ledger; and the
+token that guards their forms.
 
-The cookie holds `<key id>.<expiry>.<signature>`; the signature is an HMAC keyed with the stored
-hash of that API key, which only the server has (the key itself is never stored or sent back).
-So no new secret is needed, every instance behind a load balancer agrees, and removing a key
+An API key's cookie holds `<key id>.<expiry>.<signature>`; the signature is an HMAC keyed with the
+stored hash of that API key, which only the server has (the key itself is never stored or sent
+back). So no new secret is needed, every instance behind a load balancer agrees, and removing a key
 ends its sessions.
+
+A person signed in with GitHub gets a random token instead (no dot in it); the ledger keeps only its
+SHA-256 with who they are (engine.store.sessions), so signing out ends the session everywhere.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from typing import Final
 
 from engine.keys import KeyEntry, KeyStore
@@ -18,6 +23,7 @@ from engine.keys import KeyEntry, KeyStore
 COOKIE: Final = "dbvend_session"
 LIFETIME: Final = 8 * 3600  # seconds: a working day
 _EXPIRY: Final = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²"
+_PERSON_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 def _signature(secret: str, key_id: str, expires: int) -> str:
@@ -27,8 +33,11 @@ def _signature(secret: str, key_id: str, expires: int) -> str:
 def sign_in(keys: KeyStore, presented: str, now: float) -> str | None:
     """A session token for a valid API key; None for any other."""
     entry = keys.identify(presented)
-    if entry is None:
-        return None
+    return None if entry is None else session_token(entry, now)
+
+
+def session_token(entry: KeyEntry, now: float) -> str:
+    """The session token of a key already identified, valid for LIFETIME seconds from `now`."""
     expires = int(now) + LIFETIME
     return f"{entry.key_id}.{expires}.{_signature(entry.digest, entry.key_id, expires)}"
 
@@ -46,6 +55,25 @@ def session_key(keys: KeyStore, token: str | None, now: float) -> KeyEntry | Non
         return None
     expected = _signature(entry.digest, key_id, int(expires_text))
     return entry if same_text(expected, signature) else None
+
+
+def is_key_session(token: str) -> bool:
+    """An API key's session token (it has dots); any other is a person's."""
+    return "." in token
+
+
+def new_person_token() -> str:
+    """A person's session token: random, only its hash is kept (person_token_hash)."""
+    return secrets.token_urlsafe(32)
+
+
+def person_token_hash(token: str) -> str | None:
+    """How the ledger names a person's session; None for a token that cannot be one."""
+    return token_hash(token) if _PERSON_TOKEN.fullmatch(token) else None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def form_token(token: str) -> str:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine.audit import AuditEvent, status_action
 from engine.connection import parse_connection
 from engine.errors import Conflict, DbvendError, IdempotencyMismatch
+from engine.identity import Actor, system
 from engine.notify import NOTIFIED_STATUSES
+from engine.store.audit import AuditLog
 from engine.store.github_records import GitHubRecords
 from engine.store.notifications import write_event
 from engine.store.records import (
@@ -29,9 +32,10 @@ from engine.store.schema import (
     request_events,
     requests,
 )
+from engine.store.sessions import SignIns
 
 
-class Ledger(GitHubRecords):
+class Ledger(GitHubRecords, SignIns, AuditLog):
     """Requests, their history and notification events; webhook deliveries and the GitHub App's
     replies, runs and state come with GitHubRecords (engine.store.github_records)."""
 
@@ -98,10 +102,12 @@ class Ledger(GitHubRecords):
         final_snapshot: str | None = None,
         expected: str | None = None,
         connection: Connection | None = None,
+        actor: Actor | None = None,
     ) -> bool:
-        """Move a request to `status` (recorded with a time); False when that would go backwards,
-        when the request is not in status `expected` (if given), or when another transaction moved
-        it meanwhile (the update is conditional on the status read)."""
+        """Move a request to `status` (recorded with a time, and in the audit trail as the action of
+        `actor`, dbvend itself unless said); False when that would go backwards, when the request
+        is not in status `expected` (if given), or when another transaction moved it meanwhile
+        (the update is conditional on the status read)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         with self._using(connection) as conn:
@@ -138,6 +144,11 @@ class Ledger(GitHubRecords):
             conn.execute(
                 request_events.insert().values(request_id=request_id, status=status, at=at, detail=detail)
             )
+            audited = status_action(row.status, status)
+            if audited is not None:
+                by, (action, outcome) = actor or system("dbvend"), audited
+                event = AuditEvent.by(by, action, outcome, detail=detail, request_id=request_id)
+                self.audit(replace(event, environment=row.environment, identifier=row.identifier), conn)
             if status in NOTIFIED_STATUSES:
                 link = values.get("change_link", row.change_link)
                 told = _Told(request_id, row.environment, row.identifier, status, link)

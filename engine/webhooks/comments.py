@@ -23,7 +23,6 @@ from engine.commands import (
     WRITE_ONLY_COMMANDS,
     Command,
     Ignore,
-    PullRequestFacts,
     Refusal,
     Reply,
     authorize,
@@ -33,8 +32,11 @@ from engine.description import md_escape
 from engine.errors import DbvendError, InvalidRequest
 from engine.forms import field_error_lines
 from engine.gitops import PullRequests, root_of_branch
-from engine.lifecycle import extend_database, modify_database
+from engine.guard import github_person, holder_of
+from engine.identity import Actor
+from engine.lifecycle import current_claim, extend_database, modify_database
 from engine.roots import Root
+from engine.services import Services
 from engine.webhooks.context import WebhookContext
 
 DISPATCHED: Final = ("plan", "apply", "destroy")
@@ -117,12 +119,6 @@ def _on_issue(
     if isinstance(parsed, Reply):
         pulls.comment(number, parsed.text)
         return {"detail": "replied"}
-    issue_author = str((issue.get("user") or {}).get("login") or "")
-    facts = PullRequestFacts(commenter=commenter, permission=pulls.permission(commenter), author=issue_author)
-    refusal = authorize(parsed, facts, context.services.backend.catalog().github.apply)
-    if refusal is not None:
-        pulls.comment(number, _refused(commenter, refusal))
-        return {"detail": "refused", "command": parsed.name, "reasons": list(refusal.reasons)}
     directory = Root(record.environment, record.identifier).path
     return _database_change(context, pulls, number, directory, parsed, commenter)
 
@@ -139,9 +135,10 @@ def _database_change(
     why not) where the command was given."""
     root = Root.of(directory)
     services = context.services
-    now, by, terraform = datetime.now(UTC), f"@{commenter}", services.settings.terraform_path
+    now, terraform = datetime.now(UTC), services.settings.terraform_path
     who = f"`/{command.name}` by @{md_escape(commenter)}"
     try:
+        by = commenter_actor(services, pulls, commenter, command.name, root)
         if command.name == "modify":
             with services.settings.policy_gate() as gate:
                 done = modify_database(
@@ -172,6 +169,16 @@ def _database_change(
         return {"detail": "refused", "command": command.name, "reasons": [str(exc)]}
     pulls.comment(number, said)
     return {"detail": what, "command": command.name, "change": change.id, "directory": directory}
+
+
+def commenter_actor(services: Services, pulls: PullRequests, login: str, action: str, root: Root) -> Actor:
+    """The commenter as the access rules see them (engine.guard.github_person)."""
+    claim, _ = current_claim(services.backend, root.environment, root.identifier)
+    holder = holder_of(services.ledger.of_database(root.environment, root.identifier), claim)
+    rules = services.backend.catalog().access
+    return github_person(
+        rules, login, "comment", action, root.environment, holder, pulls.teams_of, pulls.permission
+    )
 
 
 def _refused(commenter: str, refusal: Refusal) -> str:

@@ -23,9 +23,12 @@ from engine.errors import (
     FieldError,
     IdempotencyMismatch,
     InvalidRequest,
+    NotAllowed,
     QueueUnavailable,
 )
 from engine.forms import LABELS, field_error_lines, parse_issue_form, request_fields
+from engine.guard import github_person
+from engine.identity import Actor, person
 from engine.intake import accept_request
 from engine.queue.replies import ISSUE_REPLY_MARKER, NEW_NAME_OR_EXTEND, sentence
 from engine.store.records import RequestRecord, issue_key
@@ -69,13 +72,14 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
             idempotency_key=issue_key(full_name, number),
             origin={"repository": full_name, "issue": number},
             outbox=context.services.outbox,
+            actor=_author(context, author, fields.get("environment", "")),
         )
     except InvalidRequest as exc:
         return _reply(context, number, _errors_reply(list(exc.errors)), {"detail": "invalid request"})
-    except (Conflict, QueueUnavailable) as exc:
+    except (Conflict, QueueUnavailable, NotAllowed) as exc:
         why = sentence(md_escape(str(exc))) + (f" {NEW_NAME_OR_EXTEND}" if isinstance(exc, Conflict) else "")
         text = f"{REPLY_MARKER}\n**dbvend could not take this request:** {why}\n"
-        detail = "conflict" if isinstance(exc, Conflict) else "not queued"
+        detail = {Conflict: "conflict", NotAllowed: "not allowed"}.get(type(exc), "not queued")
         return _reply(context, number, text, {"detail": detail})
     except IdempotencyMismatch:  # a concurrent delivery of this issue, with another body, came first
         found = context.services.ledger.by_issue(full_name, number)
@@ -83,6 +87,17 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
             raise
         return _requested_before(context, number, found, fields, True)
     return _reply(context, number, _status_reply(record), {"detail": "accepted", "request_id": record.id})
+
+
+def _author(context: WebhookContext, login: str, environment: str) -> Actor:
+    """The issue's author as dbvend.yaml's access rules see them (engine.guard.github_person)."""
+    rules = context.services.backend.catalog().access
+    pulls = context.services.pulls
+    if pulls is None:  # nothing to ask GitHub with: the rules see the login alone
+        return person(login, "issue")
+    return github_person(
+        rules, login, "issue", "request", environment, None, pulls.teams_of, pulls.permission
+    )
 
 
 def _form(issue: dict[str, Any]) -> tuple[dict[str, str], list[FieldError]]:

@@ -26,6 +26,7 @@ from typing import Any, Final
 from engine.connection import connection_markdown, connection_or_none
 from engine.description import md_escape
 from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
+from engine.identity import person
 from engine.lifecycle import settle_change
 from engine.queue.local import origin_of
 from engine.queue.replies import ISSUE_REPLY_MARKER
@@ -55,7 +56,9 @@ def pull_request(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
     status = "merged" if merged else "closed"
     key = key_in_description(pull.get("body")) or ""
     merge_commit = str(pull.get("merge_commit_sha") or "") if merged else None
-    settled = settle_change(context.services.ledger, number, key, status, "on GitHub", merge_commit)
+    who = str(((pull.get("merged_by") if merged else None) or payload.get("sender") or {}).get("login") or "")
+    actor = person(who, "webhook") if who else None
+    settled = settle_change(context.services.ledger, number, key, status, "on GitHub", merge_commit, actor)
     if settled is None:
         return {"detail": "no request for this pull request"}
     request_id, moved = settled
@@ -134,7 +137,10 @@ def workflow_run(payload: dict[str, Any], context: WebhookContext) -> dict[str, 
     conclusion = str(run.get("conclusion") or "unknown")
     detail = f"/{command} {conclusion}: {run.get('html_url') or ''}".strip()
     status = AFTER_SUCCESS.get(command) if conclusion == "success" else None
-    if status is None or not ledger.transition(record.id, status, detail):
+    by = str((run.get("triggering_actor") or run.get("actor") or {}).get("login") or "")
+    if status is None or not ledger.transition(
+        record.id, status, detail, actor=person(by, "ci") if by else None
+    ):
         ledger.note(record.id, detail)
     text = _run_text(command, number, conclusion, run)
     if status == "applied":

@@ -202,7 +202,11 @@ class RecordedPulls:
         return self.facts_given, self.head
 
     def permission(self, login: str) -> str:
-        return self.permissions.get(login, "read")
+        given = self.facts_given
+        return self.permissions.get(login, given.permission if login == given.commenter else "read")
+
+    def teams_of(self, login: str, teams: Collection[str]) -> frozenset[str]:
+        return frozenset()
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
         pass
@@ -618,8 +622,10 @@ def _(tmp: Path) -> str:
 
 @case("comment-extend-refused", "engine.webhooks.comments.handle")
 def _(tmp: Path) -> str:
+    world = make_world(tmp)
+    world.database(ttl="3d")
     facts = PullRequestFacts("mallory", "read", "dbvend[bot]")
-    return command_comment(make_world(tmp), "/extend 3d", facts)
+    return command_comment(world, "/extend 3d", facts)
 
 
 @case("comment-not-own-pull-request", "engine.webhooks.comments.handle")

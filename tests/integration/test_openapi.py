@@ -44,6 +44,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("post", "/v1/changes/{change_id}/merge"): KEYED | {404, 409, 503},
     ("get", "/healthz"): {503},
     ("post", "/github/webhook"): {400, 401, 413, 503},
+    ("get", "/v1/audit"): KEYED,
 }
 BODIES = {
     ("post", "/provision-rds"): "DatabaseRequestBody",
@@ -89,6 +90,7 @@ SUCCESSES: dict[tuple[str, str], tuple[int, str, set[str]]] = {
     ),
     ("get", "/healthz"): (200, "HealthAnswer", {"status"}),
     ("post", "/github/webhook"): (200, "WebhookOutcome", {"detail"}),
+    ("get", "/v1/audit"): (200, "AuditPage", {"items", "next_cursor"}),
 }
 
 
@@ -433,6 +435,9 @@ def test_real_answers_are_what_the_document_says(
         check(app.post(f"{database}/destroy", headers=KEY, json={"reason": "done"}), destroy, "destroy")
         check(app.get("/v1/changes?status=open", headers=KEY), ("get", "/v1/changes"), "open changes")
         check(app.get("/healthz"), ("get", "/healthz"), "health")
+        audit = ("get", "/v1/audit")
+        trail = check(app.get("/v1/audit?limit=1", headers=KEY), audit, "audit")
+        assert len(trail["items"]) == 1  # the requests above are in it
         absent = check(app.get("/v1/databases?owner=nobody", headers=KEY), listing, "empty")
         assert absent == {"items": [], "next_cursor": None}
     assert len(checked) >= 20
@@ -464,4 +469,5 @@ OPERATION_IDS = (
     "merge_change",
     "get_health",
     "github_webhook",
+    "list_audit_events",
 )

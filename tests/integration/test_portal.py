@@ -293,7 +293,7 @@ def test_destroy_through_the_api_is_the_same_change(
     assert again.json()["change"] == answer.json()["change"]
     change = services.backend.change(answer.json()["change"]["id"])
     claim = json.loads(services.backend.read_file(change.commit, "terraform/dev/orders/request.json") or "")
-    assert claim["destroy_reason"] == f"asked by key:{hash_key('k-one')[:12]}"  # unnamed: its hash's start
+    assert claim["destroy_reason"] == f"asked by key:{hash_key('k-one')[:12]}: not needed"  # unnamed: hash
     services.backend.close(change.id)  # type: ignore[attr-defined]
     anew = browser.post("/v1/databases/dev/orders/destroy", headers=KEY, json={"reason": "not needed"})
     assert anew.json()["change"]["id"] != change.id and anew.json()["change"]["status"] == "open"

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.app import create_app
+from engine.audit import parse_audit_query
 from engine.checkov.gate import PolicyGate
 from engine.forms import render_issue_body
 from engine.queue.local import LocalQueue
@@ -68,7 +69,8 @@ def deliver(client: TestClient, event: str, payload: dict[str, Any], validate: b
 
 def snapshot(services: Services, github: GitHubServer, deliveries: bool = True) -> dict[str, Any]:
     """Everything a delivery could change: every ledger table's rows (with `deliveries`, also the
-    ids of the deliveries handled), and what GitHub was asked to do."""
+    ids of the deliveries handled), and what GitHub was asked to do. The audit trail is left out:
+    a refused delivery adds its row there (refused_deliveries counts them)."""
     with services.ledger.reading() as conn:
         tables = {
             name: sorted(
@@ -76,7 +78,7 @@ def snapshot(services: Services, github: GitHubServer, deliveries: bool = True) 
                 for row in conn.execute(sa.select(table))
             )
             for name, table in metadata.tables.items()
-            if deliveries or name != "webhook_deliveries"
+            if (deliveries or name != "webhook_deliveries") and name != "audit_events"
         }
     return {
         "ledger": tables,
@@ -86,6 +88,12 @@ def snapshot(services: Services, github: GitHubServer, deliveries: bool = True) 
         "reactions": len(github.reactions),
         "pulls": {n: (p.state, p.merged_at) for n, p in github.pulls.items()},
     }
+
+
+def refused_deliveries(services: Services) -> list[str]:
+    """The reasons of the deliveries the audit trail records as refused."""
+    rows, _ = services.ledger.audit_page(parse_audit_query(action="webhook", outcome="refused"), 200, None)
+    return [row.detail or "" for row in rows]
 
 
 def open_request(
@@ -224,11 +232,14 @@ def test_another_repositorys_deliveries_change_nothing(
     issue, pull, _ = open_request(services, client, github, gate)
     github.set_permission("writer", "write")
     before = snapshot(services, github)
+    reasons = []
     for event, payload in foreign_deliveries(github, issue, pull):
         answer = deliver(client, event, payload)
         assert answer.status_code == 200, (event, answer.text)
         assert answer.json()["detail"].startswith("not this repository"), (event, answer.json())
+        reasons.append(answer.json()["reason"])
     assert snapshot(services, github) == before
+    assert sorted(refused_deliveries(services)) == sorted(reasons)  # each refusal in the audit trail
 
 
 def test_the_same_name_with_another_id_is_another_repository(

@@ -20,8 +20,9 @@ httpx client; outside, it builds one per call.
 
 The parts, in tests/support/github/: git.py (the bare repository), records.py and state.py (what
 GitHub keeps, and the controls tests use), transport.py and auth.py (HTTP, faults, the request log,
-tokens), rest.py with rest_repository.py, rest_pulls.py, rest_issues.py and rest_checks.py (the REST
-endpoints), shapes.py (shared JSON shapes) and graphql.py (the GraphQL operations).
+tokens), rest.py with rest_repository.py, rest_pulls.py, rest_issues.py, rest_checks.py and
+rest_oauth.py (the REST endpoints; rest_oauth.py also GitHub's OAuth web flow for signing in),
+shapes.py (shared JSON shapes) and graphql.py (the GraphQL operations).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.github import graphql, rest_checks, rest_issues, rest_pulls, rest_repository
+from tests.support.github import graphql, rest_checks, rest_issues, rest_oauth, rest_pulls, rest_repository
 from tests.support.github.graphql import BLOB_TEXT_LIMIT
 from tests.support.github.rest import Router
 from tests.support.github.rest_issues import comment_json
@@ -39,8 +40,14 @@ from tests.support.github.transport import Transport
 
 __all__ = ["BLOB_TEXT_LIMIT", "GitHubServer"]
 
+# rest_oauth first: its GET /repos/{owner}/{repo} answers a user token with that person's permissions.
 ROUTER = Router(
-    rest_repository.router, rest_pulls.router, rest_issues.router, rest_checks.router, graphql.router
+    rest_oauth.router,
+    rest_repository.router,
+    rest_pulls.router,
+    rest_issues.router,
+    rest_checks.router,
+    graphql.router,
 )
 
 
@@ -84,6 +91,12 @@ class GitHubServer(Transport):
         """The pull request as GET /pulls/{number} would return it."""
         with self._lock:
             return pull_json(self, self.pull(number))
+
+    def sign_in_as(self, login: str, user_id: int | None = None, membership: str | None = "active") -> None:
+        """`login` is signed in to GitHub in the browser (rest_oauth.py): GitHub's authorize page
+        sends them back with a code; a member of the owner organisation unless membership is None."""
+        with self._lock:
+            self.oauth.sign_in_as(login, user_id, membership)
 
     def add_comment(self, issue_number: int, user: str, body: str) -> dict[str, Any]:
         """A comment by someone else (a human typing a command) on a pull request or issue; its JSON."""

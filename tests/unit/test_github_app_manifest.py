@@ -17,6 +17,7 @@ def test_the_manifest_asks_for_least_privilege_and_the_handled_events() -> None:
         "checks": "write",
         "contents": "write",
         "issues": "write",
+        "members": "read",  # organisation: who signs in to the portal, their teams; approver_teams
         "metadata": "read",
         "pull_requests": "write",
     }
@@ -26,6 +27,8 @@ def test_the_manifest_asks_for_least_privilege_and_the_handled_events() -> None:
     assert set(manifest["default_events"]) == set(HANDLERS) - unasked
     assert manifest["hook_attributes"]["url"].endswith("/github/webhook")
     assert manifest["public"] is False
+    # Sign in with GitHub (engine/portal/oauth.py): where GitHub sends people back.
+    assert manifest["callback_urls"] == ["https://dbvend.example.com/auth/github/callback"]
 
 
 def test_the_readme_explains_every_permission() -> None:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from graphql import GraphQLResolveInfo, graphql_sync
 
 from engine.commands import CheckResult
 from engine.drift import DriftIssue
-from engine.errors import GitOpsError, NotOpen
-from engine.github import decode
+from engine.errors import GitOpsError, NotOpen, SignInRefused
+from engine.github import decode, oauth
 from engine.github.decode import RefRace
 from engine.github.repository import BRANCH_MUTATION, CLAIMS_QUERY, REPOSITORY_QUERY, STATE_QUERY
 from tests.support.github_schema import github_schema
@@ -290,3 +292,107 @@ def test_rest_errors_carry_githubs_message() -> None:
     assert (
         type(error) is GitOpsError and str(error) == "GitHub could not read x: 502 <html>bad gateway</html>"
     )
+
+
+# -- signing in with GitHub (engine.github.oauth) ------------------------------------------------
+
+
+def test_the_signed_in_user_and_their_organisation_membership() -> None:
+    user = rest_example("private-user-response-with-public-and-private-profile-information")
+    assert oauth.user_of(user) == ("octocat", 1)
+    assert oauth.user_of(rest_example("public-user-default-response")) == ("octocat", 1)
+    with pytest.raises(GitOpsError, match="no login and id"):
+        oauth.user_of({"login": "octocat", "id": True})
+    assert oauth.active_membership(rest_example("org-membership-2"), "GitHub")  # its org is "github"
+    assert not oauth.active_membership(rest_example("org-membership-2"), "acme")  # another organisation
+    assert not oauth.active_membership(rest_example("org-membership"), "github")  # pending: invited only
+    assert not oauth.active_membership([], "github")
+
+
+def test_teams_of_the_organisation_only() -> None:
+    teams = rest_example("team-full-items")  # justice-league, of the organisation "github"
+    assert oauth.team_slugs(teams, "GitHub") == ["justice-league"]
+    assert oauth.team_slugs(teams, "acme") == []
+    assert oauth.team_slugs([{"slug": "x"}, "junk", {"organization": {"login": "github"}}], "github") == []
+    with pytest.raises(GitOpsError, match="not a list"):
+        oauth.team_slugs({"message": "Not Found"}, "github")
+
+
+def test_the_repository_permission_is_the_strongest_flag() -> None:
+    assert oauth.repository_permission(rest_example("full-repository-default-response")) == "read"
+    flags = {"admin": False, "maintain": True, "push": True, "triage": True, "pull": True}
+    assert oauth.repository_permission({"permissions": flags}) == "maintain"
+    assert oauth.repository_permission({"permissions": {"push": True, "pull": True}}) == "write"
+    assert oauth.repository_permission({"permissions": {"triage": True}}) == "triage"
+    assert oauth.repository_permission({"permissions": {"pull": "yes"}}) == "none"
+    assert oauth.repository_permission({"name": "infra"}) == "none"
+
+
+def test_the_access_token_answer_and_githubs_refusals_in_a_200() -> None:
+    documented = {
+        "access_token": "ghu_16C7e42F292c6912E7710c838347Ae178B4a",
+        "expires_in": 28800,
+        "refresh_token": "ghr_1B4a2e77838347a7E420ce178F2E7c6912E169246c34E1ccbF66C46812d16D5B1A9Dc86A1498",
+        "refresh_token_expires_in": 15897600,
+        "scope": "",
+        "token_type": "bearer",
+    }
+    assert oauth.access_token(documented) == documented["access_token"]
+    refusals = {
+        "bad_verification_code": "used already or expired",
+        "incorrect_client_credentials": "client id or secret",
+        "redirect_uri_mismatch": "callback address",
+        "unverified_user_email": "(unverified_user_email)",
+    }
+    for error, says in refusals.items():
+        with pytest.raises(SignInRefused, match=re.escape(says)):
+            oauth.access_token(
+                {"error": error, "error_description": "...", "error_uri": "https://docs.github.com"}
+            )
+    with pytest.raises(SignInRefused, match=r"\(no token\)"):
+        oauth.access_token({"error": "<script>", "access_token": "ghu_x"})  # never repeated, never used
+    with pytest.raises(GitOpsError):
+        oauth.access_token("access_token=ghu_x&token_type=bearer")  # form-encoded: Accept was not sent
+
+
+def test_the_authorize_url_carries_the_client_id_callback_and_state() -> None:
+    url = oauth.authorize_url(
+        "https://github.example.com/", "Iv1.abc", "https://dbvend.example.com/auth/github/callback", "n.1.s"
+    )
+    assert url == (
+        "https://github.example.com/login/oauth/authorize?client_id=Iv1.abc"
+        "&redirect_uri=https%3A%2F%2Fdbvend.example.com%2Fauth%2Fgithub%2Fcallback&state=n.1.s"
+    )
+
+
+def test_read_identity_pages_through_teams_and_no_error_names_the_token() -> None:
+    token, secret = "ghu_" + "t" * 36, "s" * 40
+    teams = [{"slug": f"team-{n:03}", "organization": {"login": "acme"}} for n in range(105)]
+    seen: list[str] = []
+
+    def github(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        assert request.headers["authorization"] == f"Bearer {token}"
+        path, page = request.url.path, int(request.url.params.get("page", "1"))
+        answers: dict[str, Any] = {
+            "/user": {"login": "octocat", "id": 1},
+            "/user/memberships/orgs/acme": {"state": "active", "organization": {"login": "acme"}},
+            "/user/teams": teams[(page - 1) * 100 : page * 100],
+        }
+        return httpx.Response(200, json=answers[path]) if path in answers else httpx.Response(404, json={})
+
+    with httpx.Client(transport=httpx.MockTransport(github)) as client:
+        found = oauth.read_identity("https://api.github.example/", token, "acme", "acme/infra", client)
+    assert (found.login, found.id, found.permission, len(found.teams)) == ("octocat", 1, "none", 105)
+    assert sum("/user/teams?per_page=100" in url for url in seen) == 2
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot reach {request.url} with {request.content!r}")
+
+    with httpx.Client(transport=httpx.MockTransport(down)) as client:
+        with pytest.raises(GitOpsError) as failed:
+            oauth.exchange("https://github.example/", "Iv1.abc", secret, "code", "https://d/cb", client)
+        assert secret not in str(failed.value) and failed.value.__cause__ is None
+        with pytest.raises(GitOpsError) as failed:
+            oauth.read_identity("https://api.github.example/", token, "acme", None, client)
+        assert token not in str(failed.value) and failed.value.__cause__ is None

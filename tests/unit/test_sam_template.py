@@ -33,11 +33,17 @@ API_ENVIRONMENT = {
     "DBVEND_GITHUB_WEBHOOK_SECRET_SECRET_ARN",
     "DBVEND_API_KEY_HASHES_SECRET_ARN",
     "DBVEND_DATABASE_URL_SECRET_ARN",
+    "DBVEND_GITHUB_CLIENT_ID",
+    "DBVEND_GITHUB_CLIENT_SECRET_SECRET_ARN",
+    "DBVEND_PUBLIC_URL",
 }
-# The consumer never sees API keys or webhooks: it gets neither secret.
+# The consumer never sees API keys, webhooks or people signing in: it gets none of those secrets.
 CONSUMER_ENVIRONMENT = API_ENVIRONMENT - {
     "DBVEND_API_KEY_HASHES_SECRET_ARN",
     "DBVEND_GITHUB_WEBHOOK_SECRET_SECRET_ARN",
+    "DBVEND_GITHUB_CLIENT_ID",
+    "DBVEND_GITHUB_CLIENT_SECRET_SECRET_ARN",
+    "DBVEND_PUBLIC_URL",
 } | {"DBVEND_SQS_QUEUE_URL", "DBVEND_STUCK_AFTER"}
 NO_VALUE = {"Ref": "AWS::NoValue"}
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTarget", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
@@ -247,9 +253,12 @@ PORTAL_ROUTES = {
     ("GET", "/"),
     ("ANY", "/signin"),
     ("POST", "/signout"),
+    ("GET", "/auth/github"),
+    ("GET", "/auth/github/callback"),
     ("ANY", "/request"),
     ("GET", "/requests/{proxy+}"),
     ("GET", "/fleet"),
+    ("GET", "/audit"),
     ("ANY", "/databases/{proxy+}"),
     ("GET", "/static/{proxy+}"),
 }
@@ -623,10 +632,20 @@ def test_no_statement_allows_every_action_and_star_resources_are_vpc_only(templa
             assert condition == "HasVpc" and all(action.startswith("ec2:") for action in actions), statement
 
 
+def secret_ref(value: dict[str, Any]) -> str:
+    """The parameter a secret's ARN comes from: !Ref X, or !If [condition, !Ref X, !Ref AWS::NoValue]
+    for an optional one (the variable and the permission under the same condition)."""
+    if "Fn::If" in value:
+        condition, given, otherwise = value["Fn::If"]
+        assert otherwise == NO_VALUE
+        return f"{condition}:{given['Ref']}"
+    return str(value["Ref"])
+
+
 def test_each_function_reads_only_its_own_secrets(template: dict[str, Any]) -> None:
     for function in ("ApiFunction", "ConsumerFunction"):
         secrets = {
-            value["Ref"]
+            secret_ref(value)
             for name, value in environment(template, function).items()
             if name.endswith("_SECRET_ARN")
         }
@@ -636,7 +655,7 @@ def test_each_function_reads_only_its_own_secrets(template: dict[str, Any]) -> N
             if "secretsmanager:GetSecretValue" in listed(statement["Action"])
         ]
         assert len(readable) == 1
-        assert {entry["Ref"] for entry in readable[0]} == secrets
+        assert {secret_ref(entry) for entry in readable[0]} == secrets
         assert all(
             action != "secretsmanager:GetSecretValue" or statement["Resource"] == readable[0]
             for _, statement in statements(role_of(template, function))

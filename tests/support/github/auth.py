@@ -16,11 +16,29 @@ from tests.support.github.state import GitHubState
 
 JWT_SHAPE = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")
 APP_ENDPOINT = re.compile(r"/app/.*|/repos/[^/]+/[^/]+/installation", re.DOTALL)
+WEB_FLOW = re.compile(r"/login/oauth/(authorize|access_token)")  # a browser's, and the App's secret
+USER_ENDPOINT = re.compile(r"/user(/teams|/memberships/orgs/[^/]+)?")  # only a user token reads these
+FOR_USER_TOKENS = re.compile(r"/user(/teams|/memberships/orgs/[^/]+)?|/repos/[^/]+/[^/]+")
 
 
 def authenticate(github: GitHubState, path: str, authorization: str | None) -> str:
-    """The request's token: app endpoints take the app's JWT; everything else an installation token
-    (any token, unless the App's public key is known)."""
+    """The request's token: app endpoints take the app's JWT; a user-to-server token (rest_oauth.py)
+    only the endpoints that read its person; everything else an installation token (any token,
+    unless the App's public key is known). The web flow's two endpoints take none."""
+    github.oauth.caller = None
+    if WEB_FLOW.fullmatch(path):
+        return ""
+    token = _authenticate(github, path, authorization)
+    login = github.oauth.user_tokens.get(token)
+    if login is not None and not FOR_USER_TOKENS.fullmatch(path):
+        raise GitHubError(403, "Resource not accessible by integration")  # the stand-in's limit
+    if login is None and USER_ENDPOINT.fullmatch(path):
+        raise GitHubError(403, "Resource not accessible by integration")
+    github.oauth.caller = login
+    return token
+
+
+def _authenticate(github: GitHubState, path: str, authorization: str | None) -> str:
     if not authorization:
         raise GitHubError(401, "Requires authentication")
     scheme, _, credential = authorization.partition(" ")
@@ -30,7 +48,11 @@ def authenticate(github: GitHubState, path: str, authorization: str | None) -> s
         _verify_jwt(github, credential)
     elif JWT_SHAPE.match(credential):
         raise GitHubError(401, "Bad credentials")  # a JWT only authenticates the app's own endpoints
-    elif github.app_public_key is not None and credential not in (*github.issued_tokens, *github.job_tokens):
+    elif github.app_public_key is not None and credential not in (
+        *github.issued_tokens,
+        *github.job_tokens,
+        *github.oauth.user_tokens,
+    ):
         raise GitHubError(401, "Bad credentials")
     return credential
 

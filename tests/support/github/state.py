@@ -59,6 +59,9 @@ class GitHubState:
         self.base_url: str | None = None  # where the API is served, once it is
         self.issued_tokens: list[str] = []
         self.job_tokens: dict[str, dict[str, str]] = {}  # a workflow job's GITHUB_TOKEN -> its permissions
+        from tests.support.github.rest_oauth import OAuthApp  # it imports this module: here, not above
+
+        self.oauth = OAuthApp()  # sign in with GitHub: the OAuth app and its people (rest_oauth.py)
         self.permissions: dict[str, str] = {}
         self.teams: dict[str, dict[str, str]] = {}  # team slug -> login -> membership state
         self.pulls: dict[int, PullRequestRecord] = {}
