@@ -42,10 +42,16 @@ class DbvendError(Exception):
     exit_code: ClassVar[int] = 1
     http_status: ClassVar[int] = 500
     errors: tuple[FieldError, ...] = ()
+    audited: bool = False  # set once the refusal is in the audit trail: the web edge adds no second row
 
     @property
     def headers(self) -> Mapping[str, str]:
         return {}
+
+    def summary(self) -> str:
+        """One line for the audit trail: the sentence, then each field's rule."""
+        rules = "; ".join(f"{error.field}: {error.rule}" for error in self.errors)
+        return f"{self}: {rules}" if rules else str(self)
 
     def answer(self) -> dict[str, Any]:
         """The API's body: the sentence, and the field errors when there are any."""
@@ -67,6 +73,11 @@ class InvalidRequest(DbvendError):
     @property
     def fields(self) -> set[str]:
         return {e.field for e in self.errors}
+
+    def summary(self) -> str:
+        """One line for the audit trail: the sentence, then each field's rule."""
+        rules = "; ".join(f"{error.field}: {error.rule}" for error in self.errors)
+        return f"{self}: {rules}" if rules else str(self)
 
     def answer(self) -> dict[str, Any]:
         return super().answer() | {"detail": self.detail}

@@ -54,7 +54,9 @@ def enforce(
                 detail=decision.reason,
             )
         )
-    raise NotAllowed(decision.reason)
+    refused = NotAllowed(decision.reason)
+    refused.audited = ledger is not None
+    raise refused
 
 
 def shown_to(rules: AccessRules, actor: Actor) -> Callable[[RequestRecord], bool] | None:

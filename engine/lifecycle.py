@@ -341,14 +341,9 @@ def _audited(
         if ledger is not None and not isinstance(exc, NotAllowed):
             outcome = "failed" if exc.http_status >= 500 else "refused"
             refusal = AuditEvent.by(actor, action, outcome, environment=environment, identifier=identifier)
-            ledger.audit(replace(refusal, detail=_said(exc)))
+            ledger.audit(replace(refusal, detail=exc.summary()))
+            exc.audited = True
         raise
-
-
-def _said(exc: DbvendError) -> str:
-    errors = exc.answer().get("errors") or []
-    rules = "; ".join(f"{error['field']}: {error['rule']}" for error in errors)
-    return f"{exc}: {rules}" if rules else str(exc)
 
 
 def destroy_key(claim: Claim, change: Change) -> str:

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
+from engine.access import AccessRules
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.gitops.local import LocalRepository
@@ -16,6 +18,9 @@ from engine.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from engine.queue.sqs import Outbox
+
+
+RULES_MAX_AGE: Final = 30.0  # seconds
 
 
 @dataclass
@@ -30,6 +35,16 @@ class Services:
     replies: IssueReplies | None = None  # GitHub mode: comments on the request's issue
     pulls: PullRequests | None = None  # GitHub mode: pull-request comment commands
     outbox: Outbox | None = None  # DBVEND_QUEUE=sqs: accepted requests go on through SNS
+    _rules: tuple[float, AccessRules] | None = field(default=None, repr=False)
+
+    def access_rules(self) -> AccessRules:
+        """dbvend.yaml's access rules for the routes that only read: read again at most every
+        RULES_MAX_AGE seconds (on GitHub each reading of dbvend.yaml is a call). Writes read the
+        catalog they check anyway."""
+        now = time.monotonic()
+        if self._rules is None or now - self._rules[0] > RULES_MAX_AGE:
+            self._rules = (now, self.backend.catalog().access)
+        return self._rules[1]
 
 
 def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Services, str | None]:

@@ -3,11 +3,46 @@ parameters that name a database or a request (both edges validate them the same 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Depends, Path, Request
 
+from engine.audit import AuditEvent
+from engine.identity import Actor
 from engine.services import Services
+
+# The action a refusal at a route records when the route says none itself (request.state.action).
+ROUTE_ACTIONS: Final = {
+    "provision_rds": "request",
+    "create_database": "request",
+    "change_database": "modify",
+    "destroy_database": "destroy",
+    "clone_database": "clone",
+    "merge_change": "merge",
+    "github_webhook": "webhook",
+    "submit_request": "request",
+    "extend_from_page": "extend",
+    "modify_from_page": "modify",
+    "destroy_from_page": "destroy",
+    "signout": "signout",
+}
+
+
+def refusal_event(request: Request, detail: str) -> AuditEvent:
+    """A refused call as the audit trail records it: who (the caller the route identified, else its
+    address), through which door, trying what."""
+    actor: Actor | None = getattr(request.state, "actor", None)
+    route = request.scope.get("route")
+    name = getattr(route, "name", "")
+    action = getattr(request.state, "action", None) or ROUTE_ACTIONS.get(name)
+    door = actor.door if actor is not None else ("api" if request.url.path.startswith("/v1/") else "portal")
+    return AuditEvent(
+        actor.name if actor is not None else caller_name(request),
+        door,
+        action or ("view" if request.method in ("GET", "HEAD") else "request"),
+        "refused",
+        detail=f"{detail} ({request.method} {request.url.path})"[:2000],
+    )
 
 
 def caller_name(request: Request) -> str:

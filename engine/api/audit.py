@@ -119,7 +119,7 @@ def list_audit_events(
 ) -> dict[str, Any]:
     """Who did what, through which door, to which database, with what outcome: newest first; pass
     `next_cursor` back as `cursor` for the next page. dbvend.yaml's access.audit says who may read it."""
-    enforce(services.backend.catalog().access, caller, "audit", "", ledger=services.ledger)
+    enforce(services.access_rules(), caller, "audit", "", ledger=services.ledger)
     query = parse_audit_query(database, actor, since, until, action, outcome)
     rows, before = services.ledger.audit_page(query, limit, decode_cursor(cursor))
     return {

@@ -90,7 +90,7 @@ def list_databases(
     """Requested databases, newest first; pass `next_cursor` back as `cursor` for the next page."""
     if status is not None and status not in STATUSES:
         raise InvalidRequest([FieldError("status", f"must be one of {', '.join(STATUSES)}")], "invalid query")
-    shown = shown_to(services.backend.catalog().access, caller)
+    shown = shown_to(services.access_rules(), caller)
     after, rows = _decode_cursor(cursor), list[RequestRecord]()
     while len(rows) <= limit:  # with access.fleet own, a page is filled from what the caller may see
         batch = services.ledger.list_requests(environment, owner, status, limit + 1, after)
@@ -252,7 +252,7 @@ def may_view(services: Services, caller: Actor, environment: str, identifier: st
     """NotAllowed (403) when dbvend.yaml's access.fleet hides the database from the caller."""
     record = services.ledger.of_database(environment, identifier)
     holder = holder_of(record) if record is not None else Holder(None, None, None, identifier)
-    enforce(services.backend.catalog().access, caller, "view", environment, holder, services.ledger)
+    enforce(services.access_rules(), caller, "view", environment, holder, services.ledger)
 
 
 def _only_field(body: dict[str, Any], name: str, what: str, missing: str, longest: int | None = None) -> str:

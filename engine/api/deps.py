@@ -46,10 +46,13 @@ def require_key(
         why = "an unknown API key" if x_api_key else "no API key"
         where = f"{why}: {request.method} {request.url.path}"[:300]
         services.ledger.audit(AuditEvent(caller_name(request), "api", "signin", "refused", detail=where))
-        raise Forbidden(KEY_REFUSED) if x_api_key else Unauthenticated(KEY_REFUSED)
+        refused = Forbidden(KEY_REFUSED) if x_api_key else Unauthenticated(KEY_REFUSED)
+        refused.audited = True
+        raise refused
     wait = services.limiter.take(entry.key_id)
     if wait is not None:
         raise RateLimited(f"rate limit of {services.settings.rate_limit} requests per minute reached", wait)
+    request.state.actor = entry.actor("api")
     return entry.actor("api")
 
 

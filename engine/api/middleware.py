@@ -6,9 +6,12 @@ import logging
 import time
 import uuid
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.logs import request_id_var
+from engine.web import refusal_event
 
 log = logging.getLogger("dbvend.api")
 
@@ -26,7 +29,7 @@ class LimitBody:
         limit = self.per_path.get(scope.get("path", ""), self.default)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _too_large(send, limit)
+            await _too_large(scope, send, limit)
             return
         chunks, size = [], 0
         while True:
@@ -36,7 +39,7 @@ class LimitBody:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _too_large(send, limit)
+                await _too_large(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -53,7 +56,11 @@ class LimitBody:
         await self.app(scope, replay, send)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    """413, and the refusal in the audit trail (the app below never saw the call)."""
+    services = scope["app"].state.services
+    event = refusal_event(Request(scope), f"a body of more than {limit} bytes")
+    await run_in_threadpool(services.ledger.audit, event)
     body = b'{"detail":"the body must be at most %d bytes"}' % limit
     await send(
         {

@@ -24,6 +24,6 @@ def get_request(services: ServicesDep, caller: KeyDep, request_id: RequestId) ->
     record = services.ledger.get(request_id)
     if record is None:
         raise RequestNotFound(f"no request {request_id}")
-    rules = services.backend.catalog().access
+    rules = services.access_rules()
     enforce(rules, caller, "view", record.environment, holder_of(record), services.ledger)
     return record.as_dict()

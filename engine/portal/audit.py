@@ -37,9 +37,9 @@ def audit_trail_page(
 ) -> Response:
     """Who did what, through which door, to which database: a page at a time, "Older" for the next."""
     try:
-        enforce(services.backend.catalog().access, me.actor, "audit", "", ledger=services.ledger)
+        enforce(services.access_rules(), me.actor, "audit", "", ledger=services.ledger)
     except NotAllowed as exc:
-        raise PortalError(403, str(exc)) from None
+        raise PortalError(403, str(exc), audited=exc.audited) from None
     raw = dict(zip(FILTERS, (database, actor, since, until, action, outcome), strict=True))
     values = {name: value.strip() for name, value in raw.items() if value and value.strip()}
     context: dict[str, Any] = {"me": me, "values": values, "actions": ACTIONS, "outcomes": OUTCOMES}

@@ -131,11 +131,11 @@ def _database_page(
     record = services.ledger.get(found["request_id"]) if found["request_id"] else None
     asked = (found.get("claim") or {}).get("request") or {}
     holder = Holder(record.requester if record else None, asked.get("owner"), asked.get("team"), identifier)
-    rules = services.backend.catalog().access
+    rules = services.access_rules()
     try:
         enforce(rules, me.actor, "view", environment, holder, services.ledger)
     except NotAllowed as exc:
-        raise PortalError(403, str(exc)) from None
+        raise PortalError(403, str(exc), audited=exc.audited) from None
     history = list(reversed(record.history)) if record is not None else []
     return page(
         "database.html",
@@ -278,7 +278,7 @@ def _button(
     try:
         change = open_change()
     except NotAllowed as exc:  # the page offers no such button; the rules say why
-        raise PortalError(403, str(exc)) from None
+        raise PortalError(403, str(exc), audited=exc.audited) from None
     except (NotFound, InvalidRequest, Conflict, CheckFailed, GitOpsError) as exc:
         return _refused(services, me, environment, identifier, exc, field, values)
     return RedirectResponse(f"/databases/{environment}/{identifier}?done={kind}-{change.id}", status_code=303)

@@ -13,8 +13,11 @@ import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from engine.portal import views
+from engine.services import Services
+from engine.web import refusal_event
 
 PORTAL_TAG: Final = "portal"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
@@ -41,9 +44,12 @@ router = APIRouter(include_in_schema=False, tags=[PORTAL_TAG])
 class PortalError(Exception):
     """A page that cannot be shown: its status and a sentence for the person."""
 
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None, audited: bool = False
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, dict(headers or {})
+        self.audited = audited  # the refusal is in the audit trail already
 
 
 @cache
@@ -75,7 +81,11 @@ def invalid_page(exc: RequestValidationError) -> Response:
     return page("error.html", 404, message=f"There is no such page ({where}).", me=None)
 
 
-async def portal_error(_request: Request, exc: PortalError) -> Response:
+async def portal_error(request: Request, exc: PortalError) -> Response:
+    """The error page; a refusal (4xx but a missing page or the rate limit) in the audit trail."""
+    if 400 <= exc.status < 500 and exc.status != 429 and not exc.audited:
+        services: Services = request.app.state.services
+        await run_in_threadpool(services.ledger.audit, refusal_event(request, exc.message))
     response = page("error.html", exc.status, message=exc.message, me=None)
     response.headers.update(exc.headers)
     return response

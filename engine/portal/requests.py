@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.access import decide
+from engine.audit import AuditEvent
 from engine.errors import DbvendError, FieldError, InvalidRequest
 from engine.identity import Actor
 from engine.intake import accept_request
@@ -76,6 +77,9 @@ def submit_request(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Re
     except DbvendError as exc:
         if exc.http_status not in (403, 409, 422, 503):
             raise
+        if not exc.audited:
+            outcome = "failed" if exc.http_status >= 500 else "refused"
+            services.ledger.audit(AuditEvent.by(me.actor, "request", outcome, detail=exc.summary()))
         answer = exc.answer()
         errors = answer.get("errors") or [{"field": "", "rule": answer["detail"]}]
         kept = {**fields, "idempotency_key": idempotency_key or ""} if exc.http_status == 503 else fields

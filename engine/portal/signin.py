@@ -58,6 +58,7 @@ def visitor(request: Request, services: ServicesDep) -> Visitor:
     if found is None or token is None:
         raise SignInNeeded(request.url.path)
     actor, limit_key = found
+    request.state.actor = actor
     wait = services.limiter.take(limit_key)
     if wait is not None:
         raise PortalError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from engine.audit import AuditEvent
 from engine.catalog import GitHubRules
 from engine.commands import PERMISSIONS
 from engine.description import md_escape
@@ -59,8 +60,10 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
         return _requested_before(context, number, earlier, fields, action == "edited")
     refusal = _who_may_not(rules, payload, author, context)
     if refusal is not None:
+        _refused(context, author, number, refusal)
         return _reply(context, number, f"{REPLY_MARKER}\n{refusal}\n", {"detail": "not allowed"})
     if errors:
+        _refused(context, author, number, "; ".join(f"{e.field}: {e.rule}" for e in errors))
         return _reply(context, number, _errors_reply(errors), {"detail": "form incomplete"})
     try:
         record, _ = accept_request(
@@ -75,8 +78,11 @@ def handle(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
             actor=_author(context, author, fields.get("environment", "")),
         )
     except InvalidRequest as exc:
+        _refused(context, author, number, exc.summary())
         return _reply(context, number, _errors_reply(list(exc.errors)), {"detail": "invalid request"})
     except (Conflict, QueueUnavailable, NotAllowed) as exc:
+        if not exc.audited:
+            _refused(context, author, number, str(exc))
         why = sentence(md_escape(str(exc))) + (f" {NEW_NAME_OR_EXTEND}" if isinstance(exc, Conflict) else "")
         text = f"{REPLY_MARKER}\n**dbvend could not take this request:** {why}\n"
         detail = {Conflict: "conflict", NotAllowed: "not allowed"}.get(type(exc), "not queued")
@@ -166,6 +172,12 @@ def _status_reply(record: RequestRecord) -> str:
 def _errors_reply(errors: list[FieldError]) -> str:
     lines = [REPLY_MARKER, "**dbvend could not take this request.** Please edit the issue:", ""]
     return "\n".join([*lines, *field_error_lines(errors)]) + "\n"
+
+
+def _refused(context: WebhookContext, author: str, number: int, why: str) -> None:
+    """An issue that did not become a request, in the audit trail."""
+    event = AuditEvent(f"github:{author}", "issue", "request", "refused", detail=f"issue #{number}: {why}")
+    context.services.ledger.audit(event)
 
 
 def _reply(context: WebhookContext, number: int, text: str, outcome: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from tests.support.hostile_http import (
     Case,
     send_raw,
 )
+from tests.support.ledgers import refusals
 from tests.support.server import API_KEY, ServeProcess
 
 # ---- sending --------------------------------------------------------------------------------------
@@ -69,8 +70,11 @@ def assert_nothing_written(server: ServeProcess, client: httpx.Client, ledger: L
 def test_hostile_request_is_refused(
     case: Case, server: ServeProcess, client: httpx.Client, ledger: Ledger
 ) -> None:
+    before = refusals(ledger)
     answer = send(case, server, client)
     assert answer.status == case.status, answer.body[:500]
+    # every refusal the app makes is in the audit trail, once; uvicorn's parser refuses before it
+    assert refusals(ledger) - before == (0 if case.parser else 1)
     assert "set-cookie" not in answer.headers and "x-injected" not in answer.headers
     if case.parser:
         # uvicorn's own fixed answer: nothing of the request is echoed.

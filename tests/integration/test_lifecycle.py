@@ -3,6 +3,7 @@ extension -> expiry -> destroy change -> merge, each step exactly once however o
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from engine.audit import parse_audit_query
 from engine.checkov.gate import PolicyGate
 from engine.cli import main
 from engine.gitops import Proposal
@@ -136,6 +138,24 @@ def test_request_reminder_extension_expiry_destroy_change_merge_each_once(
     assert [e.detail for e in record.history if e.detail and e.detail.startswith("destroy change #3")] == [
         "destroy change #3: its time-to-live ran out at " + at(second),
         "destroy change #3 merged with dbvend merge",
+    ]
+
+    # and each action in the audit trail, once, with who did it and through which door
+    me = f"cli:{getpass.getuser()}"
+    trail = [
+        (row.actor, row.door, row.action, row.outcome)
+        for row in ledger.audit_rows(parse_audit_query(database="dev/orders"))
+    ]
+    assert trail == [
+        ("key-1", "api", "request", "ok"),
+        ("dbvend", "dbvend", "change_open", "ok"),
+        (me, "cli", "merge", "ok"),  # change #1, the request's
+        ("cli:alice", "cli", "extend", "ok"),  # change #2; asked again, found again: no second row
+        (me, "cli", "extend", "refused"),  # another extension while #2 is open
+        (me, "cli", "extend", "refused"),  # 40d: beyond the environment's maximum
+        (me, "cli", "merge", "ok"),  # change #2
+        ("dbvend", "schedule", "destroy", "ok"),  # change #3, however often the sweep ran
+        (me, "cli", "merge", "ok"),  # change #3
     ]
 
 

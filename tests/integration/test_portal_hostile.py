@@ -72,6 +72,7 @@ from tests.support.hostile_http import (
     raw_request,
     send_raw,
 )
+from tests.support.ledgers import refusals
 from tests.support.server import API_KEY, ServeProcess
 
 FORM = "application/x-www-form-urlencoded"
@@ -1166,9 +1167,10 @@ def test_defective_form_is_refused_and_nothing_written(
 ) -> None:
     path, fields = TARGETS[target]
     headers = {"content-type": defect.content_type} if defect.content_type else {}
-    before = snapshot(served, ledger)
+    before, refused = snapshot(served, ledger), refusals(ledger)
     answer = browser.post(path, content=defect.body(csrf, fields), headers=headers)
     assert answer.status_code == defect.status, answer.text[:500]
+    assert refusals(ledger) == refused + 1, "each refusal is in the audit trail, once"
     assert "set-cookie" not in answer.headers  # not signed in, nor out
     if defect.status != 413:
         assert_safe(answer, error_shapes)

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from engine.store.ledger import Ledger
 from engine.store.records import NewRequest
+from engine.store.schema import audit_events
 
 PAYLOAD = {"database_name": "orders", "database_engine": "postgres", "environment": "dev"}
 
@@ -24,6 +26,15 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     opened = Ledger.connect(url)
     yield opened
     opened.engine.dispose()
+
+
+def refusals(ledger: Ledger) -> int:
+    """How many refused calls the audit trail holds (a server writing the same file counts too)."""
+    refused = audit_events.c.outcome == "refused"
+    with ledger.reading() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(audit_events).where(refused)).scalar_one()
+        )
 
 
 class Clock:
