@@ -40,7 +40,9 @@ passing checks and no merge conflicts |
 | `/help` | show this message |
 
 Commands are lower case and take no Terraform flags: dbvend always plans and applies \
-the whole pull request. `/plan`, `/apply` and `/destroy` need write permission on the repository; who may `/extend` and `/modify` a database is dbvend.yaml's `access:` (by default its owner, its team and admins)."""
+the whole pull request. `/plan`, `/apply` and `/destroy` need write permission on the \
+repository; who may `/extend` and `/modify` a database is dbvend.yaml's `access:` (by default \
+its owner, its team and admins)."""
 
 EXTEND_USAGE: Final = (
     "Usage: `/extend <duration>` in hours or days, such as `/extend 12h` or `/extend 7d`: it sets the"
