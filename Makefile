@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python bench/bench_request.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_workers.py
 	$(BIN)/python bench/bench_policy.py
 	$(BIN)/python bench/bench_aws.py
 	$(BIN)/python bench/bench_ci.py

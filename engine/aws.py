@@ -4,7 +4,8 @@
     consumer_handler  an SQS batch -> the pipeline per record; {"batchItemFailures": [...]}
                       {"dbvend": "periodic"} (EventBridge, every 5 minutes) -> the outbox flushed,
                       then the stuck pass (engine.queue.stuck), then the notifications due
-                      (engine.notifier); {"flushed": n, "resent": n, "failed": n}
+                      (engine.notifier), in GitHub mode the claims index reconciled (engine.claim_index);
+                      {"flushed": n, "resent": n, "failed": n[, "index_read": n, "index_removed": n]}
 
 This module imports only the standard library. What the handlers need (FastAPI, Mangum, boto3
 clients, githubkit, the ledger's engine, checkov's warm worker) is built on a container's first
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from engine.checkov.gate import PolicyGate
+    from engine.queue import Message
     from engine.queue.sqs import Outbox
     from engine.queue.worker import Worker
     from engine.settings import Settings
@@ -177,6 +179,7 @@ class Consumer:
         self.backend, self.replies, _ = build_backend(config, self.ledger)
         self.outbox: Outbox | None = build_outbox(config, self.ledger)
         self.gate: PolicyGate = config.policy_gate()  # its checkov worker starts on the first scan
+        self.gates: list[PolicyGate] = [self.gate]  # one per record handled at once (DBVEND_WORKERS)
         self.clock: Callable[[], float] = time.time  # the stuck pass's
         self._sqs: Any = None
 
@@ -188,15 +191,32 @@ class Consumer:
             self._sqs = boto3.client("sqs")
         return self._sqs
 
-    def worker(self, settlement: Any) -> Worker:
+    def worker(self, settlement: Any, gate: PolicyGate | None = None) -> Worker:
         from engine.queue.worker import Worker
 
-        worker = Worker(self.ledger, settlement, self.backend, self.gate, self.settings.terraform_path)
+        worker = Worker(
+            self.ledger, settlement, self.backend, gate or self.gate, self.settings.terraform_path
+        )
         worker.replies = self.replies
         return worker
 
+    def workers(self, settlement: Any, records: int) -> list[Worker]:
+        """Workers for a batch of `records`: up to DBVEND_WORKERS, each with its own policy gate
+        (kept for the next batches), all sharing one set of database locks."""
+        from engine.queue.pool import DatabaseLocks
+
+        count = max(1, min(self.settings.workers, records))
+        while len(self.gates) < count:
+            self.gates.append(self.settings.policy_gate())
+        locks = DatabaseLocks() if count > 1 else None
+        workers = [self.worker(settlement, gate) for gate in self.gates[:count]]
+        for worker in workers:
+            worker.locks = locks
+        return workers
+
     def handle_batch(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
         """Each record through the pipeline; the ones that failed are reported, nothing raised."""
+        from engine.queue.pool import share_out
         from engine.queue.sqs import SqsBatch, batch_messages, queue_url_of
 
         if self.outbox is not None:
@@ -208,8 +228,9 @@ class Consumer:
             if self.settings.sqs_queue_url or record.get("eventSourceARN")
         }
         batch = SqsBatch(self.ledger, self.settings.max_receives, self.sqs, urls)
-        worker = self.worker(batch)
-        for message in batch_messages(event):
+        messages = batch_messages(event)
+
+        def handle(worker: Worker, message: Message) -> None:
             extra = {"message_id": message.id, "receive_count": message.receive_count}
             try:
                 worker.handle(message)
@@ -223,6 +244,9 @@ class Consumer:
                     log.exception("could not record the failure", extra=extra)
                     if message.id not in batch.failures:
                         batch.failures.append(message.id)
+
+        # DBVEND_WORKERS records at once, never two for the same database (engine.queue.pool).
+        share_out(messages, self.workers(batch, len(messages)), handle)
         self.notify(AFTER_BATCH_BUDGET)
         return batch.response()
 
@@ -251,20 +275,38 @@ class Consumer:
         (once) or fail the requests whose message never reached this consumer."""
         from engine.queue.stuck import StuckPass
 
+        indexed = self.reconcile_index()
+        getattr(self.backend, "reconcile_quietly", int)()  # GitHub mode: the changes the ledger missed
         if self.outbox is None:  # DBVEND_QUEUE=local: no SNS to have lost anything
             self.notify(PERIODIC_BUDGET)
-            return {"flushed": 0, "resent": 0, "failed": 0}
+            return {"flushed": 0, "resent": 0, "failed": 0, **indexed}
         flushed = self.outbox.flush()
         stuck = StuckPass(
             self.ledger, self.settings.stuck_after, self.clock, self.outbox.publisher, self.replies
         ).run()
         summary = {"flushed": len(flushed), "resent": len(stuck.resent), "failed": len(stuck.failed)}
+        summary.update(indexed)
         self.notify(PERIODIC_BUDGET)
         log.info("periodic: %s", summary, extra={"resent": stuck.resent, "failed": stuck.failed})
         return summary
 
+    def reconcile_index(self) -> dict[str, int]:
+        """GitHub mode: the claims index brought to the default branch (engine.claim_index), between
+        push webhooks; its counts for the summary. Never raises: a failure is tried next time."""
+        if self.settings.gitops != "github":
+            return {}
+        from engine.claim_index import reconcile_index
+
+        try:
+            report = reconcile_index(self.ledger, self.backend)
+        except Exception:
+            log.exception("claims index not reconciled")
+            return {"index_failed": 1}
+        return {"index_read": report.read_blobs, "index_removed": report.removed}
+
     def close(self) -> None:
-        self.gate.close()
+        for gate in self.gates:
+            gate.close()
         self.ledger.engine.dispose()
 
 

@@ -89,11 +89,11 @@ def changed_roots(repo: Path, base: str, head: str) -> ChangedRoots:
 
 def read_files(repo: Path, ref: str, paths: Sequence[str]) -> dict[str, str | None]:
     """Each path's text at `ref` (None when missing), in one `git cat-file --batch`."""
-    found = _cat_file_batch(repo, [f"{ref}:{path}" for path in paths])
+    found = cat_file_batch(repo, [f"{ref}:{path}" for path in paths])
     return {path: found[f"{ref}:{path}"] for path in paths}
 
 
-def _cat_file_batch(repo: Path, specs: Sequence[str]) -> dict[str, str | None]:
+def cat_file_batch(repo: Path, specs: Sequence[str]) -> dict[str, str | None]:
     """Objects by id or `<ref>:<path>` in one `git cat-file --batch`; None for a missing one."""
     if not specs:
         return {}
@@ -417,5 +417,5 @@ def claims_at(repo: Path, ref: str = "HEAD") -> dict[str, str]:
         match = CLAIM_PATH.match(path)
         if match and meta.split(" ")[1] == "blob":
             blobs[match.group(1)] = meta.split(" ")[2]
-    texts = _cat_file_batch(repo, list(blobs.values()))
+    texts = cat_file_batch(repo, list(blobs.values()))
     return {root: text for root, oid in blobs.items() if (text := texts.get(oid)) is not None}

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -64,11 +65,19 @@ def hcl_unquote(literal: Any) -> Any:
     return literal
 
 
+_HCL2: Final = threading.Lock()
+
+
 def parse_hcl(text: str) -> dict[str, Any]:
-    """python-hcl2's parse of a file (imported here: its grammar costs a second the first time)."""
+    """python-hcl2's parse of a file (imported here: its grammar costs a second the first time).
+
+    One parse at a time: python-hcl2 8.x serializes with a shared mutable default context
+    (SerializationContext), so two threads parsing at once corrupt each other's values.
+    """
     import hcl2
 
-    parsed: dict[str, Any] = hcl2.loads(text)
+    with _HCL2:
+        parsed: dict[str, Any] = hcl2.loads(text)
     return parsed
 
 

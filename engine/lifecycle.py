@@ -242,11 +242,16 @@ def _refuse_other_open_changes(
     mine = prefix + kind
     held = [
         change
-        for change in backend.changes("open")
+        for change in backend.open_changes_of(claim.environment, claim.identifier)
         if change.branch.startswith(prefix)
         and (not blocking or change.branch.removeprefix(prefix).startswith(blocking))
     ]
     if any(c.branch == mine or c.branch.startswith(mine + "-") for c in held) or not held:
+        return
+    # The record may lag GitHub (a webhook lost or not yet here): a refusal is confirmed by reading
+    # the changes that stand in the way, which also records what was read.
+    held = [change for change in (backend.change(c.id) for c in held) if change.status == "open"]
+    if not held:
         return
     raise Conflict(
         f"change #{held[0].id} of {claim.environment}/{claim.identifier} is open ({held[0].title}): "

@@ -124,7 +124,7 @@ def build_backend(
             limits=((settings.github_writes_per_minute, 60.0), (settings.github_writes_per_hour, 3600.0))
         ),
     )
-    repository = GitHubRepository(client, settings.github_repository)
+    repository = GitHubRepository(client, settings.github_repository, changes_store=ledger, index=ledger)
     full_name = settings.github_repository
     replies = GitHubIssueReplies(client, full_name, ledger)
     return repository, replies, GitHubPullRequests(client, full_name)

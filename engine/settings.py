@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=60, ge=1)  # requests per minute per API key
     visibility_timeout: float = Field(default=30.0, gt=0)  # seconds a received message stays hidden
     max_receives: int = Field(default=5, ge=1)  # deliveries before a message is dead-lettered
+    # DBVEND_WORKERS: requests run at once (`dbvend serve` threads; a Lambda batch's concurrency),
+    # each with its own checkov worker; never two for the same database (engine.queue.pool)
+    workers: int = Field(default=1, ge=1, le=64)
     # DBVEND_STUCK_AFTER: seconds an accepted request's sent message may go untaken before it is
     # sent again (once), and after that before the request is failed (engine.queue.stuck)
     stuck_after: float = Field(default=900.0, gt=0)

@@ -6,9 +6,9 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from engine.api import audit, changes, databases, health, provision, requests, webhook
+from engine.api import audit, changes, databases, fleet, health, provision, requests, webhook
 
 ROUTERS: Final[tuple[APIRouter, ...]] = tuple(
-    module.router for module in (provision, databases, requests, changes, audit, health, webhook)
+    module.router for module in (provision, databases, fleet, requests, changes, audit, health, webhook)
 )
 MAX_WEBHOOK_BODY: Final = webhook.MAX_WEBHOOK_BODY

@@ -6,12 +6,18 @@ import asyncio
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import uvicorn
 
 from engine.cli.support import current_settings, reports_errors
+
+if TYPE_CHECKING:
+    from engine.checkov.gate import PolicyGate
+    from engine.queue.local import LocalQueue
+    from engine.queue.worker import Worker
+    from engine.services import Services
 
 
 @click.command()
@@ -21,23 +27,37 @@ from engine.cli.support import current_settings, reports_errors
 @click.option(
     "--repo", type=click.Path(file_okay=False, path_type=Path), help="GitOps repository (DBVEND_REPO)."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Requests processed at once, never two for the same database (default 1; DBVEND_WORKERS).",
+)
 @reports_errors
-def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path | None) -> None:
-    """Run the REST API and the queue worker on the embedded default, until stopped.
+def serve(
+    host: str | None, port: int | None, data_dir: Path | None, repo: Path | None, workers: int | None
+) -> None:
+    """Run the REST API and the queue workers on the embedded default, until stopped.
 
-    SIGINT or SIGTERM stops taking calls and lets the worker finish the message in hand.
+    SIGINT or SIGTERM stops taking calls and lets each worker finish the message in hand.
     """
     import threading
 
     from engine.app import create_app
+    from engine.claim_index import ReconcilePass
     from engine.logs import configure_logging
     from engine.notifier import NotificationSender
     from engine.queue.local import LocalQueue
+    from engine.queue.pool import WorkerPool, start_gates
     from engine.queue.stuck import StuckPass, stuck_interval
-    from engine.queue.worker import Worker
     from engine.services import build_services
 
-    overrides: dict[str, Any] = {"host": host, "port": port, "data": data_dir, "repo": repo}
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data": data_dir,
+        "repo": repo,
+        "workers": workers,
+    }
     settings = current_settings(**overrides)
     configure_logging()
     services, new_key = build_services(settings)
@@ -47,18 +67,18 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
             err=True,
         )
     queue = LocalQueue(services.ledger, settings.visibility_timeout, settings.max_receives)
-    gate = settings.policy_gate()
-    gate.known()  # start checkov's worker now: a missing or broken checkov stops serve at once
-    worker = Worker(services.ledger, queue, services.backend, gate, settings.terraform_path)
-    worker.replies = services.replies
+    # One checkov worker per queue worker, started now: a missing or broken checkov stops serve at once.
+    gates = start_gates(settings.policy_gate, settings.workers)
+    consumers = queue_workers(services, queue, gates)
     if services.outbox is None:  # the local queue; with SNS the consumer Lambda runs the pass
-        worker.stuck = StuckPass(services.ledger, settings.stuck_after, replies=services.replies)
-        worker.stuck_interval = stuck_interval(settings.stuck_after)
+        consumers[0].stuck = StuckPass(services.ledger, settings.stuck_after, replies=services.replies)
+        consumers[0].stuck_interval = stuck_interval(settings.stuck_after)
     stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), name="dbvend-worker")
-    thread.start()
+    pool = WorkerPool(consumers).start(stop)
     # Notifications go out from a thread of their own: a target that hangs never holds up a request.
     sender = NotificationSender(services.ledger, services.backend.catalog).start(stop)
+    # The claims index follows the default branch: push webhooks, and this pass (engine.claim_index).
+    indexing = ReconcilePass(services.ledger, services.backend).start(stop)
     config = uvicorn.Config(
         create_app(services), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
@@ -66,14 +86,28 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, repo: Path 
     def stop_worker() -> None:
         stop.set()
         services.ledger.notified.set()
-        thread.join()
+        pool.join()
         sender.join(10.0)  # a POST in hand ends within its timeout
-        gate.close()
+        indexing.join(10.0)
+        pool.close()
 
     try:
         _Server(config, stop_worker).run()
     finally:
         stop_worker()
+
+
+def queue_workers(services: Services, queue: LocalQueue, gates: list[PolicyGate]) -> list[Worker]:
+    """One worker per policy gate, all with the process's one GitOps backend (on GitHub: one client,
+    so one pacer for every worker's writes)."""
+    from engine.queue.worker import Worker
+
+    workers = []
+    for gate in gates:
+        worker = Worker(services.ledger, queue, services.backend, gate, services.settings.terraform_path)
+        worker.replies = services.replies
+        workers.append(worker)
+    return workers
 
 
 class _Server(uvicorn.Server):

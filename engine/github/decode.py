@@ -26,6 +26,7 @@ from engine.gitops import (
     RepositoryIdentity,
     Sighting,
     key_in_description,
+    not_own_change,
     root_of_branch,
 )
 from engine.roots import Root
@@ -247,6 +248,67 @@ def pull_of_request(pulls: Iterable[Mapping[str, Any]], key: str, full_name: str
         if key_in_description(pull.get("body")) == key and own(pull, full_name):
             return change(pull)
     return None
+
+
+@dataclass(frozen=True)
+class ChangeSearchPage:
+    """One page of query DbvendChangeSearch: dbvend's changes on it, and where the next one starts."""
+
+    changes: list[Change]
+    results: int  # pull requests on this page, dbvend's or not
+    count: int  # issueCount: every match, also past the 1,000 a search serves
+    after: str | None  # the next page's cursor; None on the last page
+    last_created: str | None  # createdAt of this page's last pull request
+
+
+_GRAPHQL_STATES: Final = {"OPEN": "open", "MERGED": "merged", "CLOSED": "closed"}
+
+
+def searched_changes(data: Mapping[str, Any], full_name: str) -> ChangeSearchPage:
+    """query DbvendChangeSearch: a search's pull requests; only dbvend's own (engine.gitops.
+    not_own_change) become changes. Issues among the results are `{}` (the fragment does not match)."""
+    search = _object(data.get("search") if isinstance(data, Mapping) else None, "search")
+    nodes = [node for node in _nodes(search, "search") if node]
+    page, count = _object(search.get("pageInfo"), "search.pageInfo"), search.get("issueCount")
+    last_created = nodes[-1].get("createdAt") if nodes else None
+    heads = [(n, _object(n.get("headRepository"), "headRepository").get("nameWithOwner")) for n in nodes]
+    return ChangeSearchPage(
+        changes=[
+            searched_change(node)
+            for node, head in heads
+            if not_own_change(str(node.get("headRefName") or ""), head, node.get("body"), full_name) is None
+        ],
+        results=len(nodes),
+        count=count if isinstance(count, int) and not isinstance(count, bool) else len(nodes),
+        after=str(page["endCursor"]) if page.get("hasNextPage") and page.get("endCursor") else None,
+        last_created=str(last_created) if last_created else None,
+    )
+
+
+def searched_change(node: Mapping[str, Any]) -> Change:
+    """A PullRequest node of DbvendChangeSearch as a Change (as `change` makes one from REST)."""
+    body = str(node.get("body") or "")
+    branch = str(node.get("headRefName") or "")
+    state = _GRAPHQL_STATES.get(str(node.get("state")))
+    if state is None:
+        raise GitOpsError(f"GitHub's pull request state {str(node.get('state'))[:20]!r} is not known")
+    merged_at = node.get("mergedAt") if state == "merged" else None
+    merge_commit = _object(node.get("mergeCommit"), "mergeCommit").get("oid") if merged_at else None
+    return Change(
+        id=_number(node, "pull request"),
+        branch=branch,
+        status=state,
+        title=str(node.get("title") or ""),
+        request_id=key_in_description(body) or "",
+        root=root_of_branch(branch) or "",
+        commit=str(node.get("headRefOid") or ""),
+        base=str(node.get("baseRefOid") or ""),
+        description=MARKER_RE.sub("", body).rstrip("\n") + "\n",
+        created_at=_iso(node.get("createdAt")),
+        merged_at=_iso(merged_at) if merged_at else None,
+        merge_commit=str(merge_commit) if merge_commit else None,
+        link=str(node["url"]) if node.get("url") else None,
+    )
 
 
 def file_text(answer: Any, path: str) -> str | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
 from githubkit import GitHub
@@ -22,12 +23,27 @@ from githubkit.exception import RequestFailed
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text
 from engine.catalog_reader import parse_catalog
 from engine.claim import Claim
+from engine.claim_index import reconcile_index
 from engine.errors import ChangeNotFound, GitOpsError
-from engine.github import decode
+from engine.github import claim_reads, decode
+from engine.github.change_search import search_changes
 from engine.github.client import github_error, graphql, owner_and_name, rest_json
 from engine.github.decode import RefRace, RepositoryState
-from engine.gitops import MARKER, Change, Proposal, RepositoryIdentity, Sighting, conflict, key_and_branch
+from engine.gitops import (
+    MARKER,
+    Change,
+    ClaimFiles,
+    ClaimTree,
+    Proposal,
+    RepositoryIdentity,
+    Sighting,
+    branch_name,
+    conflict,
+    key_and_branch,
+)
 from engine.policy import PolicyDecision
+from engine.store.changes import ChangeRecords
+from engine.store.claims import ClaimIndex
 
 log = logging.getLogger("dbvend.github")
 
@@ -94,12 +110,28 @@ query DbvendClaims($owner: String!, $name: String!, $ref: String!, $tree: String
 """
 
 
+RECONCILE_EVERY: Final = timedelta(minutes=15)  # a read reconciles first when the last one is older
+# GitHub's search index trails its pull requests by seconds to minutes: each reconcile looks back
+# this far before the previous one's start.
+SEARCH_LAG: Final = timedelta(minutes=10)
+
+
 class GitHubRepository:
     """One repository on GitHub as the GitOps store (implements engine.gitops.GitOpsBackend)."""
 
-    def __init__(self, client: GitHub[Any], full_name: str, labels: tuple[str, ...] = ("dbvend",)) -> None:
+    def __init__(
+        self,
+        client: GitHub[Any],
+        full_name: str,
+        labels: tuple[str, ...] = ("dbvend",),
+        changes_store: ChangeRecords | None = None,
+        index: ClaimIndex | None = None,
+    ) -> None:
         self.owner, self.name = owner_and_name(full_name)
         self.client, self.labels = client, labels
+        # dbvend's changes as the ledger records them; None (a CI job): each read searches GitHub
+        self.changes_store = changes_store
+        self.index = index  # the claims index (the ledger): claims() on the default branch reads it
 
     @property
     def full_name(self) -> str:
@@ -142,28 +174,74 @@ class GitHubRepository:
 
     def claims(self, ref: str | None = None) -> dict[str, str]:
         """Every database root's request.json at `ref` (None: HEAD, the default branch), by root
-        (terraform/<env>/<id>), as engine.ci.claims_at reads them from a clone: one GraphQL call
-        (CLAIMS_QUERY)."""
+        (terraform/<env>/<id>), as engine.ci.claims_at reads them from a clone. The default branch,
+        with an index: from the index, no call (filled by a reconcile first if it never was);
+        else one GraphQL call (CLAIMS_QUERY)."""
+        if self.index is not None and ref in (None, "HEAD"):
+            if self.index.index_state() is None:
+                reconcile_index(self.index, self)
+            return self.index.indexed_claims()
         ref = "HEAD" if ref is None else ref
         if not ref or ":" in ref:
             raise GitOpsError(f"not a ref: {ref!r}")
         variables = {"owner": self.owner, "name": self.name, "ref": ref, "tree": f"{ref}:terraform"}
         return decode.claims(graphql(self.client, CLAIMS_QUERY, variables), self.full_name, ref)
 
+    def claim_tree(self, ref: str | None = None) -> ClaimTree:
+        return claim_reads.read_claim_tree(self.client, self.owner, self.name, ref or "HEAD")
+
+    def claim_texts(self, oids: Collection[str]) -> dict[str, str]:
+        return claim_reads.read_blobs(self.client, self.owner, self.name, oids)
+
+    def claim_files(self, commit: str, roots: Collection[str]) -> ClaimFiles:
+        return claim_reads.read_claim_files(self.client, self.owner, self.name, commit, roots)
+
     def changes(self, status: str | None = None) -> list[Change]:
-        rest = self.client.rest
-        pulls = rest.paginate(rest.pulls.list, owner=self.owner, repo=self.name, state="all", per_page=100)
-        found = decode.own_changes((pull.model_dump() for pull in pulls), self.full_name)
-        return [c for c in found if status is None or c.status == status]
+        """dbvend's changes as the ledger records them (reconciled first when that is due); without
+        a ledger, found by a search for its label. Never a listing of every pull request."""
+        if self.changes_store is None:
+            return [c for c in self._searched_changes() if status is None or c.status == status]
+        self._reconcile_when_due()
+        return self.changes_store.recorded_changes(status)
+
+    def open_changes_of(self, environment: str, identifier: str) -> list[Change]:
+        """The open changes of one database: its request's and every later one's (branches
+        dbvend/<env>/<id> and dbvend/<env>/<id>.<kind>)."""
+        if self.changes_store is None:
+            branch = branch_name(environment, identifier)
+            return [
+                c for c in self.changes("open") if c.branch == branch or c.branch.startswith(branch + ".")
+            ]
+        self._reconcile_when_due()
+        return self.changes_store.open_changes_of(environment, identifier)
 
     def change(self, change_id: int) -> Change:
+        """One pull request as it stands on GitHub; one of dbvend's own is recorded as read."""
         try:
             answer = self.client.rest.pulls.get(self.owner, self.name, change_id)
         except RequestFailed as exc:
             if exc.response.status_code == 404:
                 raise ChangeNotFound(f"no pull request #{change_id}") from None
             raise github_error(f"read pull request #{change_id}", exc) from None
-        return decode.change(rest_json(answer))
+        pull = rest_json(answer)
+        found = decode.change(pull)
+        return self._recorded(found) if decode.own(pull, self.full_name) else found
+
+    def reconcile_changes(self) -> int:
+        """Record dbvend's pull requests the ledger missed or holds stale (a webhook lost, a change
+        opened by a CI job): a search by dbvend's label, from a little before the last reconcile
+        (all of them the first time). Returns how many changes were recorded."""
+        store = self.changes_store
+        if store is None:
+            return 0
+        started = datetime.now(UTC)
+        last = store.changes_reconciled_at()
+        since = None if last is None else datetime.fromisoformat(last) - SEARCH_LAG
+        found = self._searched_changes(since)
+        store.record_changes(found)
+        store.mark_changes_reconciled(started.isoformat())
+        log.info("changes reconciled: %d recorded (since %s)", len(found), since or "the beginning")
+        return len(found)
 
     # -- writing
 
@@ -234,7 +312,34 @@ class GitHubRepository:
             change_id, "close", lambda: pulls.update(self.owner, self.name, change_id, state="closed")
         )
 
+    def reconcile_quietly(self) -> int:
+        """reconcile_changes for the periodic pass (engine.aws): a failure is logged, not raised,
+        and tried again by the next pass or the next read that finds it due."""
+        try:
+            return self.reconcile_changes()
+        except Exception:
+            log.exception("changes not reconciled")
+            return 0
+
     # -- inside
+
+    def _recorded(self, change: Change) -> Change:
+        """`change`, recorded in the ledger first (when there is one)."""
+        if self.changes_store is not None:
+            self.changes_store.record_change(change)
+        return change
+
+    def _reconcile_when_due(self) -> None:
+        """Reconcile before a read when the ledger never was, or not for RECONCILE_EVERY (`dbvend
+        serve` has no periodic pass of its own; the Lambda's periodic pass keeps this from being due)."""
+        assert self.changes_store is not None
+        last = self.changes_store.changes_reconciled_at()
+        if last is None or datetime.now(UTC) - datetime.fromisoformat(last) > RECONCILE_EVERY:
+            self.reconcile_changes()
+
+    def _searched_changes(self, since: datetime | None = None) -> list[Change]:
+        """dbvend's own changes among the pull requests with its label (updated since `since`)."""
+        return search_changes(self.client, self.full_name, self.labels[0], since)
 
     def _settle(self, change_id: int, verb: str, call: Callable[[], object]) -> Change:
         """Merge or close a pull request, then read it as it stands."""
@@ -301,10 +406,10 @@ class GitHubRepository:
             if exc.response.status_code == 422 and "already exists" in exc.response.text:
                 found = self._pull_of_request(branch, seen.key)
                 if found is not None:
-                    return found
+                    return self._recorded(found)
                 raise RefRace(f"a pull request for {branch} exists but is not this request's") from None
             raise github_error(f"open a pull request for {branch}", exc) from None
-        made = decode.change(pull, commit=commit)
+        made = self._recorded(decode.change(pull, commit=commit))  # recorded before the label a search needs
         labels = [*self.labels, proposal.claim.environment]
         try:
             rest.issues.add_labels(self.owner, self.name, made.id, labels=labels)

@@ -21,7 +21,7 @@ CHANGE_STATUSES = ("open", "merged", "closed")
 MARKER: Final = "<!-- dbvend:request-id={} -->"
 MARKER_RE: Final = re.compile(r"<!-- dbvend:request-id=([A-Za-z0-9._:-]{1,100}) -->")
 # A change key: a request id, then ".<kind>" for a later change (extend-2, destroy-1).
-_KEY: Final = re.compile(r"(?P<request>[A-Za-z0-9_:-]{1,64})(?:\.(?P<kind>[a-z]+(?:-\d{1,6})?))?")
+_KEY: Final = re.compile(r"(?P<request>[A-Za-z0-9_:-]{1,64})(?:\.(?P<kind>[a-z]+(?:-\d{1,9}){0,2}))?")
 Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
@@ -222,6 +222,24 @@ class Proposal:
         return key_and_branch(self.claim, self.kind)[1]
 
 
+@dataclass(frozen=True)
+class ClaimTree:
+    """The default branch's (or a ref's) claims by blob id only, no text (engine.claim_index)."""
+
+    commit_oid: str
+    tree_oid: str | None  # terraform/'s tree; None when the commit has no terraform/
+    blobs: dict[str, str]  # root (terraform/<env>/<id>) -> its request.json's blob id
+
+
+@dataclass(frozen=True)
+class ClaimFiles:
+    """Some roots' request.json at one commit (a push's `after`): blob id and text of each found."""
+
+    commit_oid: str
+    tree_oid: str | None  # terraform/'s tree at that commit
+    found: dict[str, tuple[str, str]]  # root -> (blob id, text); a root left out has no request.json
+
+
 class GitOpsBackend(Protocol):
     """What the pipeline needs from a GitOps store."""
 
@@ -258,6 +276,11 @@ class GitOpsBackend(Protocol):
         """Every change, oldest first, optionally only those with a status."""
         ...
 
+    def open_changes_of(self, environment: str, identifier: str) -> list[Change]:
+        """The open changes of one database (branch dbvend/<env>/<id> and dbvend/<env>/<id>.<kind>),
+        oldest first, without reading every change (GitHub: the ledger's records)."""
+        ...
+
     def change(self, change_id: int) -> Change:
         """One change; ChangeNotFound when there is none."""
         ...
@@ -273,6 +296,20 @@ class GitOpsBackend(Protocol):
     def claims(self, ref: str | None = None) -> dict[str, str]:
         """Every database root's request.json at a ref (None: the default branch), by root
         (terraform/<env>/<id>), read at once."""
+        ...
+
+    def claim_tree(self, ref: str | None = None) -> ClaimTree:
+        """Every database root's request.json blob id at a ref (None: the default branch), with the
+        commit and terraform/'s tree id, without any file's text (GitHub: one GraphQL call)."""
+        ...
+
+    def claim_texts(self, oids: Collection[str]) -> dict[str, str]:
+        """Blobs' texts by id (GitHub: one GraphQL call per hundred); an id not found is left out."""
+        ...
+
+    def claim_files(self, commit: str, roots: Collection[str]) -> ClaimFiles:
+        """Some roots' request.json at a commit, with terraform/'s tree id there (GitHub: one
+        GraphQL call per hundred roots)."""
         ...
 
     def report_checks(self, change: Change, decision: PolicyDecision) -> None:

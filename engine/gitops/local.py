@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,15 +17,19 @@ from typing import Final
 
 from engine.catalog import CATALOG_FILE, Catalog, default_catalog_text
 from engine.catalog_reader import parse_catalog
-from engine.ci import claims_at
+from engine.ci import cat_file_batch, claims_at
 from engine.claim import Claim, format_time
+from engine.claim_index import claim_blobs, ls_tree_entries
 from engine.errors import ChangeNotFound, GitError, GitOpsError, NotOpen
 from engine.gitops import (
     BranchFound,
     Change,
+    ClaimFiles,
+    ClaimTree,
     Proposal,
     RepositoryIdentity,
     Sighting,
+    branch_name,
     conflict,
     key_and_branch,
 )
@@ -164,6 +168,30 @@ class LocalRepository:
         except GitError as exc:
             raise GitOpsError(f"cannot read the claims at {ref}: {exc}") from None
 
+    def claim_tree(self, ref: str | None = None) -> ClaimTree:
+        """One `rev-parse` per object named and one `ls-tree -r` (no file is read)."""
+        commit = self._rev(f"{ref or MAIN}^{{commit}}")
+        if commit is None:
+            raise GitOpsError(f"cannot read the claims at {ref or MAIN}: no such commit")
+        tree = self._rev(f"{commit}:terraform")
+        listing = self._git("ls-tree", "-r", "-z", commit, "--", "terraform/") if tree else ""
+        return ClaimTree(commit, tree, claim_blobs(ls_tree_entries(listing)))
+
+    def claim_texts(self, oids: Collection[str]) -> dict[str, str]:
+        """One `cat-file --batch` (engine.ci's reader of claims_at)."""
+        try:
+            found = cat_file_batch(self.path, sorted(set(oids)))
+        except GitError as exc:
+            raise GitOpsError(f"cannot read claims: {exc}") from None
+        return {oid: text for oid, text in found.items() if text is not None}
+
+    def claim_files(self, commit: str, roots: Collection[str]) -> ClaimFiles:
+        tree = self.claim_tree(commit)
+        blobs = {root: tree.blobs[root] for root in roots if root in tree.blobs}
+        texts = self.claim_texts(blobs.values())
+        found = {root: (oid, texts[oid]) for root, oid in blobs.items() if oid in texts}
+        return ClaimFiles(tree.commit_oid, tree.tree_oid, found)
+
     def report_checks(self, change: Change, decision: PolicyDecision) -> None:
         """A local repository has no checks API: the change's description carries the decision."""
 
@@ -174,6 +202,10 @@ class LocalRepository:
             if status is None or change.status == status:
                 found.append(change)
         return sorted(found, key=lambda c: c.id)
+
+    def open_changes_of(self, environment: str, identifier: str) -> list[Change]:
+        branch = branch_name(environment, identifier)
+        return [c for c in self.changes("open") if c.branch == branch or c.branch.startswith(branch + ".")]
 
     def change(self, change_id: int) -> Change:
         item = self.state / "changes" / f"{change_id}.json"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engine.access import Holder, decide
+from engine.access import AccessRules, Holder, decide, may_see_all
 from engine.catalog import Catalog
 from engine.claim import Claim, claim_from_raw, parse_claim
 from engine.connection import (
@@ -31,6 +33,7 @@ from engine.errors import (
 )
 from engine.gitops import Change, branch_name
 from engine.guard import enforce, shown_to
+from engine.identity import Actor
 from engine.lifecycle import describe_database, extend_database, modify_database, request_destroy
 from engine.modify import fields_from_text
 from engine.portal import views
@@ -39,13 +42,30 @@ from engine.portal.signin import Visitor, VisitorDep, checked_fields
 from engine.roots import Root
 from engine.services import Services
 from engine.spec import ENGINES, SIZES
-from engine.store.records import STATUSES, RequestRecord
+from engine.store.claim_queries import IndexedRow, decode_cursor, encode_cursor
+from engine.store.records import RELEASING, STATUSES, RequestRecord
 from engine.ttl import parse_time
 from engine.web import Environment, Identifier, ServicesDep
 
 # -- the fleet ------------------------------------------------------------------------------
 
 Choice = Annotated[str | None, Query(max_length=64)]
+PAGE: Final = 100  # databases per page
+PENDING: Final = 100  # the newest requests not on main yet, under the page
+RELEASED: Final = 1000  # with a status no database on main has (failed, destroyed...): the newest
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """What the fleet page shows: a page of rows, the requests not on main yet, the totals of every
+    database the filter keeps, and the next page's cursor."""
+
+    rows: list[views.FleetRow]
+    pending: list[views.FleetRow]
+    per_environment: list[views.Total]
+    per_team: list[views.Total]
+    after: str | None
 
 
 @router.get("/fleet")
@@ -57,31 +77,38 @@ def fleet_page(
     status: Choice = None,
     owner: Choice = None,
     team: Choice = None,
+    after: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
-    """Every database with its cost and time left, soonest expiry first; totals and a chart."""
+    """The databases on main a page at a time, soonest expiry first (read from the claims index),
+    with the totals and chart of all the filter keeps; under them, the requests not merged yet."""
     wanted = views.FleetFilter(*(_choice(v) for v in (environment, engine, status, owner, team)))
     if wanted.status is not None and wanted.status not in STATUSES:
         raise PortalError(422, f"There is no status {wanted.status!r}.")
-    records = (
-        services.ledger.list_requests(status=wanted.status, limit=10_000)
-        if wanted.status is not None
-        else services.ledger.holding()
-    )
     catalog = services.backend.catalog()  # read once: on GitHub each reading is a call
-    shown = shown_to(catalog.access, me.actor)
-    records = records if shown is None else [record for record in records if shown(record)]
-    rows = views.fleet_rows(records, _fleet_claims(services, catalog, records), datetime.now(UTC), wanted)
-    per_environment = views.totals(rows, "environment")
+    now = datetime.now(UTC)
+    if wanted.status in RELEASING:  # no longer holding a name: only the ledger knows them
+        shown = _released(services, catalog, me, wanted, after, now)
+    else:
+        _reconcile(services)
+        shown = _indexed(services, catalog, me, wanted, after, now)
     return page(
         "fleet.html",
         me=me,
-        rows=rows,
+        rows=shown.rows,
+        pending=shown.pending,
         wanted=wanted,
-        per_environment=per_environment,
-        per_team=views.totals(rows, "team"),
-        bars=views.chart(per_environment),
-        chart_height=max(1, len(per_environment)) * views.CHART_ROW,
-        total=round(sum(row.monthly_usd or 0.0 for row in rows), 2),
+        per_environment=shown.per_environment,
+        per_team=shown.per_team,
+        bars=views.chart(shown.per_environment),
+        chart_height=max(1, len(shown.per_environment)) * views.CHART_ROW,
+        count=sum(t.databases for t in shown.per_environment),
+        total=round(sum(t.monthly_usd for t in shown.per_environment), 2),
+        next_link=wanted.link(shown.after) if shown.after is not None else None,
+        first_link=wanted.link() if after else None,
+        page_size=PAGE,
+        pending_max=PENDING,
+        released=RELEASING,
+        released_max=RELEASED,
         environments=sorted(catalog.environments),
         engines=ENGINES,
         statuses=STATUSES,
@@ -92,22 +119,90 @@ def _choice(value: str | None) -> str | None:
     return (value.strip() or None) if value is not None else None
 
 
-def _fleet_claims(services: Services, catalog: Catalog, records: list[RequestRecord]) -> dict[str, Claim]:
-    """The claims on main (one read), and for requests not there yet the claim their fields make."""
+def _reconcile(services: Services) -> None:
+    """The claims index brought up to main (one tree id compared when nothing changed); when that
+    fails the page shows the index as last read."""
+    try:
+        from engine.claim_index import reconcile_index
+    except ImportError:  # a build without the index's reconcile pass: the index as it is
+        return
+    try:
+        reconcile_index(services.ledger, services.backend)
+    except DbvendError as exc:
+        log.warning("fleet: the claims index was not reconciled: %s", exc)
+
+
+def _indexed(
+    services: Services,
+    catalog: Catalog,
+    me: Visitor,
+    wanted: views.FleetFilter,
+    after: str | None,
+    now: datetime,
+) -> FleetView:
+    """A page of the claims index joined with the requests holding each name; the access rules
+    (access.fleet own) applied to each database's holder."""
+    try:
+        cursor = decode_cursor(after) if after else None
+    except ValueError:
+        raise PortalError(422, "That page of the fleet does not exist: start from the first.") from None
+    rules, actor = catalog.access, me.actor
+    keep = None if may_see_all(rules, actor) else _viewable(rules, actor)
+    ledger = services.ledger
+    listing = ledger.fleet_listing(wanted.query, PAGE, cursor, keep)
+    totals = ledger.fleet_totals(wanted.query, keep)
+    records = ledger.pending_requests(wanted.query, PENDING)
+    shown = shown_to(rules, actor)
+    records = records if shown is None else [record for record in records if shown(record)]
+    return FleetView(
+        rows=[views.indexed_row(row, now) for row in listing.rows],
+        pending=views.fleet_rows(records, _asked_claims(catalog, records), now, wanted),
+        per_environment=views.as_totals(totals.by_environment),
+        per_team=views.as_totals(totals.by_team),
+        after=encode_cursor(listing.next) if listing.next is not None else None,
+    )
+
+
+def _viewable(rules: AccessRules, actor: Actor) -> Callable[[IndexedRow], bool]:
+    return lambda row: decide(rules, actor, "view", row.environment, row.holder).allowed
+
+
+def _released(
+    services: Services,
+    catalog: Catalog,
+    me: Visitor,
+    wanted: views.FleetFilter,
+    after: str | None,
+    now: datetime,
+) -> FleetView:
+    """Requests that no longer hold a name (failed, closed, destroyed...), the newest RELEASED from
+    the ledger, a page at a time; a destroyed one with a final snapshot has its Restore button."""
+    records = services.ledger.list_requests(wanted.environment, None, wanted.status, RELEASED)
+    shown = shown_to(catalog.access, me.actor)
+    records = records if shown is None else [record for record in records if shown(record)]
+    rows = views.fleet_rows(records, {}, now, wanted)
+    start = int(after) if after and after.isdecimal() and len(after) <= 6 else -1 if after else 0
+    if not 0 <= start < max(1, len(rows)):
+        raise PortalError(422, "That page of the fleet does not exist: start from the first.")
+    more = start + PAGE < len(rows)
+    return FleetView(
+        rows=rows[start : start + PAGE],
+        pending=[],
+        per_environment=views.totals(rows, "environment"),
+        per_team=views.totals(rows, "team"),
+        after=str(start + PAGE) if more else None,
+    )
+
+
+def _asked_claims(catalog: Catalog, records: list[RequestRecord]) -> dict[str, Claim]:
+    """For requests not on main yet, the claim their fields make (its expiry and cost)."""
     claims: dict[str, Claim] = {}
-    for root, text in services.backend.claims().items():
-        try:
-            claims[root] = parse_claim(text)
-        except DbvendError:
-            continue  # shown from the ledger alone; `dbvend ttl list` names the broken claim
     for record in records:
-        root = Root(record.environment, record.identifier).path
-        if root in claims or record.status not in ("accepted", "processing", "change_open", "planned"):
-            continue
         try:
-            claims[root] = claim_from_raw(record.payload, catalog, record.id, parse_time(record.created_at))
+            claim = claim_from_raw(record.payload, catalog, record.id, parse_time(record.created_at))
         except (DbvendError, ValueError):
             continue
+        claims[Root(record.environment, record.identifier).path] = claim
     return claims
 
 

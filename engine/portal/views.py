@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Final
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
@@ -17,6 +18,7 @@ from engine.forms import LABELS as ISSUE_FORM_LABELS
 from engine.restore_from import parse_restore_option
 from engine.roots import Root
 from engine.spec import FIELDS
+from engine.store.claim_queries import FleetQuery, GroupTotal, IndexedRow
 from engine.store.records import RELEASING, Event, RequestRecord
 from engine.ttl import describe_left, parse_time
 
@@ -144,6 +146,16 @@ class FleetFilter:
     owner: str | None = None
     team: str | None = None
 
+    @property
+    def query(self) -> FleetQuery:
+        """The same filter for the claims index (engine.store.claim_queries)."""
+        return FleetQuery(self.environment, self.engine, self.owner, self.team, self.status)
+
+    def link(self, after: str | None = None) -> str:
+        """/fleet with this filter (and a page's cursor): the pager's links keep the filter."""
+        fields = {name: value for name, value in asdict(self).items() if value is not None}
+        return "/fleet?" + urlencode(fields | ({"after": after} if after is not None else {}))
+
     def keeps(self, row: FleetRow) -> bool:
         return all(
             wanted is None or wanted.casefold() == value.casefold()
@@ -199,6 +211,22 @@ def _row(
     )
 
 
+def indexed_row(row: IndexedRow, now: datetime) -> FleetRow:
+    """A database of the claims index as a fleet row."""
+    return FleetRow(
+        environment=row.environment,
+        identifier=row.identifier,
+        engine=row.engine,
+        owner=row.owner,
+        team=row.team,
+        status=row.status,
+        monthly_usd=row.monthly_usd,
+        expires_at=row.expires_at,
+        left=time_left(row.expires_at, now),
+        request_id=row.request_id,
+    )
+
+
 def time_left(expires_at: str | None, now: datetime) -> str:
     if expires_at is None:
         return "none"
@@ -211,6 +239,11 @@ class Total:
     name: str
     databases: int
     monthly_usd: float
+
+
+def as_totals(groups: Iterable[GroupTotal]) -> list[Total]:
+    """The index's totals (computed in the database) as the page's."""
+    return [Total(group.name, group.databases, group.monthly_usd) for group in groups]
 
 
 def totals(rows: Sequence[FleetRow], by: str) -> list[Total]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -16,6 +18,7 @@ from engine.gitops import Change, GitOpsBackend, IssueReplies
 from engine.pipeline import Outcome, process_request
 from engine.queue import Message, Settlement
 from engine.queue.local import LocalQueue
+from engine.queue.pool import DatabaseLocks
 from engine.queue.replies import refusal_text, tell_issue
 from engine.store.ledger import Ledger
 
@@ -51,6 +54,9 @@ def change_link(change: Change) -> str:
 class Worker:
     """Runs the pipeline for each delivered message, one at a time, and settles it.
 
+    Several workers in one process (engine.queue.pool) share `locks`: a delivery waits for its
+    database's lock, so two deliveries for the same database never run at once.
+
     With the local queue it also takes the messages (run, run_once); in AWS the SQS consumer
     (engine.aws) hands it each record of a batch with a settlement for that batch.
     """
@@ -70,6 +76,7 @@ class Worker:
         # `dbvend serve`: the stuck pass (engine.queue.stuck), every `stuck_interval` seconds
         self.stuck: StuckPass | None = None
         self.stuck_interval = 60.0
+        self.locks: DatabaseLocks | None = None  # set by engine.queue.pool for concurrent workers
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
         """Until `stop` is set; the message in hand is always finished first. Between messages,
@@ -118,9 +125,23 @@ class Worker:
         Returns the outcome, or the refusal or failure (recorded, and for a failure the message
         given back to be delivered again later); None when there was nothing left to do (a
         redelivery of a request settled before, or a message whose request is not in the ledger:
-        both acknowledged, so they are not delivered again).
+        both acknowledged, so they are not delivered again). With `locks`, the whole of it runs
+        holding the database's lock, so the request's status is read again once it is held.
         """
         body = message.payload()
+        with self._database_held(body["request_id"]):
+            return self._handle(message, body)
+
+    @contextmanager
+    def _database_held(self, request_id: str) -> Iterator[None]:
+        record = self.ledger.get(request_id) if self.locks is not None else None
+        if self.locks is None or record is None:
+            yield
+            return
+        with self.locks.hold(f"{record.environment}/{record.identifier}"):
+            yield
+
+    def _handle(self, message: Message, body: dict[str, Any]) -> Outcome | Exception | None:
         request_id: str = body["request_id"]
         extra = {"request_id": request_id, "message_id": message.id, "receive_count": message.receive_count}
         record = self.ledger.get(request_id)

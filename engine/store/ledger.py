@@ -16,6 +16,9 @@ from engine.errors import Conflict, DbvendError, IdempotencyMismatch
 from engine.identity import Actor, system
 from engine.notify import NOTIFIED_STATUSES
 from engine.store.audit import AuditLog
+from engine.store.changes import ChangeRecords
+from engine.store.claim_queries import FleetQueries
+from engine.store.claims import ClaimIndex
 from engine.store.github_records import GitHubRecords
 from engine.store.notifications import write_event
 from engine.store.records import (
@@ -35,7 +38,7 @@ from engine.store.schema import (
 from engine.store.sessions import SignIns
 
 
-class Ledger(GitHubRecords, SignIns, AuditLog):
+class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, ClaimIndex):
     """Requests, their history and notification events; webhook deliveries and the GitHub App's
     replies, runs and state come with GitHubRecords (engine.store.github_records)."""
 

@@ -165,3 +165,53 @@ oauth_states = sa.Table(
     sa.Column("next_path", sa.String(300), nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
+
+# GitHub mode at fleet scale (issue 24): the claims on the default branch, indexed per database
+# root from push webhooks and a periodic reconcile that reads only the tree's blob ids; the fleet,
+# the database pages, lifecycle reads and the sweep read this instead of every file on GitHub.
+claim_index = sa.Table(
+    "claim_index",
+    metadata,
+    sa.Column("root", sa.String(200), primary_key=True),  # terraform/<env>/<id>
+    sa.Column("environment", sa.String(32), nullable=False),
+    sa.Column("identifier", sa.String(64), nullable=False),
+    sa.Column("blob_oid", sa.String(64), nullable=False),  # request.json's blob id
+    sa.Column("commit_oid", sa.String(64), nullable=False),  # the default branch's commit it was read at
+    sa.Column("claim", sa.Text, nullable=False),  # request.json's text
+    sa.Column("expires_at", sa.String(32)),  # for the fleet's order (soonest first); null: no expiry
+    sa.Column("engine", sa.String(32)),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("team", sa.String(100)),
+    sa.Column("monthly_usd", sa.Float),  # the cost estimate, for totals computed in the database
+    sa.Column("indexed_at", sa.String(32), nullable=False),
+    sa.Index("ix_claim_index_expiry", "expires_at", "root"),
+    sa.Index("ix_claim_index_environment", "environment", "expires_at"),
+    sa.Index("ix_claim_index_team", "team", "expires_at"),
+)
+
+# The index's own state: the default branch's commit the last reconcile read (key "main").
+claim_index_state = sa.Table(
+    "claim_index_state",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("commit_oid", sa.String(64), nullable=False),
+    sa.Column("tree_oid", sa.String(64)),  # terraform/'s tree id: unchanged means nothing to read
+    sa.Column("reconciled_at", sa.String(32), nullable=False),
+)
+
+# dbvend's changes on GitHub (issue 24), recorded when dbvend opens one and moved by the
+# pull_request webhooks: changes() reads these instead of paging through every pull request.
+change_records = sa.Table(
+    "change_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # the pull request's number
+    sa.Column("branch", sa.String(255), nullable=False, index=True),
+    sa.Column("change_key", sa.String(200), nullable=False),  # the marker's key: <request id>[.<kind>]
+    sa.Column("environment", sa.String(32), nullable=False),
+    sa.Column("identifier", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | merged | closed
+    sa.Column("data", sa.Text, nullable=False),  # the Change as JSON (title, link, commit, ...)
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.Index("ix_change_records_database", "environment", "identifier", "status"),
+    sa.Index("ix_change_records_status", "status", "id"),
+)

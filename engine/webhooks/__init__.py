@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.webhooks import comments, installation, issues, pulls
+from engine.webhooks import comments, installation, issues, pulls, push
 from engine.webhooks.context import Handler, WebhookContext
 
 __all__ = ["HANDLERS", "Handler", "WebhookContext"]
@@ -31,6 +31,7 @@ def _handlers() -> dict[str, Handler]:
         "pull_request": pulls.pull_request,
         "workflow_run": pulls.workflow_run,
         "check_suite": pulls.check_suite,
+        "push": push.push,
     }
 
 

@@ -15,7 +15,8 @@ expects:
 
 A successful run moves its request to planned or applied; a failure is noted. A check suite on a
 dbvend pull request is noted in the request's history. The request's issue, when it came from one,
-is told.
+is told. A dbvend pull request opened, reopened, edited or closed is recorded as it now stands in the
+ledger's change records (engine.store.changes), which the GitHub backend's changes() reads.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Final
 
 from engine.connection import connection_markdown, connection_or_none
 from engine.description import md_escape
+from engine.github import decode
 from engine.gitops import PullHead, key_in_description, key_request, root_of_branch
 from engine.identity import person
 from engine.lifecycle import settle_change
@@ -34,6 +36,7 @@ from engine.roots import Root
 from engine.store.records import RequestRecord
 from engine.webhooks.context import WebhookContext
 
+RECORDED_ACTIONS: Final = ("opened", "reopened", "edited", "closed")
 RUN_TITLE: Final = re.compile(r"dbvend (plan|apply|destroy) #(\d{1,9})")
 # A run's page, as GitHub gives it in html_url: nothing in it can end the markdown link around it.
 _SAFE_URL: Final = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~/%+-]*")
@@ -43,10 +46,15 @@ WORKFLOWS_DIR: Final = ".github/workflows/"
 
 def pull_request(payload: dict[str, Any], context: WebhookContext) -> dict[str, Any]:
     pull = payload.get("pull_request") if isinstance(payload.get("pull_request"), dict) else {}
-    if payload.get("action") != "closed" or not pull:
-        return {"detail": f"pull_request.{payload.get('action')}: nothing to do"}
+    action = payload.get("action")
+    if action not in RECORDED_ACTIONS or not pull:
+        return {"detail": f"pull_request.{action}: nothing to do"}
     identity = context.identity
     reason = PullHead.of(pull).not_own(identity.full_name)
+    if reason is None:  # one of dbvend's changes, as it stands now
+        context.services.ledger.record_change(decode.change(pull))
+    if action != "closed":
+        return {"detail": f"pull_request.{action}: " + ("recorded" if reason is None else "nothing to do")}
     number = int(pull["number"])
     record = None if reason is not None else _request_of(context, pull, number)
     if record is None:

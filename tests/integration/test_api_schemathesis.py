@@ -41,7 +41,8 @@ TIMEOUT = 300
 #   character (Unicode categories C, Zl, Zp), which a portable regular expression cannot name.
 # - POST /v1/databases/{environment}/{identifier}/clone: the copy is a request like any other
 #   (dbvend.yaml's environments, TTL maxima, clone_from pairs; the source's engine and storage).
-# - GET /v1/databases: a cursor is valid only as a listing's next_cursor (an opaque token).
+# - GET /v1/databases, GET /v1/fleet: a cursor is valid only as a listing's next_cursor (an opaque
+#   token).
 # The schema's own constraints are each enforced (negative_data_rejection runs everywhere).
 ALSO_422 = '["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]'
 CONFIG = f"""
@@ -65,6 +66,7 @@ include-name = [
     "POST /v1/databases/{{environment}}/{{identifier}}/destroy",
     "POST /v1/databases/{{environment}}/{{identifier}}/clone",
     "GET /v1/databases",
+    "GET /v1/fleet",
 ]
 checks.positive_data_acceptance.expected-statuses = {ALSO_422}
 """
@@ -114,6 +116,6 @@ def test_schemathesis_finds_nothing(server: ServeProcess, tmp_path: Path) -> Non
     seconds = time.monotonic() - start
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"schemathesis failed after {seconds:.0f} s:\n{output[-20000:]}"
-    assert "Tested: 13" in output, output[-3000:]
+    assert "Tested: 14" in output, output[-3000:]
     phases = output[output.index("Examples") : output.index("=" * 20)] if "Examples" in output else ""
     print(f"schemathesis: {seconds:.1f} s\n{phases}{output[output.rindex('Test cases:') :]}")

@@ -218,7 +218,7 @@ def test_migrations_run_once_and_again_harmlessly(ledger: Ledger) -> None:
     again = Ledger.connect(ledger.engine.url.render_as_string(hide_password=False))
     with again.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0009"
+    assert version == "0010"
     again.engine.dispose()
 
 

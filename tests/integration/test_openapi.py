@@ -45,6 +45,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/healthz"): {503},
     ("post", "/github/webhook"): {400, 401, 413, 503},
     ("get", "/v1/audit"): KEYED,
+    ("get", "/v1/fleet"): KEYED,
 }
 BODIES = {
     ("post", "/provision-rds"): "DatabaseRequestBody",
@@ -91,6 +92,7 @@ SUCCESSES: dict[tuple[str, str], tuple[int, str, set[str]]] = {
     ("get", "/healthz"): (200, "HealthAnswer", {"status"}),
     ("post", "/github/webhook"): (200, "WebhookOutcome", {"detail"}),
     ("get", "/v1/audit"): (200, "AuditPage", {"items", "next_cursor"}),
+    ("get", "/v1/fleet"): (200, "FleetPage", {"items", "totals", "next_cursor"}),
 }
 
 
@@ -470,4 +472,5 @@ OPERATION_IDS = (
     "get_health",
     "github_webhook",
     "list_audit_events",
+    "list_fleet",
 )

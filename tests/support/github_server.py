@@ -22,7 +22,8 @@ The parts, in tests/support/github/: git.py (the bare repository), records.py an
 GitHub keeps, and the controls tests use), transport.py and auth.py (HTTP, faults, the request log,
 tokens), rest.py with rest_repository.py, rest_pulls.py, rest_issues.py, rest_checks.py and
 rest_oauth.py (the REST endpoints; rest_oauth.py also GitHub's OAuth web flow for signing in),
-shapes.py (shared JSON shapes) and graphql.py (the GraphQL operations).
+shapes.py (shared JSON shapes), graphql.py (the GraphQL operations) and graphql_search.py (the
+search of dbvend's pull requests its reconcile sends).
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.github import graphql, rest_checks, rest_issues, rest_oauth, rest_pulls, rest_repository
+from tests.support.github import (
+    graphql,
+    graphql_search,
+    rest_checks,
+    rest_issues,
+    rest_oauth,
+    rest_pulls,
+    rest_repository,
+)
 from tests.support.github.graphql import BLOB_TEXT_LIMIT
 from tests.support.github.rest import Router
 from tests.support.github.rest_issues import comment_json
@@ -47,6 +56,7 @@ ROUTER = Router(
     rest_pulls.router,
     rest_issues.router,
     rest_checks.router,
+    graphql_search.router,  # DbvendChangeSearch; other operations go on to graphql.router
     graphql.router,
 )
 

@@ -25,6 +25,7 @@ def test_the_manifest_asks_for_least_privilege_and_the_handled_events() -> None:
     # cannot be subscribed to (and the manifest refuses them).
     unasked = {"ping", "installation", "installation_repositories"}
     assert set(manifest["default_events"]) == set(HANDLERS) - unasked
+    assert "push" in manifest["default_events"]  # the claims index follows the default branch (issue 24)
     assert manifest["hook_attributes"]["url"].endswith("/github/webhook")
     assert manifest["public"] is False
     # Sign in with GitHub (engine/portal/oauth.py): where GitHub sends people back.

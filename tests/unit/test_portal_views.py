@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from engine.access import Holder
 from engine.catalog import default_catalog_text
 from engine.catalog_reader import parse_catalog
 from engine.claim import claim_from_raw
 from engine.keys import KeyStore
 from engine.portal import views
 from engine.portal.session import LIFETIME, form_token, form_token_ok, session_key, sign_in
+from engine.store.claim_queries import FleetQuery, GroupTotal, IndexedRow
 from engine.store.records import Event, RequestRecord
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -100,6 +102,31 @@ def test_fleet_rows_join_ledger_and_claims_soonest_first() -> None:
     assert rows[2].monthly_usd is None and rows[0].monthly_usd is not None
     shop = views.FleetFilter(team="SHOP")
     assert [r.key for r in views.fleet_rows(records, claims, NOW, shop)] == ["prod/forever"]  # type: ignore[arg-type]
+
+
+def test_the_pager_keeps_the_filter_and_index_rows_become_fleet_rows() -> None:
+    wanted = views.FleetFilter(environment="dev", team="a b&c")
+    assert wanted.link() == "/fleet?environment=dev&team=a+b%26c"
+    assert wanted.link("Wy4uLl0=") == "/fleet?environment=dev&team=a+b%26c&after=Wy4uLl0%3D"
+    assert wanted.query == FleetQuery(environment="dev", team="a b&c")
+    indexed = IndexedRow(
+        "terraform/dev/a",
+        "dev",
+        "a",
+        "postgres",
+        "bob",
+        "",
+        "2026-11-25T15:30:00Z",
+        12.5,
+        "merged",
+        None,
+        None,
+    )
+    row = views.indexed_row(indexed, NOW)
+    assert (row.key, row.left, row.monthly_usd, row.status) == ("dev/a", "2d 3h", 12.5, "merged")
+    assert indexed.holder == Holder(None, "bob", None, "a")
+    totals = views.as_totals([GroupTotal("dev", 2, 30.0)])
+    assert totals == [views.Total("dev", 2, 30.0)]
 
 
 def test_totals_and_chart_scale_each_series_to_its_largest() -> None:

@@ -65,3 +65,6 @@ def test_dbvends_own_changes_pass() -> None:
     )
     body = "<!-- dbvend:request-id=r1.extend-2 -->"
     assert not_own_change("dbvend/dev/orders.extend-2", "acme/infra", body, "acme/infra") is None
+    # a new attempt after a closed one: <kind>-<the closed change's id> (engine.lifecycle._past_closed)
+    body = "<!-- dbvend:request-id=r1.extend-2-14 -->"
+    assert not_own_change("dbvend/dev/orders.extend-2-14", "acme/infra", body, "acme/infra") is None

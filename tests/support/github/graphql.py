@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from tests.support.github import graphql_index
 from tests.support.github.git import ZERO_OID
 from tests.support.github.records import PullRequestRecord, node_id, pull_database_id, short_branch
 from tests.support.github.rest import Call, Router
@@ -136,6 +137,7 @@ QUERIES: dict[str, Callable[[GitHubState, Variables, str], dict[str, Any]]] = {
     "DbvendState": _state,
     "DbvendRepository": _repository,
     "DbvendClaims": _claims,
+    **graphql_index.QUERIES,  # the claims index's reads (issue 24)
 }
 
 
