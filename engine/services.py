@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from engine.access import AccessRules
+from engine.catalog import Catalog
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies, PullRequests
 from engine.gitops.local import LocalRepository
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from engine.queue.sqs import Outbox
 
 
+log = logging.getLogger("dbvend.services")
 RULES_MAX_AGE: Final = 30.0  # seconds
 
 
@@ -35,16 +38,34 @@ class Services:
     replies: IssueReplies | None = None  # GitHub mode: comments on the request's issue
     pulls: PullRequests | None = None  # GitHub mode: pull-request comment commands
     outbox: Outbox | None = None  # DBVEND_QUEUE=sqs: accepted requests go on through SNS
-    _rules: tuple[float, AccessRules] | None = field(default=None, repr=False)
+    _read_catalog: tuple[float, Catalog] | None = field(default=None, repr=False)
+
+    def index_for_reading(self) -> None:
+        """The claims index as the fleet reads it. Locally it is brought up to main first (one
+        `git ls-tree` when nothing changed); on GitHub only when it was never filled: push webhooks
+        and the periodic reconcile keep it, so a page makes no GitHub call. When bringing it up
+        fails, the index as last read is shown (and the failure logged)."""
+        from engine.claim_index import reconcile_index
+
+        if self.settings.gitops != "local" and self.ledger.index_state() is not None:
+            return
+        try:
+            reconcile_index(self.ledger, self.backend)
+        except DbvendError as exc:
+            log.warning("the claims index was not reconciled: %s", exc)
+
+    def catalog_for_reading(self) -> Catalog:
+        """dbvend.yaml for the routes that only read (pages, lists): read again at most every
+        RULES_MAX_AGE seconds (on GitHub each reading of dbvend.yaml is a call). Whatever changes
+        a database reads the catalog it checks against as it acts."""
+        now = time.monotonic()
+        if self._read_catalog is None or now - self._read_catalog[0] > RULES_MAX_AGE:
+            self._read_catalog = (now, self.backend.catalog())
+        return self._read_catalog[1]
 
     def access_rules(self) -> AccessRules:
-        """dbvend.yaml's access rules for the routes that only read: read again at most every
-        RULES_MAX_AGE seconds (on GitHub each reading of dbvend.yaml is a call). Writes read the
-        catalog they check anyway."""
-        now = time.monotonic()
-        if self._rules is None or now - self._rules[0] > RULES_MAX_AGE:
-            self._rules = (now, self.backend.catalog().access)
-        return self._rules[1]
+        """dbvend.yaml's access rules for the routes that only read (catalog_for_reading)."""
+        return self.catalog_for_reading().access
 
 
 def build_services(settings: Settings, keys: KeyStore | None = None) -> tuple[Services, str | None]:

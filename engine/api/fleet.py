@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.access import decide, may_see_all
 from engine.api.deps import KeyDep
 from engine.api.openapi import KEYED, answer
-from engine.errors import DbvendError, FieldError, InvalidRequest
-from engine.services import Services
+from engine.errors import FieldError, InvalidRequest
 from engine.store.claim_queries import FleetQuery, GroupTotal, IndexedRow, decode_cursor, encode_cursor
 from engine.web import ServicesDep
 
@@ -92,7 +91,7 @@ def list_fleet(
         raise InvalidRequest(
             [FieldError("cursor", "must be a next_cursor from this listing")], "invalid query"
         ) from None
-    _reconcile(services)
+    services.index_for_reading()
     rules = services.access_rules()
     keep = (
         None
@@ -107,19 +106,6 @@ def list_fleet(
         "totals": {"by_environment": _groups(totals.by_environment), "by_team": _groups(totals.by_team)},
         "next_cursor": encode_cursor(listing.next) if listing.next is not None else None,
     }
-
-
-def _reconcile(services: Services) -> None:
-    """The claims index brought up to main (one tree id compared when nothing changed); when that
-    fails the answer is the index as last read."""
-    try:
-        from engine.claim_index import reconcile_index
-    except ImportError:  # a build without the index's reconcile pass: the index as it is
-        return
-    try:
-        reconcile_index(services.ledger, services.backend)
-    except DbvendError as exc:
-        log.warning("fleet: the claims index was not reconciled: %s", exc)
 
 
 def _item(row: IndexedRow) -> dict[str, Any]:

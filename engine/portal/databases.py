@@ -84,12 +84,12 @@ def fleet_page(
     wanted = views.FleetFilter(*(_choice(v) for v in (environment, engine, status, owner, team)))
     if wanted.status is not None and wanted.status not in STATUSES:
         raise PortalError(422, f"There is no status {wanted.status!r}.")
-    catalog = services.backend.catalog()  # read once: on GitHub each reading is a call
+    catalog = services.catalog_for_reading()  # on GitHub each reading of dbvend.yaml is a call
     now = datetime.now(UTC)
     if wanted.status in RELEASING:  # no longer holding a name: only the ledger knows them
         shown = _released(services, catalog, me, wanted, after, now)
     else:
-        _reconcile(services)
+        services.index_for_reading()
         shown = _indexed(services, catalog, me, wanted, after, now)
     return page(
         "fleet.html",
@@ -117,19 +117,6 @@ def fleet_page(
 
 def _choice(value: str | None) -> str | None:
     return (value.strip() or None) if value is not None else None
-
-
-def _reconcile(services: Services) -> None:
-    """The claims index brought up to main (one tree id compared when nothing changed); when that
-    fails the page shows the index as last read."""
-    try:
-        from engine.claim_index import reconcile_index
-    except ImportError:  # a build without the index's reconcile pass: the index as it is
-        return
-    try:
-        reconcile_index(services.ledger, services.backend)
-    except DbvendError as exc:
-        log.warning("fleet: the claims index was not reconciled: %s", exc)
 
 
 def _indexed(

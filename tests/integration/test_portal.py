@@ -337,6 +337,9 @@ def test_the_portal_in_github_mode(tmp_path: Path, gate: PolicyGate) -> None:
             assert not [r for r in calls if "DbvendClaims" in str(r.body)]  # the index, never every file
             row = re.search(r'<tr data-database="dev/orders">(.*?)</tr>', fleet, re.S)
             assert row is not None and "merged" in row.group(1) and "$" in row.group(1)
+            before = len(github.requests)
+            assert 'data-database="dev/orders"' in client.get("/fleet").text
+            assert github.requests[before:] == []  # once indexed, a fleet page asks GitHub nothing
             token = form_token(client, "/databases/dev/orders")
             extended = client.post("/databases/dev/orders/extend", data={"csrf": token, "ttl": "5d"})
             shown = client.get(extended.headers["location"]).text
