@@ -53,6 +53,7 @@ bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python bench/bench_ci.py
 	$(BIN)/python bench/bench_ttl.py
 	$(BIN)/python bench/bench_portal.py
+	$(BIN)/python bench/bench_github_scale.py
 	$(BIN)/python bench/bench_notify.py
 	$(BIN)/python bench/bench_audit.py
 
