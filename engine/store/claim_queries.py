@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from engine.access import Holder
 from engine.store.base import Store
-from engine.store.records import RequestRecord
+from engine.store.records import RequestRecord, record_of
 from engine.store.schema import claim_index, requests
 
 # A database on main that no request of this ledger holds (asked for elsewhere, or its request
@@ -187,7 +187,7 @@ class FleetQueries(Store):
             found = found.where(requests.c.status == query.status)
         newest = found.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(limit)
         with self.reading() as conn:
-            return [_pending(row) for row in conn.execute(newest)]
+            return [record_of(row, []) for row in conn.execute(newest)]
 
     def _every_row(self, query: FleetQuery) -> list[IndexedRow]:
         with self.reading() as conn:
@@ -293,24 +293,4 @@ def _indexed(row: Any) -> IndexedRow:
         status=row.status or ON_MAIN,
         request_id=row.id,
         requested_by=row.requester,
-    )
-
-
-def _pending(row: Any) -> RequestRecord:
-    """A request row as a record, without its history (the fleet shows none)."""
-    return RequestRecord(
-        id=row.id,
-        channel=row.channel,
-        requester=row.requester,
-        payload=json.loads(row.payload),
-        environment=row.environment,
-        identifier=row.identifier,
-        database_name=row.database_name,
-        owner=row.owner,
-        status=row.status,
-        change_id=row.change_id,
-        change_link=row.change_link,
-        errors=[],
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )

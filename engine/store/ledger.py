@@ -30,6 +30,7 @@ from engine.store.records import (
     RequestRecord,
     issue_key,
     now_text,
+    record_of,
 )
 from engine.store.schema import (
     request_events,
@@ -212,7 +213,7 @@ class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, Clai
                 .where(request_events.c.request_id == request_id)
                 .order_by(request_events.c.id)
             ).all()
-        return _record(row, [Event(e.status, e.at, e.detail) for e in events])
+        return record_of(row, [Event(e.status, e.at, e.detail) for e in events])
 
     def holder(self, environment: str, identifier: str) -> RequestRecord | None:
         """The request that holds a database's name now, if any."""
@@ -269,7 +270,7 @@ class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, Clai
         """The first request a query finds (without its events), or None."""
         with self.reading() as conn:
             row = conn.execute(query.limit(1)).first()
-        return None if row is None else _record(row, [])
+        return None if row is None else record_of(row, [])
 
     def list_requests(
         self,
@@ -297,7 +298,7 @@ class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, Clai
             )
         query = query.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(limit)
         with self.reading() as conn:
-            return [_record(row, []) for row in conn.execute(query)]
+            return [record_of(row, []) for row in conn.execute(query)]
 
     def holding(self, environment: str | None = None) -> list[RequestRecord]:
         """Every request that holds its database's name now (from acceptance until released)."""
@@ -305,7 +306,7 @@ class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, Clai
         if environment is not None:
             query = query.where(requests.c.environment == environment)
         with self.reading() as conn:
-            return [_record(row, []) for row in conn.execute(query.order_by(requests.c.holds))]
+            return [record_of(row, []) for row in conn.execute(query.order_by(requests.c.holds))]
 
     def ping(self) -> bool:
         try:
@@ -328,7 +329,7 @@ class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, Clai
                     requests.c.requester == requester, requests.c.idempotency_key == key
                 )
             ).one_or_none()
-        return None if row is None else _record(row, [])
+        return None if row is None else record_of(row, [])
 
 
 @dataclass(frozen=True)
@@ -340,28 +341,3 @@ class _Told:
     identifier: str
     status: str
     change_link: str | None = None
-
-
-def _record(row: Any, history: list[Event]) -> RequestRecord:
-    return RequestRecord(
-        id=row.id,
-        channel=row.channel,
-        requester=row.requester,
-        payload=json.loads(row.payload),
-        environment=row.environment,
-        identifier=row.identifier,
-        database_name=row.database_name,
-        owner=row.owner,
-        status=row.status,
-        change_id=row.change_id,
-        change_link=row.change_link,
-        errors=json.loads(row.errors) if row.errors else [],
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        history=history,
-        policy=json.loads(row.policy) if row.policy else None,
-        change_head=row.change_head,
-        merge_commit=row.merge_commit,
-        connection=json.loads(row.connection) if row.connection else None,
-        final_snapshot=row.final_snapshot,
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,3 +131,29 @@ def issue_key(repository: str, number: int) -> str:
 
 def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def record_of(row: Any, history: list[Event]) -> RequestRecord:
+    """A row of `requests` as a record, with the history given (the ledger's reads, the fleet's)."""
+    return RequestRecord(
+        id=row.id,
+        channel=row.channel,
+        requester=row.requester,
+        payload=json.loads(row.payload),
+        environment=row.environment,
+        identifier=row.identifier,
+        database_name=row.database_name,
+        owner=row.owner,
+        status=row.status,
+        change_id=row.change_id,
+        change_link=row.change_link,
+        errors=json.loads(row.errors) if row.errors else [],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        history=history,
+        policy=json.loads(row.policy) if row.policy else None,
+        change_head=row.change_head,
+        merge_commit=row.merge_commit,
+        connection=json.loads(row.connection) if row.connection else None,
+        final_snapshot=row.final_snapshot,
+    )
