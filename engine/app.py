@@ -10,7 +10,6 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -21,7 +20,7 @@ from engine.api.middleware import AccessLog, LimitBody
 from engine.errors import DbvendError
 from engine.logs import request_id_var
 from engine.services import Services
-from engine.web import refusal_event
+from engine.web import audit_refusal
 
 log = logging.getLogger("dbvend.api")
 _METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -43,9 +42,8 @@ def create_app(services: Services) -> FastAPI:
     @app.exception_handler(DbvendError)
     async def dbvend_error(request: Request, exc: DbvendError) -> JSONResponse:
         """Every refusal and failure, one schema: {"detail", "errors": [{field, rule}]}."""
-        if 400 <= exc.http_status < 500 and exc.http_status != 429 and not exc.audited:
-            event = refusal_event(request, str(exc))
-            await run_in_threadpool(services.ledger.audit, event)  # a refusal: in the audit trail
+        if not exc.audited:
+            await audit_refusal(request, exc.http_status, str(exc))
         if exc.http_status >= 500 and exc.http_status != 503:
             log.error("internal error: %s", exc, extra={"error": type(exc).__name__})
             body = {"detail": f"internal error; the server's log has it under request {request_id_var.get()}"}
@@ -55,7 +53,7 @@ def create_app(services: Services) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         said = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
-        await run_in_threadpool(services.ledger.audit, refusal_event(request, f"invalid request: {said}"))
+        await audit_refusal(request, 422, f"invalid request: {said}")
         if portal.is_page(request):
             return portal.invalid_page(exc)
         errors = [
@@ -71,8 +69,7 @@ def create_app(services: Services) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         """Starlette's answers (404, 405); a 405's Allow names every method of the path, not only
         those of the first route that matched it."""
-        if 400 <= exc.status_code < 500 and exc.status_code != 429:
-            await run_in_threadpool(services.ledger.audit, refusal_event(request, str(exc.detail)))
+        await audit_refusal(request, exc.status_code, str(exc.detail))
         if exc.status_code == 405:
             allow = ", ".join(sorted(allowed_methods(request)))
             exc = HTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": allow})

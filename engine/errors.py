@@ -74,11 +74,6 @@ class InvalidRequest(DbvendError):
     def fields(self) -> set[str]:
         return {e.field for e in self.errors}
 
-    def summary(self) -> str:
-        """One line for the audit trail: the sentence, then each field's rule."""
-        rules = "; ".join(f"{error.field}: {error.rule}" for error in self.errors)
-        return f"{self}: {rules}" if rules else str(self)
-
     def answer(self) -> dict[str, Any]:
         return super().answer() | {"detail": self.detail}
 

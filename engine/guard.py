@@ -17,17 +17,13 @@ from engine.store.records import RequestRecord
 def holder_of(record: RequestRecord | None, claim: Claim | None = None) -> Holder:
     """Who holds a database: its requester from the ledger; owner and team from its claim on main
     when read (a modification may have changed them), else from the request."""
-    team = record.payload.get("team") if record is not None else None
-    owner, team = (
-        (claim.request.owner, claim.request.team)
-        if claim is not None
-        else (
-            record.owner if record is not None else None,
-            team if isinstance(team, str) else None,
-        )
-    )
-    identifier = claim.identifier if claim is not None else record.identifier if record else None
-    return Holder(record.requester if record is not None else None, owner, team, identifier)
+    requested_by = record.requester if record is not None else None
+    if claim is not None:
+        return Holder(requested_by, claim.request.owner, claim.request.team, claim.identifier)
+    if record is None:
+        return Holder(None, None, None)
+    team = record.payload.get("team")
+    return Holder(requested_by, record.owner, team if isinstance(team, str) else None, record.identifier)
 
 
 def enforce(

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -129,7 +129,7 @@ def _extend(
         said = f"extension to {after.expires_at} asked by {actor.label}: change #{change.id}"
         with ledger.transaction() as connection:
             ledger.note(claim.request_id, said, connection)
-            _audit(ledger, actor, "extend", claim, said, connection)
+            audit_claim(ledger, actor, "extend", claim, said, connection)
     log.info("extension of %s to %s: change #%d", claim.root, after.expires_at, change.id)
     return Extension(change, after, claim.expires_at)
 
@@ -226,7 +226,7 @@ def _modify(
         with ledger.transaction() as connection:
             said = f"modification ({changed}) asked by {actor.label}: change #{change.id}"
             ledger.note(claim.request_id, said, connection)
-            _audit(ledger, actor, "modify", claim, said, connection)
+            audit_claim(ledger, actor, "modify", claim, said, connection)
             ledger.notify("modify_open", claim.request_id, said, change.link, connection=connection)
     log.info("modification of %s (%s): change #%d", claim.root, changed, change.id)
     return Modified(change, modification)
@@ -331,7 +331,7 @@ def _destroy(
         f"{claim.root}: {_ATTEMPTS} destroy changes",
     )
     if ledger is not None and ledger.first_time(destroy_key(claim, change), "destroy"):
-        _audit(ledger, actor, "destroy", claim, f"{said}: change #{change.id}")
+        audit_claim(ledger, actor, "destroy", claim, f"{said}: change #{change.id}")
     return change
 
 
@@ -345,8 +345,8 @@ def _audited(
     except DbvendError as exc:
         if ledger is not None and not isinstance(exc, NotAllowed):
             outcome = "failed" if exc.http_status >= 500 else "refused"
-            refusal = AuditEvent.by(actor, action, outcome, environment=environment, identifier=identifier)
-            ledger.audit(replace(refusal, detail=exc.summary()))
+            where = {"environment": environment, "identifier": identifier}
+            ledger.audit(AuditEvent.by(actor, action, outcome, detail=exc.summary(), **where))
             exc.audited = True
         raise
 
@@ -362,9 +362,10 @@ def allow(rules: AccessRules, actor: Actor, action: str, claim: Claim, ledger: L
     enforce(rules, actor, action, claim.environment, holder_of(record, claim), ledger)
 
 
-def _audit(
+def audit_claim(
     ledger: Ledger, actor: Actor, action: str, claim: Claim, detail: str, connection: Connection | None = None
 ) -> None:
+    """`actor`'s `action` on the claim's database, in the audit trail."""
     where = {"environment": claim.environment, "identifier": claim.identifier, "request_id": claim.request_id}
     ledger.audit(AuditEvent.by(actor, action, detail=detail, **where), connection)
 

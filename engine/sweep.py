@@ -18,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.audit import AuditEvent
 from engine.catalog import Catalog
 from engine.description import md_escape
 from engine.errors import DbvendError
 from engine.gitops import GitOpsBackend, IssueReplies
 from engine.identity import system
-from engine.lifecycle import current_claim, destroy_key, propose_destroy
+from engine.lifecycle import audit_claim, current_claim, destroy_key, propose_destroy
 from engine.queue.local import origin_of
 from engine.store.ledger import Ledger
 from engine.ttl import Due, Lease, Reminder, describe_left, reminder_key
@@ -198,14 +197,7 @@ def _propose(
         and change.status == "open"
         and ledger.first_time(destroy_key(claim, change), "destroy")
     ):
-        where = {
-            "environment": claim.environment,
-            "identifier": claim.identifier,
-            "request_id": claim.request_id,
-        }
-        ledger.audit(
-            AuditEvent.by(system("schedule"), "destroy", detail=f"{why}: change #{change.id}", **where)
-        )
+        audit_claim(ledger, system("schedule"), "destroy", claim, f"{why}: change #{change.id}")
     if change.status == "closed":
         return f"destroy change #{change.id} was closed unmerged: left alone until extended or destroyed"
     if change.status == "merged":

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from engine.audit import AuditEvent
 from engine.identity import Actor
 from engine.services import Services
 
-# The action a refusal at a route records when the route says none itself (request.state.action).
+# The action a refusal at a route records (by the route's name; else view for a read, request).
 ROUTE_ACTIONS: Final = {
     "provision_rds": "request",
     "create_database": "request",
@@ -28,13 +29,19 @@ ROUTE_ACTIONS: Final = {
 }
 
 
+async def audit_refusal(request: Request, status: int, detail: str) -> None:
+    """A call refused with `status`, in the audit trail (written off the event loop): every 4xx but
+    the rate limit's 429, which sheds load rather than refusing an action."""
+    if 400 <= status < 500 and status != 429:
+        services: Services = request.app.state.services
+        await run_in_threadpool(services.ledger.audit, refusal_event(request, detail))
+
+
 def refusal_event(request: Request, detail: str) -> AuditEvent:
     """A refused call as the audit trail records it: who (the caller the route identified, else its
     address), through which door, trying what."""
     actor: Actor | None = getattr(request.state, "actor", None)
-    route = request.scope.get("route")
-    name = getattr(route, "name", "")
-    action = getattr(request.state, "action", None) or ROUTE_ACTIONS.get(name)
+    action = ROUTE_ACTIONS.get(getattr(request.scope.get("route"), "name", ""))
     door = actor.door if actor is not None else ("api" if request.url.path.startswith("/v1/") else "portal")
     return AuditEvent(
         actor.name if actor is not None else caller_name(request),
@@ -45,9 +52,14 @@ def refusal_event(request: Request, detail: str) -> AuditEvent:
     )
 
 
+def client_address(request: Request) -> str:
+    """The address a call came from, as the server saw it."""
+    return request.client.host if request.client else "unknown"
+
+
 def caller_name(request: Request) -> str:
     """How the audit trail names a caller it could not identify: by the address it came from."""
-    return f"unknown:{request.client.host if request.client else 'unknown'}"[:200]
+    return f"unknown:{client_address(request)}"[:200]
 
 
 def get_services(request: Request) -> Services:

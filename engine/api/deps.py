@@ -52,8 +52,8 @@ def require_key(
     wait = services.limiter.take(entry.key_id)
     if wait is not None:
         raise RateLimited(f"rate limit of {services.settings.rate_limit} requests per minute reached", wait)
-    request.state.actor = entry.actor("api")
-    return entry.actor("api")
+    request.state.actor = caller = entry.actor("api")
+    return caller
 
 
 KeyDep = Annotated[Actor, Depends(require_key)]

@@ -6,12 +6,11 @@ import logging
 import time
 import uuid
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.logs import request_id_var
-from engine.web import refusal_event
+from engine.web import audit_refusal
 
 log = logging.getLogger("dbvend.api")
 
@@ -58,9 +57,7 @@ class LimitBody:
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     """413, and the refusal in the audit trail (the app below never saw the call)."""
-    services = scope["app"].state.services
-    event = refusal_event(Request(scope), f"a body of more than {limit} bytes")
-    await run_in_threadpool(services.ledger.audit, event)
+    await audit_refusal(Request(scope), 413, f"a body of more than {limit} bytes")
     body = b'{"detail":"the body must be at most %d bytes"}' % limit
     await send(
         {

@@ -14,14 +14,14 @@ from engine.audit import AuditEvent
 from engine.errors import START_AGAIN, GitOpsError, SignInRefused
 from engine.github.oauth import GitHubIdentity, authorize_url, exchange, read_identity
 from engine.identity import person
+from engine.keys import hash_key
 from engine.portal.oauth_state import COOKIE as STATE_COOKIE
 from engine.portal.oauth_state import COOKIE_PATH, LIFETIME, checked_nonce, new_state, nonce_hash
 from engine.portal.pages import PortalError, page, router
 from engine.portal.session import LIFETIME as SESSION_LIFETIME
-from engine.portal.session import new_person_token, token_hash
+from engine.portal.session import new_person_token
 from engine.portal.signin import (
-    audit_refusal,
-    client_address,
+    audit_signin_refusal,
     https,
     limit_signin,
     safe_next,
@@ -85,17 +85,16 @@ def finish_github_signin(
     try:
         identity, next_path = _signed_in(request, services, code, state, error)
     except SignInRefused as refused:
-        audit_refusal(request, services, refused.actor, str(refused))
+        audit_signin_refusal(request, services, refused.actor, str(refused))
         return _without_state(signin_form(request, settings, refused.status, "/fleet", str(refused)))
     except GitOpsError as failed:
-        detail = f"{failed} (from {client_address(request)})"
-        services.ledger.audit(AuditEvent("unknown", "portal", "signin", "failed", detail=detail))
+        audit_signin_refusal(request, services, "unknown", str(failed), outcome="failed")
         message = f"{failed}: try again in a minute. {START_AGAIN}"
         return _without_state(signin_form(request, settings, 503, "/fleet", message))
     token = new_person_token()
     expires = time.time() + SESSION_LIFETIME
     services.ledger.add_session(
-        token_hash(token), identity.login, identity.id, identity.teams, identity.permission, expires
+        hash_key(token), identity.login, identity.id, identity.teams, identity.permission, expires
     )
     actor = person(identity.login, "portal", identity.teams, identity.permission)
     services.ledger.audit(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from engine.errors import START_AGAIN, SignInRefused
+from engine.keys import hash_key
 
 LIFETIME: Final = 600  # seconds between leaving for GitHub and coming back
 COOKIE: Final = "dbvend_oauth"  # the browser's half: the nonce
@@ -60,7 +61,7 @@ def new_state(client_secret: str, now: float) -> NewState:
 
 def nonce_hash(nonce: str) -> str:
     """How the ledger names a state: the SHA-256 of its nonce (the nonce stays in the browser)."""
-    return hashlib.sha256(nonce.encode()).hexdigest()
+    return hash_key(nonce)
 
 
 def checked_nonce(client_secret: str, state: str | None, cookie: str | None, now: float) -> str:

@@ -13,11 +13,9 @@ import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from engine.portal import views
-from engine.services import Services
-from engine.web import refusal_event
+from engine.web import audit_refusal
 
 PORTAL_TAG: Final = "portal"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
@@ -82,10 +80,9 @@ def invalid_page(exc: RequestValidationError) -> Response:
 
 
 async def portal_error(request: Request, exc: PortalError) -> Response:
-    """The error page; a refusal (4xx but a missing page or the rate limit) in the audit trail."""
-    if 400 <= exc.status < 500 and exc.status != 429 and not exc.audited:
-        services: Services = request.app.state.services
-        await run_in_threadpool(services.ledger.audit, refusal_event(request, exc.message))
+    """The error page; a refusal in the audit trail (engine.web.audit_refusal), once."""
+    if not exc.audited:
+        await audit_refusal(request, exc.status, exc.message)
     response = page("error.html", exc.status, message=exc.message, me=None)
     response.headers.update(exc.headers)
     return response

@@ -18,7 +18,7 @@ import re
 import secrets
 from typing import Final
 
-from engine.keys import KeyEntry, KeyStore
+from engine.keys import KeyEntry, KeyStore, hash_key
 
 COOKIE: Final = "dbvend_session"
 LIFETIME: Final = 8 * 3600  # seconds: a working day
@@ -69,11 +69,7 @@ def new_person_token() -> str:
 
 def person_token_hash(token: str) -> str | None:
     """How the ledger names a person's session; None for a token that cannot be one."""
-    return token_hash(token) if _PERSON_TOKEN.fullmatch(token) else None
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hash_key(token) if _PERSON_TOKEN.fullmatch(token) else None
 
 
 def form_token(token: str) -> str:

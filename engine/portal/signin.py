@@ -28,7 +28,7 @@ from engine.portal.session import (
 )
 from engine.services import Services
 from engine.settings import Settings
-from engine.web import ServicesDep
+from engine.web import ServicesDep, client_address
 
 SIGNIN_COOKIE: Final = "dbvend_signin"
 SIGNIN_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -118,10 +118,6 @@ def limit_signin(request: Request, services: Services) -> None:
         raise PortalError(429, f"Too many attempts: try again in {wait} s.", {"Retry-After": str(wait)})
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.get("/")
 def home() -> Response:
     return RedirectResponse("/fleet", status_code=303)
@@ -175,7 +171,8 @@ def signin(request: Request, services: ServicesDep, fields: FormDep) -> Response
     settings = services.settings
     next_path = safe_next(fields.get("next"))
     if not settings.signin_api_key:
-        audit_refusal(request, services, "unknown", "an API key was posted while API-key sign-in is off")
+        why = "an API key was posted while API-key sign-in is off"
+        audit_signin_refusal(request, services, "unknown", why)
         return signin_form(request, settings, 403, next_path, KEYS_OFF)
     expected = request.cookies.get(SIGNIN_COOKIE) or ""
     if not SIGNIN_TOKEN.fullmatch(expected) or not same_text(expected, fields.get("signin_token") or ""):
@@ -184,7 +181,7 @@ def signin(request: Request, services: ServicesDep, fields: FormDep) -> Response
         )
     entry = services.keys.identify(fields.get("api_key", "").strip())
     if entry is None:
-        audit_refusal(request, services, "unknown", "the API key is not valid")
+        audit_signin_refusal(request, services, "unknown", "the API key is not valid")
         return signin_form(request, settings, 401, next_path, "That API key is not valid.")
     services.ledger.audit(AuditEvent.by(entry.actor("portal"), "signin"))
     response = RedirectResponse(next_path, status_code=303)
@@ -200,17 +197,19 @@ def set_session_cookie(response: Response, token: str, secure: bool) -> None:
     )
 
 
-def audit_refusal(request: Request, services: Services, actor: str, reason: str) -> None:
+def audit_signin_refusal(
+    request: Request, services: Services, actor: str, reason: str, outcome: str = "refused"
+) -> None:
     """A refused sign-in in the audit trail: who it claimed to be (or unknown), why, and from where."""
     detail = f"{reason} (from {client_address(request)})"
-    services.ledger.audit(AuditEvent(actor, "portal", "signin", "refused", detail=detail))
+    services.ledger.audit(AuditEvent(actor, "portal", "signin", outcome, detail=detail))
 
 
 @router.post("/signout")
 def signout(services: ServicesDep, me: VisitorDep, fields: FormDep) -> Response:
     """Drop the cookie; a person's session row goes too, so a copy of the cookie is worth nothing."""
     checked_fields(me, fields)
-    digest = None if is_key_session(me.session) else person_token_hash(me.session)
+    digest = person_token_hash(me.session)  # None for an API key's session
     if digest is not None:
         services.ledger.end_session(digest)
     services.ledger.audit(AuditEvent.by(me.actor, "signout"))
