@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import TypeVar
 
 from engine.access import AccessRules, Holder, decide, may_see_all, teams_to_check
 from engine.audit import AuditEvent
 from engine.claim import Claim
 from engine.errors import NotAllowed
 from engine.identity import Actor, person
+from engine.store.claim_queries import IndexedRow
 from engine.store.ledger import Ledger
 from engine.store.records import RequestRecord
+
+T = TypeVar("T")
 
 
 def holder_of(record: RequestRecord | None, claim: Claim | None = None) -> Holder:
@@ -56,11 +60,22 @@ def enforce(
 
 
 def shown_to(rules: AccessRules, actor: Actor) -> Callable[[RequestRecord], bool] | None:
-    """Which requests a fleet list shows `actor`: None for all (dbvend.yaml's access.fleet is
-    everyone, or the actor is an admin), else the test each must pass."""
+    """Which requests a list shows `actor`: None for all (dbvend.yaml's access.fleet is everyone,
+    or the actor is an admin), else the test each must pass."""
+    return _shown(rules, actor, lambda record: (record.environment, holder_of(record)))
+
+
+def rows_shown_to(rules: AccessRules, actor: Actor) -> Callable[[IndexedRow], bool] | None:
+    """The same for the claims index's rows (the fleet's pages and totals)."""
+    return _shown(rules, actor, lambda row: (row.environment, row.holder))
+
+
+def _shown(
+    rules: AccessRules, actor: Actor, where: Callable[[T], tuple[str, Holder]]
+) -> Callable[[T], bool] | None:
     if may_see_all(rules, actor):
         return None
-    return lambda record: decide(rules, actor, "view", record.environment, holder_of(record)).allowed
+    return lambda item: decide(rules, actor, "view", *where(item)).allowed
 
 
 def github_person(

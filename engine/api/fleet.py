@@ -9,10 +9,10 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.access import decide, may_see_all
 from engine.api.deps import KeyDep
 from engine.api.openapi import KEYED, answer
 from engine.errors import FieldError, InvalidRequest
+from engine.guard import rows_shown_to
 from engine.store.claim_queries import FleetQuery, GroupTotal, IndexedRow, decode_cursor, encode_cursor
 from engine.web import ServicesDep
 
@@ -93,11 +93,7 @@ def list_fleet(
         ) from None
     services.index_for_reading()
     rules = services.access_rules()
-    keep = (
-        None
-        if may_see_all(rules, caller)
-        else (lambda row: decide(rules, caller, "view", row.environment, row.holder).allowed)
-    )
+    keep = rows_shown_to(rules, caller)
     query = FleetQuery(environment, engine, owner, team)
     listing = services.ledger.fleet_listing(query, limit, after, keep)
     totals = services.ledger.fleet_totals(query, keep)

@@ -37,7 +37,7 @@ from engine.gitops import (
     Proposal,
     RepositoryIdentity,
     Sighting,
-    branch_name,
+    changes_of_database,
     conflict,
     key_and_branch,
 )
@@ -208,10 +208,7 @@ class GitHubRepository:
         """The open changes of one database: its request's and every later one's (branches
         dbvend/<env>/<id> and dbvend/<env>/<id>.<kind>)."""
         if self.changes_store is None:
-            branch = branch_name(environment, identifier)
-            return [
-                c for c in self.changes("open") if c.branch == branch or c.branch.startswith(branch + ".")
-            ]
+            return changes_of_database(self.changes("open"), environment, identifier)
         self._reconcile_when_due()
         return self.changes_store.open_changes_of(environment, identifier)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
@@ -29,6 +29,13 @@ def branch_name(environment: str, identifier: str, kind: str | None = None) -> s
     """dbvend/<env>/<id> for a request; dbvend/<env>/<id>.<kind> for a later change to it
     (`extend-2`, `destroy`): identifiers never hold a dot, so the two never collide."""
     return f"dbvend/{environment}/{identifier}" + (f".{kind}" if kind else "")
+
+
+def changes_of_database(changes: Iterable[Change], environment: str, identifier: str) -> list[Change]:
+    """The changes of one database: its request's (dbvend/<env>/<id>) and every later one's
+    (dbvend/<env>/<id>.<kind>)."""
+    branch = branch_name(environment, identifier)
+    return [c for c in changes if c.branch == branch or c.branch.startswith(branch + ".")]
 
 
 def change_key(request_id: str, kind: str | None = None) -> str:

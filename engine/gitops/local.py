@@ -29,7 +29,7 @@ from engine.gitops import (
     Proposal,
     RepositoryIdentity,
     Sighting,
-    branch_name,
+    changes_of_database,
     conflict,
     key_and_branch,
 )
@@ -204,8 +204,7 @@ class LocalRepository:
         return sorted(found, key=lambda c: c.id)
 
     def open_changes_of(self, environment: str, identifier: str) -> list[Change]:
-        branch = branch_name(environment, identifier)
-        return [c for c in self.changes("open") if c.branch == branch or c.branch.startswith(branch + ".")]
+        return changes_of_database(self.changes("open"), environment, identifier)
 
     def change(self, change_id: int) -> Change:
         item = self.state / "changes" / f"{change_id}.json"

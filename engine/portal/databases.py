@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final
 from fastapi import Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engine.access import AccessRules, Holder, decide, may_see_all
+from engine.access import Holder, decide
 from engine.catalog import Catalog
 from engine.claim import Claim, claim_from_raw, parse_claim
 from engine.connection import (
@@ -32,8 +32,7 @@ from engine.errors import (
     NotFound,
 )
 from engine.gitops import Change, branch_name
-from engine.guard import enforce, shown_to
-from engine.identity import Actor
+from engine.guard import enforce, rows_shown_to, shown_to
 from engine.lifecycle import describe_database, extend_database, modify_database, request_destroy
 from engine.modify import fields_from_text
 from engine.portal import views
@@ -42,7 +41,7 @@ from engine.portal.signin import Visitor, VisitorDep, checked_fields
 from engine.roots import Root
 from engine.services import Services
 from engine.spec import ENGINES, SIZES
-from engine.store.claim_queries import IndexedRow, decode_cursor, encode_cursor
+from engine.store.claim_queries import decode_cursor, encode_cursor
 from engine.store.records import RELEASING, STATUSES, RequestRecord
 from engine.ttl import parse_time
 from engine.web import Environment, Identifier, ServicesDep
@@ -134,7 +133,7 @@ def _indexed(
     except ValueError:
         raise PortalError(422, "That page of the fleet does not exist: start from the first.") from None
     rules, actor = catalog.access, me.actor
-    keep = None if may_see_all(rules, actor) else _viewable(rules, actor)
+    keep = rows_shown_to(rules, actor)
     ledger = services.ledger
     listing = ledger.fleet_listing(wanted.query, PAGE, cursor, keep)
     totals = ledger.fleet_totals(wanted.query, keep)
@@ -148,10 +147,6 @@ def _indexed(
         per_team=views.as_totals(totals.by_team),
         after=encode_cursor(listing.next) if listing.next is not None else None,
     )
-
-
-def _viewable(rules: AccessRules, actor: Actor) -> Callable[[IndexedRow], bool]:
-    return lambda row: decide(rules, actor, "view", row.environment, row.holder).allowed
 
 
 def _released(

@@ -99,13 +99,13 @@ class PooledWorker(Protocol):
 
 class WorkerPool:
     """Workers taking messages from the local queue, each in a thread of its own, sharing one set
-    of database locks."""
+    of database locks (none for a single worker: nothing runs beside it)."""
 
     def __init__(self, workers: Sequence[PooledWorker]) -> None:
         if not workers:
             raise ValueError("a worker pool needs at least one worker")
         self.workers = list(workers)
-        self.locks = DatabaseLocks()
+        self.locks = DatabaseLocks() if len(self.workers) > 1 else None
         for worker in self.workers:
             worker.locks = self.locks
         self.threads: list[threading.Thread] = []

@@ -11,15 +11,16 @@ from sqlalchemy.engine import Connection
 
 from engine.gitops import CHANGE_STATUSES, Change
 from engine.roots import Root
-from engine.store.base import Store
+from engine.store.database import dialect_insert
+from engine.store.github_records import GitHubRecords
 from engine.store.records import now_text
-from engine.store.schema import app_state, change_records
+from engine.store.schema import change_records
 
 # app_state's key for when the last reconcile started (engine.github.repository.reconcile_changes).
 RECONCILED_KEY = "changes_reconciled_at"
 
 
-class ChangeRecords(Store):
+class ChangeRecords(GitHubRecords):
     """dbvend's changes by pull request number (engine.store.ledger.Ledger)."""
 
     def record_change(self, change: Change, connection: Connection | None = None) -> None:
@@ -67,23 +68,10 @@ class ChangeRecords(Store):
 
     def changes_reconciled_at(self) -> str | None:
         """When the last reconcile of the changes with GitHub started; None: never."""
-        with self.reading() as connection:
-            value = connection.execute(
-                sa.select(app_state.c.value).where(app_state.c.key == RECONCILED_KEY)
-            ).scalar_one_or_none()
-        return None if value is None else str(value)
+        return self.app_state(RECONCILED_KEY)
 
     def mark_changes_reconciled(self, started_at: str) -> None:
-        with self.transaction() as connection:
-            done = connection.execute(
-                app_state.update()
-                .where(app_state.c.key == RECONCILED_KEY)
-                .values(value=started_at, updated_at=now_text())
-            )
-            if done.rowcount == 0:
-                connection.execute(
-                    app_state.insert().values(key=RECONCILED_KEY, value=started_at, updated_at=now_text())
-                )
+        self.set_app_state(RECONCILED_KEY, started_at)
 
 
 def _upsert(conn: Connection, change: Change) -> Any:
@@ -99,14 +87,7 @@ def _upsert(conn: Connection, change: Change) -> Any:
         "data": change.to_json(),
         "updated_at": now_text(),
     }
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        insert: Any = postgresql_insert(change_records)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        insert = sqlite_insert(change_records)
+    insert = dialect_insert(conn, change_records)
     excluded = insert.excluded
     return insert.values(**values).on_conflict_do_update(
         index_elements=[change_records.c.id],

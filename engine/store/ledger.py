@@ -39,7 +39,7 @@ from engine.store.schema import (
 from engine.store.sessions import SignIns
 
 
-class Ledger(GitHubRecords, SignIns, AuditLog, ChangeRecords, FleetQueries, ClaimIndex):
+class Ledger(ChangeRecords, GitHubRecords, SignIns, AuditLog, FleetQueries, ClaimIndex):
     """Requests, their history and notification events; webhook deliveries and the GitHub App's
     replies, runs and state come with GitHubRecords (engine.store.github_records)."""
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from engine.catalog import NOTIFICATION_EVENTS
 from engine.notify import EVENT_FIELDS, NotificationEvent
+from engine.store.database import dialect_insert
 from engine.store.records import now_text
 from engine.store.schema import notification_deliveries, notification_events
 
@@ -177,13 +178,7 @@ class NotificationOutbox:
 
 def _insert_new(conn: Connection) -> Any:
     """An insert of deliveries that leaves the ones already there (INSERT ... ON CONFLICT DO NOTHING)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert(notification_deliveries).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(notification_deliveries).on_conflict_do_nothing()
+    return dialect_insert(conn, notification_deliveries).on_conflict_do_nothing()
 
 
 def _event(row: Any) -> NotificationEvent:
